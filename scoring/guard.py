@@ -1,0 +1,155 @@
+"""The constraint guard: a candidate may change anything except the task's frozen protocol.
+
+Checked on the syntax tree, so formatting and comments never matter:
+- the frozen block (between the task's markers) is the seed's, statement for statement;
+- nothing but a docstring, comments and `__future__` imports comes before it (code there could change the
+  environment the frozen block reads, e.g. the seed or the smoke switch);
+- code outside the block never rebinds a frozen name (assignment, def, import, `global`, attribute or
+  `globals()[...]` store, `setattr`) and never names the frozen block's private data.
+The runner re-checks the frozen values while the candidate runs; this is the static half.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+
+from scoring.task import Task
+
+
+def frozen_region(text: str, task: Task) -> tuple[int, int] | str:
+    """(first, last) 1-based line numbers strictly inside the markers, or a reason they are unusable."""
+    lines = text.splitlines()
+    begins = [i for i, line in enumerate(lines, 1) if task.frozen.begin_marker in line]
+    ends = [i for i, line in enumerate(lines, 1) if task.frozen.end_marker in line]
+    if len(begins) != 1 or len(ends) != 1:
+        return (f"the frozen block markers ('{task.frozen.begin_marker}' / '{task.frozen.end_marker}') "
+                f"must each appear exactly once in {task.frozen.file}")
+    if begins[0] >= ends[0]:
+        return f"the '{task.frozen.end_marker}' marker comes before '{task.frozen.begin_marker}'"
+    return begins[0] + 1, ends[0] - 1
+
+
+def _region_statements(tree: ast.Module, region: tuple[int, int]) -> tuple[list, list, list]:
+    """Split a module's top-level statements into before / inside / after the region."""
+    before, inside, after = [], [], []
+    for node in tree.body:
+        if node.end_lineno < region[0]:
+            before.append(node)
+        elif node.lineno > region[1]:
+            after.append(node)
+        elif node.lineno >= region[0] and node.end_lineno <= region[1]:
+            inside.append(node)
+        else:
+            raise ValueError(f"a statement at line {node.lineno} straddles a frozen block marker")
+    return before, inside, after
+
+
+def _dump(node: ast.AST) -> str:
+    return ast.dump(node, include_attributes=False)
+
+
+def _short(node: ast.AST) -> str:
+    text = ast.unparse(node).strip().splitlines()[0]
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
+def _compare_blocks(seed: list, cand: list) -> str | None:
+    for a, b in zip(seed, cand, strict=False):
+        if _dump(a) != _dump(b):
+            return f"frozen block changed: `{_short(a)}` became `{_short(b)}`"
+    if len(seed) > len(cand):
+        return f"frozen block changed: `{_short(seed[len(cand)])}` was removed"
+    if len(cand) > len(seed):
+        return f"frozen block changed: `{_short(cand[len(seed)])}` was added"
+    return None
+
+
+def _allowed_prelude(node: ast.stmt, index: int) -> bool:
+    if index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return isinstance(node.value.value, str)
+    return isinstance(node, ast.ImportFrom) and node.module == "__future__"
+
+
+def _bound_names(node: ast.AST) -> Iterable[tuple[str, int]]:
+    """Names a statement tree binds or stores into (including attribute and globals()[...] stores)."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            yield sub.id, sub.lineno
+        elif isinstance(sub, ast.Attribute) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            yield sub.attr, sub.lineno
+        elif isinstance(sub, ast.Subscript) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            if isinstance(sub.slice, ast.Constant) and isinstance(sub.slice.value, str):
+                yield sub.slice.value, sub.lineno
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield sub.name, sub.lineno
+        elif isinstance(sub, (ast.Global, ast.Nonlocal)):
+            for name in sub.names:
+                yield name, sub.lineno
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            for alias in sub.names:
+                yield (alias.asname or alias.name).split(".")[0], sub.lineno
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("setattr", "delattr"):
+            if len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str):
+                yield sub.args[1].value, sub.lineno
+
+
+def _named(node: ast.AST) -> Iterable[tuple[str, int]]:
+    """Every name and attribute a statement tree mentions."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            yield sub.id, sub.lineno
+        elif isinstance(sub, ast.Attribute):
+            yield sub.attr, sub.lineno
+        elif isinstance(sub, ast.alias):
+            yield (sub.asname or sub.name).split(".")[-1], getattr(sub, "lineno", 0)
+
+
+def _check_mutable(file: str, statements: list, task: Task) -> list[str]:
+    frozen, private = set(task.frozen.names), set(task.frozen.private)
+    problems = []
+    for stmt in statements:
+        for name, line in _bound_names(stmt):
+            if name in frozen:
+                problems.append(f"{file} line {line} rebinds the frozen name {name!r}")
+        for name, line in _named(stmt):
+            if name in private:
+                problems.append(f"{file} line {line} uses {name!r}, which only the frozen block may touch")
+    return problems
+
+
+def check(task: Task, files: Mapping[str, str]) -> list[str]:
+    """Every way `files` breaks the task's frozen protocol, as readable sentences; [] when none.
+
+    `files` maps each editable file name to its text and must parse (syntax is checked before this).
+    """
+    problems: list[str] = []
+    ffile = task.frozen.file
+    for name, text in files.items():
+        if name not in task.editable:
+            problems.append(f"{name} is not an editable file of task {task.name!r}")
+            continue
+        tree = ast.parse(text)
+        if name != ffile:
+            problems += _check_mutable(name, tree.body, task)
+            continue
+        seed_region = frozen_region(task.seed_files[ffile], task)
+        region = frozen_region(text, task)
+        if isinstance(region, str):
+            problems.append(region)
+            continue
+        try:
+            seed_parts = _region_statements(ast.parse(task.seed_files[ffile]), seed_region)
+            before, inside, after = _region_statements(tree, region)
+        except ValueError as e:
+            problems.append(f"{ffile}: {e}")
+            continue
+        changed = _compare_blocks(seed_parts[1], inside)
+        if changed:
+            problems.append(changed)
+        for i, node in enumerate(before):
+            if not _allowed_prelude(node, i):
+                problems.append(f"{ffile} line {node.lineno}: only a docstring and comments may come "
+                                f"before the frozen block, found `{_short(node)}`")
+        problems += _check_mutable(ffile, after, task)
+    return problems

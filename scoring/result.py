@@ -1,0 +1,49 @@
+"""The value that crosses the scoring boundary: one evaluation of one candidate on one seed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+OK = "ok"
+REJECTED = "rejected"  # unparseable reply, syntax error, no-op, duplicate
+CONSTRAINT_VIOLATION = "constraint_violation"  # the guard refused it before it ran
+TIMEOUT = "timeout"  # killed (whole process group) at the wall-clock limit
+CRASHED = "crashed"  # raised, exited, was killed by a signal or a resource limit
+INVALID_RESULT = "invalid_result"  # train() returned something that is not a finite loss, or never evaluated
+INTEGRITY_VIOLATION = "integrity_violation"  # broke the frozen protocol at run time, or lied about its loss
+CAUSAL_LEAK = "causal_leak"  # earlier positions' logits depend on later tokens
+INTERRUPTED = "interrupted"  # the controller stopped it (Ctrl-C, shutdown)
+
+STATUSES = (OK, REJECTED, CONSTRAINT_VIOLATION, TIMEOUT, CRASHED, INVALID_RESULT, INTEGRITY_VIOLATION,
+            CAUSAL_LEAK, INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    status: str
+    reason: str
+    seed: int
+    best_vloss: float | None = None  # the fitness: lowest loss the trusted wrapper recorded
+    returned_vloss: float | None = None  # what train() claimed
+    test_loss: float | None = None  # held-out split, on the model estimate_loss last saw; never selected on
+    vloss_history: tuple[float, ...] = ()
+    steps: int | None = None  # training batches drawn through the frozen batch function
+    elapsed_s: float | None = None  # train() wall time, device synchronized
+    startup_s: float | None = None  # child start until train() is called
+    wall_s: float | None = None  # the whole child, measured by the parent
+    peak_mem_mb: float | None = None
+    device: str | None = None
+    stdout_path: str | None = None
+    stderr_path: str | None = None
+    log_tail: str = ""
+    notes: tuple[str, ...] = field(default=())  # containment facts worth recording (e.g. no network isolation)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["vloss_history"] = list(self.vloss_history)
+        d["notes"] = list(self.notes)
+        return d

@@ -1,0 +1,162 @@
+"""A task: the seed program (`model.py`, `train_mps.py`) and its manifest `task.toml`, strictly read."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from scoring.errors import InputError
+
+
+@dataclass(frozen=True)
+class Frozen:
+    file: str
+    begin_marker: str
+    end_marker: str
+    eval_function: str
+    batch_function: str
+    budget_name: str
+    max_evals_name: str
+    names: tuple[str, ...]
+    private: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    root: Path
+    description: str
+    dataset: str
+    editable: tuple[str, ...]
+    entry_file: str
+    entry_function: str
+    frozen: Frozen
+    timeout_s: float
+    smoke_timeout_s: float
+    seed_files: MappingProxyType  # file name -> text of the seed program
+
+    @property
+    def entry_module(self) -> str:
+        return self.entry_file.removesuffix(".py")
+
+    def timeout(self, smoke: bool) -> float:
+        return self.smoke_timeout_s if smoke else self.timeout_s
+
+    def constraints(self) -> dict[str, Any]:
+        """What an operator must tell the LLM: the frozen names and the evaluation function to use."""
+        return {
+            "frozen_file": self.frozen.file,
+            "frozen_region": f"between the '{self.frozen.begin_marker}' and '{self.frozen.end_marker}' markers",
+            "frozen_names": list(self.frozen.names),
+            "private_names": list(self.frozen.private),
+            "eval_function": self.frozen.eval_function,
+            "batch_function": self.frozen.batch_function,
+            "entry": f"{self.entry_file}:{self.entry_function}",
+        }
+
+
+_TOP = {"name", "description", "dataset", "editable", "entry", "objective", "frozen", "evaluation"}
+_FROZEN = {"file", "begin_marker", "end_marker", "eval_function", "batch_function", "budget_name",
+           "max_evals_name", "names", "private"}
+_EVAL = {"timeout_s", "smoke_timeout_s"}
+
+
+def _need(table: dict, key: str, kind: type, where: str):
+    if key not in table:
+        raise InputError(f"{where}: missing key {key!r}")
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind):
+        raise InputError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _strings(table: dict, key: str, where: str) -> tuple[str, ...]:
+    value = _need(table, key, list, where)
+    if not all(isinstance(v, str) for v in value):
+        raise InputError(f"{where}: {key!r} must be a list of strings")
+    return tuple(value)
+
+
+def _unknown(table: dict, allowed: set, where: str) -> None:
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise InputError(f"{where}: unknown key {extra[0]!r}")
+
+
+def load_task(path: str | Path) -> Task:
+    """Read a task folder; every problem is an InputError naming the folder and the key."""
+    root = Path(path).expanduser().resolve()
+    manifest = root / "task.toml"
+    if not root.is_dir():
+        raise InputError(f"task folder not found: {path}")
+    if not manifest.is_file():
+        raise InputError(f"{path} is not a task folder: it has no task.toml")
+    where = str(manifest)
+    try:
+        doc = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{where}: not valid TOML ({e})") from None
+    _unknown(doc, _TOP, where)
+    fz = _need(doc, "frozen", dict, where)
+    _unknown(fz, _FROZEN, f"{where} [frozen]")
+    ev = _need(doc, "evaluation", dict, where)
+    _unknown(ev, _EVAL, f"{where} [evaluation]")
+
+    entry = _need(doc, "entry", str, where)
+    if entry.count(":") != 1 or not entry.split(":")[0].endswith(".py"):
+        raise InputError(f"{where}: 'entry' must look like 'train_mps.py:train', got {entry!r}")
+    entry_file, entry_function = entry.split(":")
+    editable = _strings(doc, "editable", where)
+    fwhere = f"{where} [frozen]"
+    frozen = Frozen(
+        file=_need(fz, "file", str, fwhere),
+        begin_marker=_need(fz, "begin_marker", str, fwhere),
+        end_marker=_need(fz, "end_marker", str, fwhere),
+        eval_function=_need(fz, "eval_function", str, fwhere),
+        batch_function=_need(fz, "batch_function", str, fwhere),
+        budget_name=_need(fz, "budget_name", str, fwhere),
+        max_evals_name=_need(fz, "max_evals_name", str, fwhere),
+        names=_strings(fz, "names", fwhere),
+        private=_strings(fz, "private", fwhere),
+    )
+    for required in (entry_file, frozen.file):
+        if required not in editable:
+            raise InputError(f"{where}: {required!r} must be listed in 'editable'")
+    seed_files = {}
+    for name in editable:
+        if "/" in name or "\\" in name or not name.endswith(".py"):
+            raise InputError(f"{where}: editable file {name!r} must be a plain .py file name")
+        f = root / name
+        if not f.is_file():
+            raise InputError(f"{where}: editable file {name!r} is missing from the task folder")
+        seed_files[name] = f.read_text(encoding="utf-8")
+    for name in (frozen.eval_function, frozen.batch_function, frozen.budget_name, frozen.max_evals_name):
+        if name not in frozen.names:
+            raise InputError(f"{fwhere}: {name!r} must also be listed in 'names'")
+    timeout_s = _need(ev, "timeout_s", float, f"{where} [evaluation]")
+    smoke_timeout_s = _need(ev, "smoke_timeout_s", float, f"{where} [evaluation]")
+    if timeout_s <= 0 or smoke_timeout_s <= 0:
+        raise InputError(f"{where} [evaluation]: timeouts must be positive")
+    return Task(
+        name=_need(doc, "name", str, where),
+        root=root,
+        description=str(doc.get("description", "")),
+        dataset=_need(doc, "dataset", str, where),
+        editable=editable,
+        entry_file=entry_file,
+        entry_function=entry_function,
+        frozen=frozen,
+        timeout_s=timeout_s,
+        smoke_timeout_s=smoke_timeout_s,
+        seed_files=MappingProxyType(seed_files),
+    )
+
+
+def builtin_task_dir() -> Path:
+    """The built-in task shipped in this repository's `seeds/tasks/`."""
+    return Path(__file__).resolve().parent.parent / "seeds" / "tasks" / "nanogpt_shakespeare"
