@@ -1,0 +1,206 @@
+"""Prompt rendering for the three operators: mutate, crossover, repair.
+
+A prompt is the persona's text, then the parent's files, the task's constraints and the bounded context.
+Files are fenced blocks named on their first line, the same format the reply must use, so the prompt is
+machine-readable: the offline operator reads it back exactly as an LLM would receive it.
+
+Length is bounded by `Limits.max_chars`. Files are never cut (the answer must be whole files). What is
+cut, in this fixed order, and stated at the end of the prompt:
+  1. recent changes beyond the newest `max_changes`; each summary beyond `max_change_chars`;
+  2. the error tail beyond its last `max_error_chars`;
+  3. if still too long: recent changes, oldest first; then the error tail, down to `min_error_chars`;
+     then the persona text, keeping its beginning.
+A prompt whose files and fixed text alone exceed the limit raises PromptTooLong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from evolve.operators.context import Change, Context, Limits, Parent
+from evolve.operators.fences import file_block
+from evolve.operators.personas import Persona
+from scoring.task import Task
+
+MUTATE, CROSSOVER, REPAIR = "mutate", "crossover", "repair"
+
+# Section headings the offline operator reads back; change them together with offline/prompt_view.py.
+PARENT_HEADING = "## Parent files"
+PARENT_A_HEADING = "## Parent A files"
+PARENT_B_HEADING = "## Parent B files"
+ERROR_HEADING = "## Error tail of the failed parent"
+
+_GOALS = {
+    MUTATE: "Improve the parent program: lower its best validation loss within the fixed training budget.",
+    CROSSOVER: ("Combine the ideas of parent A and parent B into one program that is better than both: keep "
+                "what each does well."),
+    REPAIR: ("The parent program failed. Fix it so that it trains and is scored, keeping its ideas where "
+             "possible; the error tail is below."),
+}
+
+
+NO_CONTEXT = Context()
+DEFAULT_LIMITS = Limits()
+
+
+class PromptTooLong(ValueError):
+    """The files and the fixed text alone exceed the limit; the campaign should not send this prompt."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    operator: str
+    persona: str
+    cuts: tuple[str, ...] = ()
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+def _loss(value: float | None) -> str:
+    return "not scored" if value is None else f"{value:.4f}"
+
+
+def _files(heading: str, parent: Parent, task: Task, same_as: Parent | None = None) -> str:
+    head = f"{heading} (candidate {parent.label or '?'}; best val loss {_loss(parent.fitness)})"
+    parts = [head]
+    for name in task.editable:
+        text = parent.files.get(name, "")
+        if same_as is not None and same_as.files.get(name) == text:
+            parts.append(f"{name}: identical to parent A")
+        else:
+            parts.append(file_block(name, text))
+    return "\n\n".join(parts)
+
+
+def _constraints(task: Task) -> str:
+    c = task.constraints()
+    return "\n".join([
+        "## Constraints",
+        f"- Editable files: {', '.join(task.editable)}. Answer with one fenced block per file whose first "
+        "line is the file name, holding the whole new file; an empty block leaves a file unchanged.",
+        f"- Frozen file: {c['frozen_file']}; frozen region: {c['frozen_region']}. Keep that region exactly "
+        "as it is, and put nothing but a docstring and comments above it.",
+        f"- Frozen names (read them, never rebind them): {', '.join(c['frozen_names'])}",
+        f"- Private names (only the frozen region may use them): {', '.join(c['private_names'])}",
+        f"- Evaluation function: {c['eval_function']} (the fitness is the best loss it records; do not "
+        f"compute your own); training batches come only from {c['batch_function']}.",
+        f"- Entry point: {c['entry']} must return (best_vloss, elapsed_min).",
+        "- Causality: position t's logits may depend only on tokens 0..t (checked after training).",
+        "- Objective: minimize the best validation loss (lower is better).",
+    ])
+
+
+def _change_line(change: Change, limit: int) -> str:
+    summary = " ".join(change.summary.split())
+    if len(summary) > limit:
+        summary = summary[: limit - 3] + "..."
+    who = "/".join(x for x in (change.persona, change.operator) if x)
+    return f"- {'[' + who + '] ' if who else ''}{summary} (delta {change.delta:+.4f})"
+
+
+def _context(parent: Parent, context: Context, changes: list[Change], limits: Limits, dropped: int) -> str:
+    lines = ["## Context",
+             f"- Parent best val loss: {_loss(parent.fitness)}",
+             f"- Island best val loss: {_loss(context.island_best)}"]
+    if parent.change:
+        lines.append(f"- Parent's last change: {' '.join(parent.change.split())[: limits.max_change_chars]}")
+    if changes or dropped:
+        lines.append("")
+        lines.append("## Recent successful changes on this island (newest first; delta = child minus parent "
+                     "val loss, negative is better)")
+        lines += [_change_line(c, limits.max_change_chars) for c in changes]
+        if dropped:
+            lines.append(f"- ({dropped} older changes not shown)")
+    return "\n".join(lines)
+
+
+def _error(parent: Parent, tail: str) -> str:
+    head = f"{ERROR_HEADING} (status {parent.status}: {' '.join(parent.reason.split())[:300]})"
+    return f"{head}\n{file_block('log', tail) if tail else '(no log output)'}"
+
+
+def _assemble(persona: Persona, persona_text: str, operator: str, file_sections: list[str], task: Task,
+              parent: Parent, context: Context, changes: list[Change], dropped: int, tail: str | None,
+              limits: Limits, cuts: list[str]) -> str:
+    parts = [persona_text.rstrip(), "# This request",
+             f"Operator: {operator}\nPersona: {persona.name} ({persona.title}); "
+             f"tags: {', '.join(persona.tags)}\nGoal: {_GOALS[operator]}"]
+    parts += file_sections
+    parts.append(_constraints(task))
+    parts.append(_context(parent, context, changes, limits, dropped))
+    if tail is not None:
+        parts.append(_error(parent, tail))
+    if cuts:
+        parts.append(f"## Cut to fit {limits.max_chars} characters\n" + "\n".join(f"- {c}" for c in cuts))
+    parts.append("## Your answer\nFirst one line summarizing your change, then one fenced block per file "
+                 f"({', '.join(task.editable)}), each whose first line is the file name.")
+    return "\n\n".join(parts) + "\n"
+
+
+def _render(operator: str, persona: Persona, parent: Parent, file_sections: list[str], task: Task,
+            context: Context, limits: Limits, with_error: bool) -> Prompt:
+    cuts: list[str] = []
+    changes = list(context.recent[: limits.max_changes])
+    dropped = len(context.recent) - len(changes)
+    if any(len(" ".join(c.summary.split())) > limits.max_change_chars for c in changes):
+        cuts.append(f"change summaries shortened to {limits.max_change_chars} characters")
+    tail = None
+    if with_error:
+        tail = parent.error_tail
+        if len(tail) > limits.max_error_chars:
+            tail = tail[-limits.max_error_chars :]
+            cuts.append(f"error tail shortened to its last {limits.max_error_chars} characters")
+    persona_text = persona.prompt
+
+    def build() -> str:
+        return _assemble(persona, persona_text, operator, file_sections, task, parent, context, changes,
+                         dropped, tail, limits, cuts)
+
+    text = build()
+    # Step 3 of the stated order: shed context until the prompt fits.
+    while len(text) > limits.max_chars and changes:
+        changes.pop()
+        dropped += 1
+        cuts[:] = [c for c in cuts if not c.startswith("older changes")] + [
+            "older changes dropped to fit; the newest are kept"]
+        text = build()
+    if tail is not None and len(text) > limits.max_chars and len(tail) > limits.min_error_chars:
+        keep = max(limits.min_error_chars, len(tail) - (len(text) - limits.max_chars) - 200)
+        tail = tail[-keep:]
+        cuts.append(f"error tail shortened to its last {keep} characters to fit")
+        text = build()
+    if len(text) > limits.max_chars:
+        cuts.append("persona text cut, keeping its beginning")
+        over = len(text) - limits.max_chars + 100
+        keep = len(persona.prompt) - over
+        if keep < 200:
+            raise PromptTooLong(f"the parent's files alone need about {len(text) - len(persona.prompt)} "
+                                f"characters; the limit is {limits.max_chars}")
+        persona_text = persona.prompt[:keep].rsplit("\n", 1)[0] + "\n[... persona text cut here ...]"
+        text = build()
+    return Prompt(text, operator, persona.name, tuple(cuts))
+
+
+def mutate(persona: Persona, parent: Parent, task: Task, context: Context = NO_CONTEXT,
+           limits: Limits = DEFAULT_LIMITS) -> Prompt:
+    """Ask for an improved version of one parent."""
+    return _render(MUTATE, persona, parent, [_files(PARENT_HEADING, parent, task)], task, context, limits,
+                   with_error=False)
+
+
+def crossover(persona: Persona, a: Parent, b: Parent, task: Task, context: Context = NO_CONTEXT,
+              limits: Limits = DEFAULT_LIMITS) -> Prompt:
+    """Ask for one program combining two parents' ideas. Files of B identical to A are not repeated."""
+    sections = [_files(PARENT_A_HEADING, a, task), _files(PARENT_B_HEADING, b, task, same_as=a)]
+    return _render(CROSSOVER, persona, a, sections, task, context, limits, with_error=False)
+
+
+def repair(persona: Persona, failed: Parent, task: Task, context: Context = NO_CONTEXT,
+           limits: Limits = DEFAULT_LIMITS) -> Prompt:
+    """Ask for a fix of a parent that failed; its status, reason and error tail are shown."""
+    return _render(REPAIR, persona, failed, [_files(PARENT_HEADING, failed, task)], task, context, limits,
+                   with_error=True)

@@ -1,0 +1,204 @@
+"""The reply parser: an LLM's answer -> the new file set, or a rejection with its reason.
+
+Exact rules (tests/operators/test_reply.py holds one row per rule):
+
+- A block is a Markdown fence (``` or ~~~, three or more) closed by the same character repeated at least
+  as often, alone on its line. A fence line with an info string (```python) never closes a block.
+- A block's file name is taken from, in this order: a `title=` / `file=` / `filename=` / `name=` attribute
+  or a bare file name in the fence's info string (```python model.py, ```python:model.py); the first
+  non-blank line inside the block when it is only a file name (the seeds' format: `model.py`), or a comment
+  holding only a file name (`# model.py`, `# file: model.py`) - that line is then dropped from the file;
+  the last non-blank line before the fence when it mentions exactly one file name (`**model.py**:`).
+  A path keeps only its last component (`src/model.py` -> `model.py`).
+- A block with no name belongs to the only editable file when the task has exactly one; otherwise it is
+  ignored and noted. A name that is not an editable file is ignored and reported in `ignored`.
+- An empty block, or one holding only comments and blank lines (an echoed template), means the file is
+  unchanged; so does a missing block.
+- A file given several times: the last non-empty block wins (models restate a corrected version), noted.
+- Outcomes, checked in this order:
+  no fence at all (prose only, empty reply) -> `unparseable`;
+  a block still open at the end of the reply that has content (a reply cut off by max tokens) ->
+  `unparseable` (a still-open block with no content is ignored and noted);
+  no block names an editable file -> `unparseable`;
+  a changed file that `ast.parse` refuses -> `syntax_error` naming the file and line;
+  every file equal to the parent's (ignoring trailing whitespace) -> `no_op`;
+  otherwise accepted: `files` is the parent's file set with the changed files replaced.
+The parser never raises on any text.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+UNPARSEABLE = "unparseable"
+SYNTAX_ERROR = "syntax_error"
+NO_OP = "no_op"
+
+_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_ATTR = re.compile(r"""(?:title|file|filename|name|path)\s*=\s*["']?([^"'\s}]+)""")
+_FILE_TOKEN = re.compile(r"[A-Za-z0-9_./\\-]*[A-Za-z0-9_-]\.py\b")
+_BARE_NAME = re.compile(r"^\s*`?([A-Za-z0-9_./\\-]+\.py)`?\s*:?\s*$")
+_COMMENT_NAME = re.compile(
+    r"^\s*#\s*(?:(?:file|filename|path)\s*[:=]\s*)?`?([A-Za-z0-9_./\\-]+\.py)`?\s*(?:\([^)]*\))?\s*:?\s*$"
+)
+_SUMMARY_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str | None
+    text: str
+    closed: bool
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The parse of one reply. `rejection` is None when accepted; then `files` is the full new file set."""
+
+    rejection: str | None
+    reason: str
+    files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    changed: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    summary: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.rejection is None
+
+
+def _basename(name: str) -> str:
+    return re.split(r"[/\\]", name)[-1]
+
+
+def _name_from_info(info: str) -> str | None:
+    m = _ATTR.search(info)
+    if m:
+        return _basename(m.group(1))
+    tokens = _FILE_TOKEN.findall(info)
+    return _basename(tokens[0]) if tokens else None
+
+
+def _name_from_prose(line: str) -> str | None:
+    names = {_basename(t) for t in _FILE_TOKEN.findall(line)}
+    return names.pop() if len(names) == 1 else None
+
+
+def split_blocks(reply: str) -> tuple[list[Block], str]:
+    """All fenced blocks of `reply`, named where a name is found, and the prose before the first one."""
+    lines = reply.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    blocks: list[Block] = []
+    prose_before: str | None = None
+    last_prose = ""
+    i = 0
+    while i < len(lines):
+        m = _OPEN.match(lines[i])
+        if not m or (m.group(1)[0] == "`" and "`" in m.group(2)):
+            if lines[i].strip():
+                last_prose = lines[i]
+            i += 1
+            continue
+        if prose_before is None:
+            prose_before = "\n".join(lines[:i])
+        fence, info = m.group(1), m.group(2)
+        closer = re.compile(r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}\s*$")
+        body: list[str] = []
+        i += 1
+        closed = False
+        while i < len(lines):
+            if closer.match(lines[i]):
+                closed = True
+                break
+            body.append(lines[i])
+            i += 1
+        i += 1
+        name = _name_from_info(info)
+        first = next((k for k, line in enumerate(body) if line.strip()), None)
+        if first is not None:
+            inner = _BARE_NAME.match(body[first]) or _COMMENT_NAME.match(body[first])
+            if inner:
+                name = name or _basename(inner.group(1))
+                if _basename(inner.group(1)) == name:
+                    body = body[first + 1 :]
+        if name is None:
+            name = _name_from_prose(last_prose)
+        text = "\n".join(body).strip("\n")
+        blocks.append(Block(name, text + "\n" if text else "", closed))
+        last_prose = ""
+    summary = " ".join((prose_before if prose_before is not None else reply).split())
+    return blocks, summary[:_SUMMARY_CHARS]
+
+
+def _has_code(text: str) -> bool:
+    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
+
+
+def _same(a: str, b: str) -> bool:
+    def norm(t: str) -> list[str]:
+        return [line.rstrip() for line in t.rstrip().splitlines()]
+
+    return norm(a) == norm(b)
+
+
+def _syntax_problem(name: str, text: str) -> str | None:
+    try:
+        ast.parse(text)
+    except SyntaxError as e:
+        return f"{name} line {e.lineno}: {e.msg}"
+    except Exception as e:  # null bytes (ValueError), absurd nesting (RecursionError, MemoryError)
+        return f"{name}: cannot be parsed ({type(e).__name__}: {e})"
+    return None
+
+
+def parse_reply(reply: str, parent: Mapping[str, str], editable: Sequence[str] | None = None) -> Reply:
+    """Apply the rules above to `reply` against the parent's files."""
+    editable = tuple(editable if editable is not None else parent)
+    blocks, summary = split_blocks(reply)
+    if not blocks:
+        return Reply(UNPARSEABLE, "the reply has no fenced code block", summary=summary)
+    notes: list[str] = []
+    chosen: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    ignored: list[str] = []
+    for n, block in enumerate(blocks, 1):
+        if not block.closed:
+            if block.text.strip():
+                what = f"the block for {block.name}" if block.name else f"block {n}"
+                return Reply(UNPARSEABLE, f"{what} is never closed (reply cut off?)", summary=summary)
+            notes.append(f"block {n} is an empty fence left open; ignored")
+            continue
+        name = block.name
+        if name is None and len(editable) == 1:
+            name = editable[0]
+        if name is None:
+            notes.append(f"block {n} has no file name; ignored")
+            continue
+        if name not in editable:
+            if name not in ignored:
+                ignored.append(name)
+            continue
+        counts[name] = counts.get(name, 0) + 1
+        if _has_code(block.text):
+            chosen[name] = block.text
+    for name, count in counts.items():
+        if count > 1:
+            notes.append(f"{name} is given in {count} blocks; the last non-empty one is used")
+    if not counts:
+        found = f" (blocks named: {', '.join(ignored)})" if ignored else ""
+        return Reply(UNPARSEABLE, f"no block names an editable file ({', '.join(editable)}){found}",
+                     ignored=tuple(ignored), notes=tuple(notes), summary=summary)
+    for name, text in chosen.items():
+        problem = _syntax_problem(name, text)
+        if problem:
+            return Reply(SYNTAX_ERROR, problem, ignored=tuple(ignored), notes=tuple(notes), summary=summary)
+    changed = tuple(n for n in editable if n in chosen and not _same(chosen[n], parent.get(n, "")))
+    if not changed:
+        why = "every block is empty" if not chosen else "the reply repeats the parent's files unchanged"
+        return Reply(NO_OP, why, ignored=tuple(ignored), notes=tuple(notes), summary=summary)
+    files = {n: (chosen[n] if n in changed else parent[n]) for n in editable if n in parent or n in changed}
+    return Reply(None, "", MappingProxyType(files), changed, tuple(ignored), tuple(notes), summary)
