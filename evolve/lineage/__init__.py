@@ -1,0 +1,108 @@
+"""The lineage database: a campaign's whole history, and the only code in the project that speaks SQL.
+
+Open it with `open_db(url)`; every other function takes the returned `Database` and gives back plain
+values (ids, dataclasses, dicts), never ORM objects.
+"""
+
+from evolve.lineage.db import Database, campaign_location, head_revision, open_db, sqlite_url
+from evolve.lineage.diff import diff
+from evolve.lineage.export import TABLES, export_rows
+from evolve.lineage.lease import (
+    LeaseHeld,
+    LeaseInfo,
+    LeaseLost,
+    acquire_lease,
+    current_lease,
+    new_owner,
+    release_lease,
+    renew_lease,
+)
+from evolve.lineage.queries import (
+    CandidateRow,
+    Member,
+    ancestry,
+    campaign,
+    campaign_id,
+    campaigns,
+    candidate,
+    candidate_files,
+    descendants,
+    evaluated_pairs,
+    find_by_hash,
+    members,
+    status_summary,
+    top,
+)
+from evolve.lineage.record import (
+    CANDIDATE_STATUSES,
+    EVENT_KINDS,
+    OPERATORS,
+    PENDING,
+    RUNNING,
+    DuplicateCode,
+    add_candidate,
+    add_membership,
+    create_campaign,
+    finish_candidate,
+    link_llm_call,
+    record_evaluation,
+    record_event,
+    record_llm_call,
+    set_campaign_status,
+    set_candidate_status,
+)
+from evolve.lineage.sql import SqlResult, run_readonly
+from evolve.lineage.stats import island_stats, persona_stats
+
+__all__ = [
+    "CANDIDATE_STATUSES",
+    "EVENT_KINDS",
+    "OPERATORS",
+    "PENDING",
+    "RUNNING",
+    "TABLES",
+    "CandidateRow",
+    "Database",
+    "DuplicateCode",
+    "LeaseHeld",
+    "LeaseInfo",
+    "LeaseLost",
+    "Member",
+    "SqlResult",
+    "acquire_lease",
+    "add_candidate",
+    "add_membership",
+    "ancestry",
+    "campaign",
+    "campaign_id",
+    "campaign_location",
+    "campaigns",
+    "candidate",
+    "candidate_files",
+    "create_campaign",
+    "current_lease",
+    "descendants",
+    "diff",
+    "evaluated_pairs",
+    "export_rows",
+    "find_by_hash",
+    "finish_candidate",
+    "head_revision",
+    "island_stats",
+    "link_llm_call",
+    "members",
+    "new_owner",
+    "open_db",
+    "persona_stats",
+    "record_evaluation",
+    "record_event",
+    "record_llm_call",
+    "release_lease",
+    "renew_lease",
+    "run_readonly",
+    "set_campaign_status",
+    "set_candidate_status",
+    "sqlite_url",
+    "status_summary",
+    "top",
+]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the lineage schema, run programmatically by `evolve.lineage.db.migrate`."""

@@ -1,0 +1,199 @@
+"""The lineage schema as typed SQLAlchemy 2.0 models. Alembic migrations (beside this file) create it.
+
+Nothing is ever deleted from these tables except a campaign lease: history is the product. All times
+are naive UTC. Large logs stay on disk; an evaluation row keeps paths and a bounded tail.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite has no time zones, so both engines store the same wall-clock value."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    task_name: Mapped[str] = mapped_column(String(200))
+    task_path: Mapped[str] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # the settings it was launched with, as given
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Island(Base):
+    __tablename__ = "islands"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    island: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Blob(Base):
+    """File contents keyed by sha256: an unchanged `train_mps.py` is stored once per database."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+
+
+class Candidate(Base):
+    __tablename__ = "candidates"
+    __table_args__ = (
+        # The island of birth must exist in the same campaign.
+        ForeignKeyConstraint(["campaign_id", "island"], ["islands.campaign_id", "islands.island"]),
+        # Exact duplicates are never trained twice; a rejected duplicate is stored without a hash.
+        UniqueConstraint("campaign_id", "code_hash", name="uq_candidates_campaign_code_hash"),
+        # Resume derives randomness from (campaign seed, event number): one candidate per number.
+        UniqueConstraint("campaign_id", "event_no", name="uq_candidates_campaign_event_no"),
+        # `top`: ok candidates by fitness straight from the index.
+        Index("ix_candidates_top", "campaign_id", "status", "fitness"),
+        # Credit per persona / operator without touching the table rows.
+        Index("ix_candidates_persona", "campaign_id", "persona", "status", "fitness", "parent_id"),
+        Index("ix_candidates_operator", "campaign_id", "operator", "status", "fitness", "parent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    island: Mapped[int] = mapped_column(Integer)
+    # Descendant queries walk children from both parent columns.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id"), index=True)
+    parent2_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id"), index=True)
+    operator: Mapped[str] = mapped_column(String(32))
+    persona: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    generation: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    fitness: Mapped[float | None] = mapped_column(Float)  # lower is better; mean best_vloss of ok evaluations
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    event_no: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class CandidateFile(Base):
+    __tablename__ = "candidate_files"
+
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
+
+
+class Evaluation(Base):
+    """One run of one candidate on one seed: the fields of a `scoring.result.ScoreResult`."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (UniqueConstraint("candidate_id", "seed", name="uq_evaluations_candidate_seed"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"))
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    best_vloss: Mapped[float | None] = mapped_column(Float)
+    returned_vloss: Mapped[float | None] = mapped_column(Float)
+    test_loss: Mapped[float | None] = mapped_column(Float)
+    vloss_history: Mapped[list[float]] = mapped_column(JSON, default=list)
+    steps: Mapped[int | None] = mapped_column(Integer)
+    elapsed_s: Mapped[float | None] = mapped_column(Float)
+    startup_s: Mapped[float | None] = mapped_column(Float)
+    wall_s: Mapped[float | None] = mapped_column(Float)
+    peak_mem_mb: Mapped[float | None] = mapped_column(Float)
+    device: Mapped[str | None] = mapped_column(String(64))
+    stdout_path: Mapped[str | None] = mapped_column(Text)
+    stderr_path: Mapped[str | None] = mapped_column(Text)
+    log_tail: Mapped[str] = mapped_column(Text, default="")  # bounded: see record.LOG_TAIL_CHARS
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LlmCall(Base):
+    __tablename__ = "llm_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    # A failed call produces no candidate; persona and operator still let its cost be credited.
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id"), index=True)
+    persona: Mapped[str | None] = mapped_column(String(200))
+    operator: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_s: Mapped[float | None] = mapped_column(Float)
+    reply: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Membership(Base):
+    """A candidate's presence on an island. A migrant is a second membership, never a copied candidate."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        ForeignKeyConstraint(["campaign_id", "island"], ["islands.campaign_id", "islands.island"]),
+        UniqueConstraint("campaign_id", "island", "candidate_id", name="uq_memberships_island_candidate"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    island: Mapped[int] = mapped_column(Integer)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), index=True)
+    via: Mapped[str] = mapped_column(String(16))  # seed | birth | migration
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    joined_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Lease(Base):
+    """Who runs a campaign. A row, not a lock file, so that it works across machines on PostgreSQL."""
+
+    __tablename__ = "campaign_leases"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,390 @@
+"""Reads: campaigns, candidates, lineage walks (recursive CTEs), island members, status summary."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from evolve.lineage.db import Database
+from evolve.lineage.models import (
+    Blob,
+    Campaign,
+    Candidate,
+    CandidateFile,
+    Evaluation,
+    Event,
+    Island,
+    LlmCall,
+    Membership,
+)
+from scoring.errors import InputError
+from scoring.result import INTERRUPTED, OK
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    id: int
+    island: int  # island of birth
+    parent_id: int | None
+    parent2_id: int | None
+    operator: str
+    persona: str | None
+    model: str | None
+    generation: int
+    status: str
+    reason: str
+    fitness: float | None
+    event_no: int
+    created_at: datetime
+    finished_at: datetime | None
+    depth: int | None = None  # distance from the candidate a lineage walk started at
+
+
+@dataclass(frozen=True)
+class Member:
+    candidate_id: int
+    island: int
+    via: str  # seed | birth | migration
+    joined_at: datetime
+    status: str
+    fitness: float | None
+    persona: str | None
+    operator: str
+
+
+_ROW_COLUMNS = (
+    Candidate.id,
+    Candidate.island,
+    Candidate.parent_id,
+    Candidate.parent2_id,
+    Candidate.operator,
+    Candidate.persona,
+    Candidate.model,
+    Candidate.generation,
+    Candidate.status,
+    Candidate.reason,
+    Candidate.fitness,
+    Candidate.event_no,
+    Candidate.created_at,
+    Candidate.finished_at,
+)
+
+
+def _rows(db: Database, stmt: sa.Select) -> list[CandidateRow]:
+    with db.session() as s:
+        return [CandidateRow(*r) for r in s.execute(stmt).tuples()]
+
+
+# -- campaigns ---------------------------------------------------------------------------------------------
+
+
+def campaigns(db: Database) -> list[dict[str, Any]]:
+    with db.session() as s:
+        rows = (
+            s.execute(
+                sa.select(
+                    Campaign.id, Campaign.name, Campaign.task_name, Campaign.status, Campaign.created_at
+                ).order_by(Campaign.id)
+            )
+            .mappings()
+            .all()
+        )
+        return [dict(r) for r in rows]
+
+
+def campaign_id(db: Database, name: str, *, sole_fallback: bool = False) -> int:
+    """The id of campaign `name`. With `sole_fallback`, a database holding exactly one campaign answers
+    for any name (a campaign folder that was renamed still opens)."""
+    with db.session() as s:
+        found = s.scalar(sa.select(Campaign.id).where(Campaign.name == name))
+        if found is not None:
+            return found
+        names = s.scalars(sa.select(Campaign.name).order_by(Campaign.id)).all()
+        if sole_fallback and len(names) == 1:
+            return s.scalar(sa.select(Campaign.id))  # type: ignore[return-value]
+    known = ", ".join(names[:10]) if names else "none"
+    raise InputError(f"no campaign {name!r} in the database (campaigns: {known})")
+
+
+def campaign(db: Database, campaign_id: int) -> dict[str, Any]:
+    """Everything resume needs to rebuild a campaign's settings."""
+    with db.session() as s:
+        c = s.get(Campaign, campaign_id)
+        if c is None:
+            raise InputError(f"no campaign with id {campaign_id}")
+        islands = s.scalar(
+            sa.select(sa.func.count()).select_from(Island).where(Island.campaign_id == campaign_id)
+        )
+        return {
+            "id": c.id,
+            "name": c.name,
+            "task_name": c.task_name,
+            "task_path": c.task_path,
+            "config": c.config,
+            "seed": c.seed,
+            "status": c.status,
+            "islands": islands,
+            "created_at": c.created_at,
+            "updated_at": c.updated_at,
+        }
+
+
+# -- candidates --------------------------------------------------------------------------------------------
+
+
+def _require(s: sa.orm.Session, campaign_id: int, candidate_id: int) -> Candidate:
+    c = s.get(Candidate, candidate_id)
+    if c is None or c.campaign_id != campaign_id:
+        raise InputError(f"no candidate {candidate_id} in this campaign")
+    return c
+
+
+def candidate(db: Database, campaign_id: int, candidate_id: int) -> dict[str, Any]:
+    """One candidate with its files, evaluations, island memberships and LLM cost."""
+    with db.session() as s:
+        c = _require(s, campaign_id, candidate_id)
+        files = dict(
+            s.execute(
+                sa.select(CandidateFile.name, Blob.content)
+                .join(Blob)
+                .where(CandidateFile.candidate_id == candidate_id)
+                .order_by(CandidateFile.name)
+            )
+            .tuples()
+            .all()
+        )
+        evals = s.scalars(
+            sa.select(Evaluation).where(Evaluation.candidate_id == candidate_id).order_by(Evaluation.seed)
+        ).all()
+        member_rows = (
+            s.execute(
+                sa.select(Membership.island, Membership.via, Membership.joined_at)
+                .where(Membership.candidate_id == candidate_id)
+                .order_by(Membership.id)
+            )
+            .mappings()
+            .all()
+        )
+        calls, cost = s.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(LlmCall.cost_usd), 0.0)).where(
+                LlmCall.candidate_id == candidate_id
+            )
+        ).one()
+        row = {col.key: getattr(c, col.key) for col in _ROW_COLUMNS}
+        eval_cols = [col.key for col in Evaluation.__table__.columns if col.key not in ("id", "candidate_id")]
+        return {
+            **row,
+            "code_hash": c.code_hash,
+            "files": files,
+            "evaluations": [{k: getattr(e, k) for k in eval_cols} for e in evals],
+            "memberships": [dict(m) for m in member_rows],
+            "llm_calls": calls,
+            "llm_cost_usd": cost,
+        }
+
+
+def candidate_files(db: Database, candidate_id: int) -> dict[str, str]:
+    with db.session() as s:
+        return dict(
+            s.execute(
+                sa.select(CandidateFile.name, Blob.content)
+                .join(Blob)
+                .where(CandidateFile.candidate_id == candidate_id)
+            )
+            .tuples()
+            .all()
+        )
+
+
+def find_by_hash(db: Database, campaign_id: int, code_hash: str) -> int | None:
+    """The candidate holding this normalized code hash, for the duplicate screen."""
+    with db.session() as s:
+        return s.scalar(
+            sa.select(Candidate.id).where(
+                Candidate.campaign_id == campaign_id, Candidate.code_hash == code_hash
+            )
+        )
+
+
+def top(db: Database, campaign_id: int, k: int = 10) -> list[CandidateRow]:
+    """The k best ok candidates (lowest fitness; ties by age), served by ix_candidates_top."""
+    return _rows(
+        db,
+        sa.select(*_ROW_COLUMNS)
+        .where(Candidate.campaign_id == campaign_id, Candidate.status == OK, Candidate.fitness.is_not(None))
+        .order_by(Candidate.fitness, Candidate.id)
+        .limit(k),
+    )
+
+
+def evaluated_pairs(db: Database, campaign_id: int) -> set[tuple[int, int]]:
+    """(candidate, seed) pairs already finished: resume never runs them again. Interrupted ones re-run."""
+    with db.session() as s:
+        rows = s.execute(
+            sa.select(Evaluation.candidate_id, Evaluation.seed)
+            .join(Candidate)
+            .where(Candidate.campaign_id == campaign_id, Evaluation.status != INTERRUPTED)
+        )
+        return {(c, seed) for c, seed in rows.tuples()}
+
+
+def members(db: Database, campaign_id: int, island: int) -> list[Member]:
+    """Everyone living on an island (born there, seeded there or migrated in), in order of arrival."""
+    stmt = (
+        sa.select(
+            Membership.candidate_id,
+            Membership.island,
+            Membership.via,
+            Membership.joined_at,
+            Candidate.status,
+            Candidate.fitness,
+            Candidate.persona,
+            Candidate.operator,
+        )
+        .join(Candidate, Candidate.id == Membership.candidate_id)
+        .where(Membership.campaign_id == campaign_id, Membership.island == island)
+        .order_by(Membership.id)
+    )
+    with db.session() as s:
+        return [Member(*r) for r in s.execute(stmt).tuples()]
+
+
+# -- lineage walks -----------------------------------------------------------------------------------------
+
+
+def _depths(start: int, edges: Iterable[tuple[int, int | None]]) -> dict[int, int]:
+    """Shortest distance from `start` along (node -> next) edges: a crossover makes several paths."""
+    nxt: dict[int, list[int]] = {}
+    for a, b in edges:
+        if b is not None:
+            nxt.setdefault(a, []).append(b)
+    depth = {start: 0}
+    todo = deque([start])
+    while todo:
+        n = todo.popleft()
+        for m in nxt.get(n, ()):
+            if m not in depth:
+                depth[m] = depth[n] + 1
+                todo.append(m)
+    return depth
+
+
+def ancestry(db: Database, campaign_id: int, candidate_id: int) -> list[CandidateRow]:
+    """The candidate and all its ancestors through both parents, nearest first (depth 0 = itself).
+
+    UNION (not UNION ALL) visits each ancestor once however many crossover paths lead to it.
+    """
+    child, parent = aliased(Candidate), aliased(Candidate)
+    walk = sa.select(Candidate.id).where(Candidate.id == candidate_id).cte("ancestors", recursive=True)
+    walk = walk.union(
+        sa.select(parent.id)
+        .join(child, parent.id.in_([child.parent_id, child.parent2_id]))
+        .join(walk, child.id == walk.c.id)
+    )
+    return _walk(db, campaign_id, candidate_id, walk, up=True)
+
+
+def descendants(db: Database, campaign_id: int, candidate_id: int) -> list[CandidateRow]:
+    """The candidate and everything bred from it (as first or second parent), nearest first."""
+    child = aliased(Candidate)
+    walk = sa.select(Candidate.id).where(Candidate.id == candidate_id).cte("descendants", recursive=True)
+    walk = walk.union(
+        sa.select(child.id).join(walk, sa.or_(child.parent_id == walk.c.id, child.parent2_id == walk.c.id))
+    )
+    return _walk(db, campaign_id, candidate_id, walk, up=False)
+
+
+def _walk(db: Database, campaign_id: int, candidate_id: int, walk: sa.CTE, up: bool) -> list[CandidateRow]:
+    with db.session() as s:
+        _require(s, campaign_id, candidate_id)
+        rows = [
+            CandidateRow(*r)
+            for r in s.execute(
+                sa.select(*_ROW_COLUMNS).where(Candidate.id.in_(sa.select(walk.c.id)))
+            ).tuples()
+        ]
+    if up:
+        edges = [(r.id, p) for r in rows for p in (r.parent_id, r.parent2_id)]
+    else:
+        edges = [(p, r.id) for r in rows for p in (r.parent_id, r.parent2_id) if p is not None]
+    depth = _depths(candidate_id, edges)
+    out = [CandidateRow(**{**r.__dict__, "depth": depth[r.id]}) for r in rows]
+    return sorted(out, key=lambda r: (r.depth, r.id))
+
+
+# -- summary -----------------------------------------------------------------------------------------------
+
+
+def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
+    """What `evolve status` shows and what resume recomputes budgets from: all counted from rows."""
+    info = campaign(db, campaign_id)
+    with db.session() as s:
+        by_status = dict(
+            s.execute(
+                sa.select(Candidate.status, sa.func.count())
+                .where(Candidate.campaign_id == campaign_id)
+                .group_by(Candidate.status)
+                .order_by(Candidate.status)
+            ).tuples().all()
+        )
+        evals = dict(
+            s.execute(
+                sa.select(Evaluation.status, sa.func.count())
+                .join(Candidate)
+                .where(Candidate.campaign_id == campaign_id)
+                .group_by(Evaluation.status)
+                .order_by(Evaluation.status)
+            ).tuples().all()
+        )
+        calls, errors, tin, tout, cost = s.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.count(LlmCall.error),
+                sa.func.coalesce(sa.func.sum(LlmCall.tokens_in), 0),
+                sa.func.coalesce(sa.func.sum(LlmCall.tokens_out), 0),
+                sa.func.coalesce(sa.func.sum(LlmCall.cost_usd), 0.0),
+            ).where(LlmCall.campaign_id == campaign_id)
+        ).one()
+        events = dict(
+            s.execute(
+                sa.select(Event.kind, sa.func.count())
+                .where(Event.campaign_id == campaign_id)
+                .group_by(Event.kind)
+                .order_by(Event.kind)
+            ).tuples().all()
+        )
+    best = top(db, campaign_id, 1)
+    return {
+        "campaign": info["name"],
+        "task": info["task_name"],
+        "status": info["status"],
+        "seed": info["seed"],
+        "islands": info["islands"],
+        "created_at": info["created_at"],
+        "updated_at": info["updated_at"],
+        "candidates": sum(by_status.values()),
+        "by_status": by_status,
+        "evaluations": sum(evals.values()),
+        "evaluations_by_status": evals,
+        "best": None
+        if not best
+        else {
+            "id": best[0].id,
+            "fitness": best[0].fitness,
+            "island": best[0].island,
+            "persona": best[0].persona,
+            "operator": best[0].operator,
+        },
+        "llm_calls": calls,
+        "llm_errors": errors,
+        "tokens_in": int(tin),
+        "tokens_out": int(tout),
+        "cost_usd": float(cost),
+        "events": events,
+    }
