@@ -1,0 +1,292 @@
+"""Query commands on a campaign's lineage database: status, top, lineage, show, personas, export, sql.
+
+Thin: each command resolves NAME (or --db), asks `evolve.lineage`, and renders a table or its JSON twin.
+None of them creates or writes a database; `sql` opens it read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from evolve import lineage
+from evolve.cli import app
+from evolve.cli.render import out, print_fields, print_json, print_table
+from evolve.lineage.db import corruption_as_input_error
+from scoring.errors import InputError
+
+DB_HELP = (
+    "Any SQLAlchemy URL (sqlite:///..., postgresql+psycopg://...); NAME is then the campaign's name in it."
+)
+JSON_HELP = "Print JSON instead of a table."
+ROW_COLUMNS = [
+    "id",
+    "fitness",
+    "island",
+    "persona",
+    "operator",
+    "generation",
+    "parent_id",
+    "parent2_id",
+    "status",
+]
+
+
+@contextlib.contextmanager
+def _campaign(
+    name: str, db_url: str | None, readonly: bool = False
+) -> Iterator[tuple[lineage.Database, int]]:
+    url, campaign_name = lineage.campaign_location(name, db_url)
+    db = lineage.open_db(url, create=False, readonly=readonly)
+    try:
+        with corruption_as_input_error(url if db_url is None else "the database"):
+            # A renamed campaign folder still opens its one campaign; an explicit --db never guesses.
+            yield db, lineage.campaign_id(db, campaign_name, sole_fallback=db_url is None)
+    finally:
+        db.close()
+
+
+def _rows(rows: list[Any]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]
+
+
+@app.command()
+def status(
+    name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Counts by status, evaluations, best candidate, LLM cost, events and islands."""
+    with _campaign(name, db) as (d, cid):
+        summary = lineage.status_summary(d, cid)
+        islands = lineage.island_stats(d, cid)
+    if as_json:
+        print_json({**summary, "island_stats": islands})
+        return
+    flat = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    for key in ("by_status", "evaluations_by_status", "events"):
+        flat[key] = ", ".join(f"{k} {n}" for k, n in summary[key].items()) or None
+    best = summary["best"]
+    if best is not None:
+        flat["best"] = f"#{best['id']} {best['fitness']:.4f} ({best['persona'] or best['operator']})"
+    print_fields(flat, title=f"campaign {summary['campaign']}")
+    print_table(
+        islands,
+        [
+            "island",
+            "members",
+            "seeds",
+            "born",
+            "migrants_in",
+            "candidates",
+            "ok",
+            "best_candidate",
+            "best_fitness",
+        ],
+        title="islands",
+    )
+
+
+@app.command()
+def top(
+    name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
+    k: int = typer.Option(10, "-n", "--top", min=1, help="How many candidates."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The best ok candidates, lowest fitness (validation loss) first."""
+    with _campaign(name, db) as (d, cid):
+        rows = _rows(lineage.top(d, cid, k))
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, [*ROW_COLUMNS[:-1], "model"], title=f"top {k}")
+
+
+@app.command("lineage")
+def lineage_cmd(
+    name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
+    candidate: int = typer.Argument(..., help="Candidate id."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Ancestors (through both parents) and descendants of a candidate, nearest first."""
+    with _campaign(name, db) as (d, cid):
+        up = _rows(lineage.ancestry(d, cid, candidate))
+        down = _rows(lineage.descendants(d, cid, candidate))
+    if as_json:
+        print_json({"candidate": candidate, "ancestors": up, "descendants": down})
+        return
+    print_table(up, ["depth", *ROW_COLUMNS], title=f"ancestry of {candidate}")
+    print_table(down, ["depth", *ROW_COLUMNS], title=f"descendants of {candidate}")
+
+
+@app.command()
+def show(
+    name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
+    candidate: int = typer.Argument(..., help="Candidate id."),
+    diff: bool = typer.Option(
+        False, "--diff", help="Show a unified diff of each file against the first parent."
+    ),
+    files: bool = typer.Option(False, "--files", help="Print the candidate's files in full."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """One candidate: its record, evaluations, islands, files (and with --diff, what it changed)."""
+    with _campaign(name, db) as (d, cid):
+        c = lineage.candidate(d, cid, candidate)
+        changes = lineage.diff(d, cid, candidate) if diff else None
+    if as_json:
+        print_json({**c, **({"diff": changes} if changes is not None else {})})
+        return
+    record = {k: v for k, v in c.items() if k not in ("files", "evaluations", "memberships")}
+    record["islands"] = ", ".join(f"{m['island']} ({m['via']})" for m in c["memberships"])
+    record["files"] = ", ".join(f"{n} ({len(t.encode())} B)" for n, t in c["files"].items())
+    print_fields(record, title=f"candidate {candidate}")
+    if c["evaluations"]:
+        print_table(
+            c["evaluations"],
+            [
+                "seed",
+                "status",
+                "best_vloss",
+                "test_loss",
+                "steps",
+                "elapsed_s",
+                "peak_mem_mb",
+                "device",
+                "reason",
+            ],
+            title="evaluations",
+        )
+    if files:
+        for file_name, text in c["files"].items():
+            out.rule(file_name)
+            out.print(text, markup=False, highlight=False)
+    if changes is not None:
+        if changes["parent_id"] is None:
+            out.print(f"candidate {candidate} has no parent (operator {c['operator']}): nothing to diff")
+        for f in changes["files"]:
+            if f["status"] == "unchanged":
+                out.print(f"{f['name']}: unchanged")
+            else:
+                out.print(f["diff"], markup=False, highlight=False, end="")
+
+
+@app.command()
+def personas(
+    name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Credit per persona and per operator: validity, improvement on the first parent, LLM cost."""
+    with _campaign(name, db) as (d, cid):
+        stats = lineage.persona_stats(d, cid)
+    if as_json:
+        print_json(stats)
+        return
+    cols = [
+        "children",
+        "share_valid",
+        "share_improving",
+        "best_improvement",
+        "mean_improvement",
+        "llm_calls",
+        "cost_usd",
+    ]
+    print_table(stats["persona"], ["persona", *cols], title="personas")
+    print_table(stats["operator"], ["operator", *cols], title="operators")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _render_export(columns: list[str], rows: list[dict[str, Any]], fmt: str) -> str:
+    rows = [{c: _cell(r[c]) for c in columns} for r in rows]
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(r) + "\n" for r in rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        # Lists and dicts (notes, payloads, config) become JSON text inside their cell.
+        writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A reader (or a crash) never sees half an export: write beside the target, then rename over it."""
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@app.command()
+def export(
+    name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
+    fmt: str = typer.Option(..., "--format", help="csv, json or jsonl."),
+    table: str = typer.Option("candidates", "--table", help=f"One of: {', '.join(lineage.TABLES)}."),
+    out_file: str = typer.Option(None, "--out", help="Write here (atomically) instead of to stdout."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """A whole table of the campaign (candidates by default) as csv, json or jsonl."""
+    if fmt not in ("csv", "json", "jsonl"):
+        raise InputError(f"unknown --format {fmt!r}: use csv, json or jsonl")
+    if table not in lineage.TABLES:
+        raise InputError(f"unknown --table {table!r}: use one of {', '.join(lineage.TABLES)}")
+    with _campaign(name, db) as (d, cid):
+        columns, rows = lineage.export_rows(d, cid, table)
+    text = _render_export(columns, rows, fmt)
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomically(Path(out_file), text)
+
+
+@app.command()
+def sql(
+    name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
+    statement: str = typer.Argument(..., help="One SELECT (or WITH / VALUES / EXPLAIN) statement."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Run one read-only SQL statement on the lineage database (writes are refused)."""
+    lineage.sql.check_readonly(statement)  # refuse before even opening the database
+    with _campaign(name, db, readonly=True) as (d, _cid):
+        result = lineage.run_readonly(d, statement)
+    if as_json:
+        print_json(
+            {
+                "columns": result.columns,
+                "rows": [[_cell(v) for v in r] for r in result.rows],
+                "truncated": result.truncated,
+            }
+        )
+        return
+    print_table([dict(zip(result.columns, r, strict=True)) for r in result.rows], result.columns)
+    if result.truncated:
+        out.print(f"(first {len(result.rows)} rows shown)")
