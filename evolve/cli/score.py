@@ -1,1 +1,63 @@
 """`evolve score`: evaluate one program (the task's seed, or another folder's files) once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evolve.cli import app
+from evolve.cli.render import print_fields, print_json, progress
+from scoring.api import score as run_score
+from scoring.errors import InputError
+from scoring.task import load_task
+
+SHOWN = ("status", "reason", "best_vloss", "test_loss", "elapsed_s", "steps", "startup_s", "wall_s",
+         "peak_mem_mb", "device", "stdout_path", "stderr_path")
+
+
+def read_candidate_files(folder: Path, editable: tuple[str, ...]) -> dict[str, str]:
+    """The editable files present in `folder` (absent ones stay the seed's)."""
+    if not folder.is_dir():
+        raise InputError(f"--files-from: folder not found: {folder}")
+    files = {}
+    for name in editable:
+        path = folder / name
+        if path.is_file():
+            try:
+                files[name] = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{path} is not UTF-8 text") from None
+    if not files:
+        raise InputError(f"--files-from: {folder} holds none of the task's files ({', '.join(editable)})")
+    return files
+
+
+@app.command("score")
+def score(
+    task_dir: Path = typer.Argument(..., help="Task folder (task.toml, model.py, train_mps.py)."),
+    seed: int = typer.Option(1337, "--seed", help="Training seed."),
+    smoke: bool = typer.Option(False, "--smoke", help="Tiny training budget: seconds, for checks and CI."),
+    files_from: Path = typer.Option(None, "--files-from", help="Score this folder's files against the task."),
+    timeout: float = typer.Option(None, "--timeout", help="Wall-clock limit in seconds (default: the task's)."),
+    keep: Path = typer.Option(None, "--keep", help="Keep the run folder and logs here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Score one candidate in the sandbox and print its status, losses and timing. Exit 1 unless ok."""
+    task = load_task(task_dir)
+    files = read_candidate_files(files_from, task.editable) if files_from else {}
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    limit = task.timeout(smoke) if timeout is None else timeout
+    if not as_json:
+        what = f"{files_from}" if files_from else f"the seed of {task.name}"
+        progress(f"scoring {what} (seed {seed}{', smoke budget' if smoke else ''}, timeout {limit:g} s)...")
+    result = run_score(files, task, seed=seed, smoke=smoke, timeout=timeout, workdir=keep)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        d = result.to_dict()
+        if keep is None:
+            d["stdout_path"] = d["stderr_path"] = "(removed; --keep DIR keeps them)"
+        print_fields({k: d[k] for k in SHOWN}, title=f"{task.name}: {result.status}")
+    raise typer.Exit(0 if result.ok else 1)

@@ -22,8 +22,8 @@ DATA_DIR = os.environ.get("EVOLVE_DATA_DIR") or os.path.join(
 
 BLOCK_SIZE = 64  # context length, in characters
 BATCH_SIZE = 32  # sequences per training batch
-MAX_ITERS = 20 if SMOKE else 300  # the training budget: batches drawn through get_batch()
-EVAL_ITERS = 2 if SMOKE else 8  # fixed validation batches averaged by estimate_loss()
+MAX_ITERS = 10 if SMOKE else 300  # the training budget: batches drawn through get_batch()
+EVAL_ITERS = 1 if SMOKE else 8  # fixed validation batches averaged by estimate_loss()
 MAX_EVALS = 12  # estimate_loss() calls allowed in one train()
 
 DEVICE = "mps" if torch.backends.mps.is_available() else "cuda" if torch.cuda.is_available() else "cpu"
