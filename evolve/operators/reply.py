@@ -89,49 +89,70 @@ def _name_from_prose(line: str) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
-def split_blocks(reply: str) -> tuple[list[Block], str]:
-    """All fenced blocks of `reply`, named where a name is found, and the prose before the first one."""
-    lines = reply.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    blocks: list[Block] = []
-    prose_before: str | None = None
-    last_prose = ""
+@dataclass(frozen=True)
+class RawBlock:
+    """A fence as found: its info string, inner lines, whether it was closed, and where it sits."""
+
+    start: int  # index of the opening fence line
+    end: int  # index of the line after the block
+    info: str
+    body: tuple[str, ...]
+    closed: bool
+
+
+def scan_fences(lines: Sequence[str]) -> list[RawBlock]:
+    """Every fenced block in `lines`, by the fence rules above (shared with the offline prompt reader)."""
+    found: list[RawBlock] = []
     i = 0
     while i < len(lines):
         m = _OPEN.match(lines[i])
         if not m or (m.group(1)[0] == "`" and "`" in m.group(2)):
-            if lines[i].strip():
-                last_prose = lines[i]
             i += 1
             continue
-        if prose_before is None:
-            prose_before = "\n".join(lines[:i])
-        fence, info = m.group(1), m.group(2)
+        fence, start = m.group(1), i
         closer = re.compile(r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}\s*$")
-        body: list[str] = []
         i += 1
-        closed = False
-        while i < len(lines):
-            if closer.match(lines[i]):
-                closed = True
-                break
-            body.append(lines[i])
+        while i < len(lines) and not closer.match(lines[i]):
             i += 1
+        closed = i < len(lines)
+        found.append(RawBlock(start, i + 1, m.group(2), tuple(lines[start + 1 : i]), closed))
         i += 1
-        name = _name_from_info(info)
-        first = next((k for k, line in enumerate(body) if line.strip()), None)
-        if first is not None:
-            inner = _BARE_NAME.match(body[first]) or _COMMENT_NAME.match(body[first])
-            if inner:
-                name = name or _basename(inner.group(1))
-                if _basename(inner.group(1)) == name:
-                    body = body[first + 1 :]
-        if name is None:
-            name = _name_from_prose(last_prose)
-        text = "\n".join(body).strip("\n")
-        blocks.append(Block(name, text + "\n" if text else "", closed))
-        last_prose = ""
-    summary = " ".join((prose_before if prose_before is not None else reply).split())
-    return blocks, summary[:_SUMMARY_CHARS]
+    return found
+
+
+def name_block(raw: RawBlock, line_before: str) -> Block:
+    """Find the block's file name (info string, first inner line, or the line before the fence)."""
+    body = list(raw.body)
+    name = _name_from_info(raw.info)
+    first = next((k for k, line in enumerate(body) if line.strip()), None)
+    if first is not None:
+        inner = _BARE_NAME.match(body[first]) or _COMMENT_NAME.match(body[first])
+        if inner:
+            name = name or _basename(inner.group(1))
+            if _basename(inner.group(1)) == name:
+                body = body[first + 1 :]
+    if name is None:
+        name = _name_from_prose(line_before)
+    text = "\n".join(body).strip("\n")
+    return Block(name, text + "\n" if text else "", raw.closed)
+
+
+def split_lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def split_blocks(reply: str) -> tuple[list[Block], str]:
+    """All fenced blocks of `reply`, named where a name is found, and the prose before the first one."""
+    lines = split_lines(reply)
+    raws = scan_fences(lines)
+    blocks = []
+    prev_end = 0
+    for raw in raws:
+        before = next((line for line in reversed(lines[prev_end : raw.start]) if line.strip()), "")
+        blocks.append(name_block(raw, before))
+        prev_end = raw.end
+    prose = "\n".join(lines[: raws[0].start]) if raws else reply
+    return blocks, " ".join(prose.split())[:_SUMMARY_CHARS]
 
 
 def _has_code(text: str) -> bool:
