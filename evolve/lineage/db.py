@@ -83,9 +83,7 @@ def parse_url(url: str) -> URL:
     except (sa.exc.ArgumentError, ValueError) as e:
         raise InputError(f"bad database URL {url!r}: {e}") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise InputError(
-            f"unsupported database {parsed.get_backend_name()!r} in {url!r}: use sqlite or postgresql"
-        )
+        raise InputError(f"unsupported database {parsed.get_backend_name()!r} in {url!r}: use sqlite or postgresql")
     return parsed
 
 
@@ -131,9 +129,7 @@ def _inspect_sqlite_file(path: Path) -> tuple[bool, str | None]:
     wal = path.with_name(path.name + "-wal")
     # The header records the page count; a shorter file lost its tail (a copy cut short, a full disk).
     if pages and path.stat().st_size < page_size * pages and not wal.exists():
-        raise InputError(
-            f"{path} is truncated: {path.stat().st_size} bytes, its header says {page_size * pages}"
-        )
+        raise InputError(f"{path} is truncated: {path.stat().st_size} bytes, its header says {page_size * pages}")
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
@@ -178,8 +174,9 @@ def _make_engine(url: URL, readonly: bool) -> Engine:
     if url.get_backend_name() == "sqlite":
         if readonly and path is not None:
             # mode=ro: SQLite itself refuses every write on this connection, whatever SQL arrives.
-            url = URL.create("sqlite", database=f"file:{quote(str(path.resolve()))}",
-                             query={"mode": "ro", "uri": "true"})
+            url = URL.create(
+                "sqlite", database=f"file:{quote(str(path.resolve()))}", query={"mode": "ro", "uri": "true"}
+            )
         engine = sa.create_engine(url)
         event.listen(engine, "connect", lambda c, r: _set_sqlite_pragmas(c, r, readonly))
         return engine

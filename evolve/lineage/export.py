@@ -26,9 +26,7 @@ def _statement(table: str, campaign_id: int) -> sa.Select:
     return sa.select(model).where(model.campaign_id == campaign_id).order_by(model.id)
 
 
-def export_rows(
-    db: Database, campaign_id: int, table: str = "candidates"
-) -> tuple[list[str], list[dict[str, Any]]]:
+def export_rows(db: Database, campaign_id: int, table: str = "candidates") -> tuple[list[str], list[dict[str, Any]]]:
     """(column names, rows) of one table restricted to the campaign, in id order."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}")

@@ -106,7 +106,4 @@ def renew_lease(
 def release_lease(db: Database, campaign_id: int, owner: str) -> bool:
     """Give the campaign up (clean shutdown). True if we held it."""
     with db.session() as s, s.begin():
-        return (
-            s.execute(sa.delete(Lease).where(Lease.campaign_id == campaign_id, Lease.owner == owner)).rowcount
-            == 1
-        )
+        return s.execute(sa.delete(Lease).where(Lease.campaign_id == campaign_id, Lease.owner == owner)).rowcount == 1

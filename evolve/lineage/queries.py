@@ -78,7 +78,7 @@ _ROW_COLUMNS = (
 
 def _rows(db: Database, stmt: sa.Select) -> list[CandidateRow]:
     with db.session() as s:
-        return [CandidateRow(*r) for r in s.execute(stmt).tuples()]
+        return [CandidateRow(*r) for r in s.execute(stmt)]
 
 
 # -- campaigns ---------------------------------------------------------------------------------------------
@@ -118,9 +118,7 @@ def campaign(db: Database, campaign_id: int) -> dict[str, Any]:
         c = s.get(Campaign, campaign_id)
         if c is None:
             raise InputError(f"no campaign with id {campaign_id}")
-        islands = s.scalar(
-            sa.select(sa.func.count()).select_from(Island).where(Island.campaign_id == campaign_id)
-        )
+        islands = s.scalar(sa.select(sa.func.count()).select_from(Island).where(Island.campaign_id == campaign_id))
         return {
             "id": c.id,
             "name": c.name,
@@ -155,9 +153,7 @@ def candidate(db: Database, campaign_id: int, candidate_id: int) -> dict[str, An
                 .join(Blob)
                 .where(CandidateFile.candidate_id == candidate_id)
                 .order_by(CandidateFile.name)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         evals = s.scalars(
             sa.select(Evaluation).where(Evaluation.candidate_id == candidate_id).order_by(Evaluation.seed)
@@ -193,12 +189,8 @@ def candidate_files(db: Database, candidate_id: int) -> dict[str, str]:
     with db.session() as s:
         return dict(
             s.execute(
-                sa.select(CandidateFile.name, Blob.content)
-                .join(Blob)
-                .where(CandidateFile.candidate_id == candidate_id)
-            )
-            .tuples()
-            .all()
+                sa.select(CandidateFile.name, Blob.content).join(Blob).where(CandidateFile.candidate_id == candidate_id)
+            ).all()
         )
 
 
@@ -206,9 +198,7 @@ def find_by_hash(db: Database, campaign_id: int, code_hash: str) -> int | None:
     """The candidate holding this normalized code hash, for the duplicate screen."""
     with db.session() as s:
         return s.scalar(
-            sa.select(Candidate.id).where(
-                Candidate.campaign_id == campaign_id, Candidate.code_hash == code_hash
-            )
+            sa.select(Candidate.id).where(Candidate.campaign_id == campaign_id, Candidate.code_hash == code_hash)
         )
 
 
@@ -231,7 +221,7 @@ def evaluated_pairs(db: Database, campaign_id: int) -> set[tuple[int, int]]:
             .join(Candidate)
             .where(Candidate.campaign_id == campaign_id, Evaluation.status != INTERRUPTED)
         )
-        return {(c, seed) for c, seed in rows.tuples()}
+        return {(c, seed) for c, seed in rows}
 
 
 def members(db: Database, campaign_id: int, island: int) -> list[Member]:
@@ -252,7 +242,7 @@ def members(db: Database, campaign_id: int, island: int) -> list[Member]:
         .order_by(Membership.id)
     )
     with db.session() as s:
-        return [Member(*r) for r in s.execute(stmt).tuples()]
+        return [Member(*r) for r in s.execute(stmt)]
 
 
 # -- lineage walks -----------------------------------------------------------------------------------------
@@ -304,10 +294,7 @@ def _walk(db: Database, campaign_id: int, candidate_id: int, walk: sa.CTE, up: b
     with db.session() as s:
         _require(s, campaign_id, candidate_id)
         rows = [
-            CandidateRow(*r)
-            for r in s.execute(
-                sa.select(*_ROW_COLUMNS).where(Candidate.id.in_(sa.select(walk.c.id)))
-            ).tuples()
+            CandidateRow(*r) for r in s.execute(sa.select(*_ROW_COLUMNS).where(Candidate.id.in_(sa.select(walk.c.id))))
         ]
     if up:
         edges = [(r.id, p) for r in rows for p in (r.parent_id, r.parent2_id)]
@@ -331,7 +318,7 @@ def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
                 .where(Candidate.campaign_id == campaign_id)
                 .group_by(Candidate.status)
                 .order_by(Candidate.status)
-            ).tuples().all()
+            ).all()
         )
         evals = dict(
             s.execute(
@@ -340,7 +327,7 @@ def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
                 .where(Candidate.campaign_id == campaign_id)
                 .group_by(Evaluation.status)
                 .order_by(Evaluation.status)
-            ).tuples().all()
+            ).all()
         )
         calls, errors, tin, tout, cost = s.execute(
             sa.select(
@@ -357,7 +344,7 @@ def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
                 .where(Event.campaign_id == campaign_id)
                 .group_by(Event.kind)
                 .order_by(Event.kind)
-            ).tuples().all()
+            ).all()
         )
     best = top(db, campaign_id, 1)
     return {

@@ -94,17 +94,13 @@ def create_campaign(
 def set_campaign_status(db: Database, campaign_id: int, status: str) -> None:
     _check(status, CAMPAIGN_STATUSES, "campaign status")
     with db.session() as s, s.begin():
-        s.execute(
-            sa.update(Campaign).where(Campaign.id == campaign_id).values(status=status, updated_at=utcnow())
-        )
+        s.execute(sa.update(Campaign).where(Campaign.id == campaign_id).values(status=status, updated_at=utcnow()))
 
 
 def _store_blobs(s: Session, files: Mapping[str, str]) -> dict[str, str]:
     """Insert each distinct content once; concurrent writers of the same content both succeed."""
     hashes = {name: sha256_text(text) for name, text in files.items()}
-    rows = [
-        {"sha256": h, "size": len(files[n].encode("utf-8")), "content": files[n]} for n, h in hashes.items()
-    ]
+    rows = [{"sha256": h, "size": len(files[n].encode("utf-8")), "content": files[n]} for n, h in hashes.items()]
     if rows:
         insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
         s.execute(insert(Blob).on_conflict_do_nothing(index_elements=["sha256"]), rows)
@@ -145,27 +141,21 @@ def add_candidate(
                 sa.select(Candidate.id, Candidate.generation).where(
                     Candidate.id.in_(parents), Candidate.campaign_id == campaign_id
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         missing = [p for p in parents if p not in found]
         if missing:
             raise ValueError(f"parent candidate {missing[0]} is not in campaign {campaign_id}")
         if code_hash is not None:
             existing = s.scalar(
-                sa.select(Candidate.id).where(
-                    Candidate.campaign_id == campaign_id, Candidate.code_hash == code_hash
-                )
+                sa.select(Candidate.id).where(Candidate.campaign_id == campaign_id, Candidate.code_hash == code_hash)
             )
             if existing is not None:
                 raise DuplicateCode(code_hash, existing)
         if generation is None:
             generation = 1 + max(found.values()) if found else 0
         if event_no is None:
-            last = s.scalar(
-                sa.select(sa.func.max(Candidate.event_no)).where(Candidate.campaign_id == campaign_id)
-            )
+            last = s.scalar(sa.select(sa.func.max(Candidate.event_no)).where(Candidate.campaign_id == campaign_id))
             event_no = 0 if last is None else last + 1
         c = Candidate(
             campaign_id=campaign_id,
@@ -236,9 +226,7 @@ def finish_candidate(
         return fitness
 
 
-def record_evaluation(
-    db: Database, candidate_id: int, result: ScoreResult, started_at: datetime | None = None
-) -> int:
+def record_evaluation(db: Database, candidate_id: int, result: ScoreResult, started_at: datetime | None = None) -> int:
     """Store one finished evaluation. An `interrupted` row may be replaced by the re-run of the same
     seed; any other finished (candidate, seed) is never evaluated twice, so a repeat raises ValueError."""
     d = result.to_dict()
@@ -266,23 +254,17 @@ def record_evaluation(
     fields["finished_at"] = utcnow()
     with db.session() as s, s.begin():
         row = s.scalar(
-            sa.select(Evaluation).where(
-                Evaluation.candidate_id == candidate_id, Evaluation.seed == result.seed
-            )
+            sa.select(Evaluation).where(Evaluation.candidate_id == candidate_id, Evaluation.seed == result.seed)
         )
         if row is None:
-            row = Evaluation(
-                candidate_id=candidate_id, seed=result.seed, created_at=started_at or utcnow(), **fields
-            )
+            row = Evaluation(candidate_id=candidate_id, seed=result.seed, created_at=started_at or utcnow(), **fields)
             s.add(row)
         elif row.status == INTERRUPTED:
             for k, v in fields.items():
                 setattr(row, k, v)
             row.created_at = started_at or utcnow()
         else:
-            raise ValueError(
-                f"candidate {candidate_id} seed {result.seed} is already evaluated ({row.status})"
-            )
+            raise ValueError(f"candidate {candidate_id} seed {result.seed} is already evaluated ({row.status})")
         s.flush()
         return row.id
 
@@ -361,9 +343,7 @@ def add_membership(
         )
         if exists is not None:
             return None
-        m = Membership(
-            campaign_id=campaign_id, island=island, candidate_id=candidate_id, via=via, event_id=event_id
-        )
+        m = Membership(campaign_id=campaign_id, island=island, candidate_id=candidate_id, via=via, event_id=event_id)
         s.add(m)
         s.flush()
         return m.id

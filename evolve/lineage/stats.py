@@ -52,8 +52,8 @@ def _credit(db: Database, campaign_id: int, key: str) -> list[dict[str, Any]]:
         .group_by(cost_key)
     )
     with db.session() as s:
-        rows = s.execute(stmt).tuples().all()
-        costs = {k: (n, float(c or 0.0)) for k, n, c in s.execute(cost_stmt).tuples()}
+        rows = s.execute(stmt).all()
+        costs = {k: (n, float(c or 0.0)) for k, n, c in s.execute(cost_stmt)}
     out: dict[Any, dict[str, Any]] = {}
     for name, n, valid, improving, best, mean in rows:
         out[name] = {
@@ -101,15 +101,11 @@ def island_stats(db: Database, campaign_id: int) -> list[dict[str, Any]]:
         islands = s.scalars(
             sa.select(Island.island).where(Island.campaign_id == campaign_id).order_by(Island.island)
         ).all()
-        via = (
-            s.execute(
-                sa.select(Membership.island, Membership.via, sa.func.count())
-                .where(Membership.campaign_id == campaign_id)
-                .group_by(Membership.island, Membership.via)
-            )
-            .tuples()
-            .all()
-        )
+        via = s.execute(
+            sa.select(Membership.island, Membership.via, sa.func.count())
+            .where(Membership.campaign_id == campaign_id)
+            .group_by(Membership.island, Membership.via)
+        ).all()
         born = {
             i: (n, ok)
             for i, n, ok in s.execute(
@@ -120,7 +116,7 @@ def island_stats(db: Database, campaign_id: int) -> list[dict[str, Any]]:
                 )
                 .where(Candidate.campaign_id == campaign_id)
                 .group_by(Candidate.island)
-            ).tuples()
+            )
         }
         best = {}
         for i in islands:
