@@ -1,0 +1,63 @@
+"""Full-budget val loss of each offline catalog edit against the seed, on the built-in task.
+
+Each edit is applied alone to the seed program and scored through scoring.api.score (the sandboxed
+path a campaign uses) on the full budget, one training at a time. A few stacks of edits follow.
+Prints one line per run and appends JSON lines to bench/out/offline_edits.jsonl.
+
+    python bench/offline_edits.py [--edits muon,rope] [--no-stacks] [--seed 1337] [--timeout 900]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from evolve.operators.offline.catalog import CATALOG, by_name
+from scoring.api import score
+from scoring.task import builtin_task_dir, load_task
+
+STACKS = (
+    ("muon", "warmup_cosine"),
+    ("muon", "warmup_cosine", "rope", "rmsnorm"),
+    ("muon", "warmup_cosine", "rope", "rmsnorm", "relu2", "untie_head", "adamw_betas"),
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--edits", default="", help="comma-separated edit names (default: all)")
+    ap.add_argument("--no-stacks", action="store_true")
+    ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--timeout", type=float, default=900.0, help="per run; generous because the CPU is shared")
+    ap.add_argument("--out", default="bench/out/offline_edits.jsonl")
+    args = ap.parse_args()
+
+    task = load_task(builtin_task_dir())
+    names = [n for n in args.edits.split(",") if n] or [e.name for e in CATALOG]
+    runs: list[tuple[str, ...]] = [()] + [(n,) for n in names] + ([] if args.no_stacks else list(STACKS))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    base = None
+    print(f"{'edits':60s} {'status':8s} {'val loss':>9s} {'vs seed':>8s} {'minutes':>8s}", flush=True)
+    for combo in runs:
+        files = dict(task.seed_files)
+        for name in combo:
+            files = by_name(name).apply(files) or files
+        t0 = time.time()
+        r = score(files, task, seed=args.seed, timeout=args.timeout)
+        label = "+".join(combo) or "seed"
+        if not combo and r.ok:
+            base = r.best_vloss
+        delta = f"{r.best_vloss - base:+.4f}" if (r.ok and base is not None) else ""
+        loss = f"{r.best_vloss:.4f}" if r.best_vloss is not None else "-"
+        print(f"{label:60s} {r.status:8s} {loss:>9s} {delta:>8s} {(time.time() - t0) / 60:8.2f}", flush=True)
+        with out.open("a") as f:
+            f.write(json.dumps({"edits": list(combo), "seed": args.seed, "status": r.status, "reason": r.reason,
+                                "best_vloss": r.best_vloss, "elapsed_s": r.elapsed_s,
+                                "wall_s": time.time() - t0}) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""A loopback OpenAI-compatible chat-completions endpoint that answers with the offline operator.
+
+For tests and benchmarks: litellm talks to it over real HTTP (`model="openai/offline"`,
+`api_base=http://127.0.0.1:PORT/v1`, any api_key), so the client path is exercised end to end without a
+network or a key. Optional added latency and a rate of garbage replies (prose only, a cut-off block,
+a syntax error, an unknown file) let benchmarks and tests see the failure paths.
+
+    python -m evolve.operators.server --port 8765 [--latency 0.5] [--garbage-rate 0.1] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from evolve.operators.offline.operator import respond
+
+GARBAGE = (
+    "I would rather discuss the history of mechanics than write code today.",
+    "```python\nmodel.py\nimport torch\n\nclass GPT(torch.nn.Module):\n    def __init__(self",
+    "```python\nmodel.py\ndef broken(:\n    pass\n```\n\n```python\ntrain_mps.py\n```",
+    "```python\nhelpers.py\nx = 1\n```",
+)
+
+
+def count_tokens(text: str) -> int:
+    """A rough token count (4 characters per token), reported as `usage`; no tokenizer is loaded."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: litellm's HTTP client pools connections
+    server: LoopbackHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # replies are written in one piece; without NODELAY a small response can wait on Nagle's timer
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the library never prints
+        pass
+
+    def _send(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode("utf-8")
+        head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode("ascii")
+        self.wfile.write(head + body)  # headers and body in one write: one packet for small replies
+        self.wfile.flush()
+
+    def _error(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        self._send(status, {"error": {"message": message, "type": kind, "code": None}})
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            self._send(200, {"object": "list", "data": [{"id": "offline", "object": "model", "owned_by": "local"}]})
+        else:
+            self._error(404, f"no route {self.path}")
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            self._error(404, f"no route {self.path}")
+            return
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+            request = json.loads(self.rfile.read(length) or b"{}")
+            messages = request["messages"]
+            prompt = "\n\n".join(str(m.get("content") or "") for m in messages if m.get("role") != "assistant")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            self._error(400, f"bad request: {e}")
+            return
+        if request.get("stream"):
+            self._error(400, "streaming is not supported by the loopback server")
+            return
+        seed = request.get("seed")
+        seed = seed if isinstance(seed, int) else self.server.seed
+        reply = self.server.answer(prompt, seed)
+        if self.server.latency_s > 0:
+            time.sleep(self.server.latency_s)
+        tokens_in, tokens_out = count_tokens(prompt), count_tokens(reply)
+        self._send(200, {
+            "id": "chatcmpl-" + hashlib.sha256(f"{seed}{prompt}".encode()).hexdigest()[:24],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": str(request.get("model", "offline")),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
+                      "total_tokens": tokens_in + tokens_out},
+        })
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], latency_s: float = 0.0, garbage_rate: float = 0.0,
+                 seed: int = 0):
+        super().__init__(address, _Handler)
+        self.latency_s = latency_s
+        self.garbage_rate = garbage_rate
+        self.seed = seed
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def answer(self, prompt: str, seed: int) -> str:
+        # Garbage is drawn per request from (seed, request number): reproducible for a given call order.
+        with self._lock:
+            self._count += 1
+            n = self._count
+        if self.garbage_rate > 0:
+            rng = random.Random(f"{self.seed}:{n}")
+            if rng.random() < self.garbage_rate:
+                return rng.choice(GARBAGE)
+        return respond(prompt, seed)
+
+
+class LoopbackServer:
+    """Start in-process (tests): `with LoopbackServer() as s: litellm.completion(..., api_base=s.url)`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_s: float = 0.0,
+                 garbage_rate: float = 0.0, seed: int = 0):
+        self.httpd = LoopbackHTTPServer((host, port), latency_s, garbage_rate, seed)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> LoopbackServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="loopback-llm", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m evolve.operators.server", description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")
+    ap.add_argument("--garbage-rate", type=float, default=0.0, help="fraction of replies that are garbage")
+    ap.add_argument("--seed", type=int, default=0, help="offline operator seed when a request has none")
+    args = ap.parse_args(argv)
+    if not 0.0 <= args.garbage_rate <= 1.0 or args.latency < 0:
+        ap.error("--garbage-rate must be in [0, 1] and --latency >= 0")
+    httpd = LoopbackHTTPServer((args.host, args.port), args.latency, args.garbage_rate, args.seed)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Screening before the queue: nothing is trained that cannot parse, breaks the frozen protocol, changes
+nothing, or was already seen.
+
+Order: parse the reply into the merged file set (evolve.operators.reply: unparseable / syntax_error /
+no_op), then the constraint guard (constraint_violation with the guard's reasons), then the normalized
+code hash: equal to the parent's -> no_op (only comments, docstrings or formatting changed); in
+`known_hashes` -> duplicate. The hash is over the syntax trees with docstrings removed, so comment and
+formatting changes never count as a new program.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from evolve.operators.reply import parse_reply
+from scoring import guard
+from scoring.result import CONSTRAINT_VIOLATION, REJECTED
+from scoring.task import Task
+
+DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class Screened:
+    """`status` is None when the candidate may be queued; else REJECTED or CONSTRAINT_VIOLATION."""
+
+    status: str | None
+    kind: str  # "" when accepted; unparseable, syntax_error, no_op, duplicate, or constraint_violation
+    reason: str
+    files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    code_hash: str | None = None
+    changed: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    summary: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is None
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_hash(files: Mapping[str, str]) -> str:
+    """Hash of the program's meaning as Python sees it: file names and docstring-free syntax trees.
+
+    Files that do not parse are hashed by their text (they never reach the queue anyway).
+    """
+    h = hashlib.sha256()
+    for name in sorted(files):
+        try:
+            canon = ast.dump(_strip_docstrings(ast.parse(files[name])), include_attributes=False)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            canon = "text:" + files[name]
+        h.update(f"{name}\0{len(canon)}\0".encode())
+        h.update(canon.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def screen(task: Task, parent_files: Mapping[str, str], reply_text: str,
+           known_hashes: Collection[str]) -> Screened:
+    parent = {**task.seed_files, **parent_files}
+    reply = parse_reply(reply_text, parent, task.editable)
+    base = dict(ignored=reply.ignored, notes=reply.notes, summary=reply.summary)
+    if not reply.ok:
+        return Screened(REJECTED, reply.rejection or "", reply.reason, **base)
+    files = dict(reply.files)
+    problems = guard.check(task, files)
+    if problems:
+        return Screened(CONSTRAINT_VIOLATION, CONSTRAINT_VIOLATION, "; ".join(problems), changed=reply.changed,
+                        **base)
+    digest = code_hash(files)
+    if digest == code_hash(parent):
+        return Screened(REJECTED, "no_op", "only comments, docstrings or formatting changed", code_hash=digest,
+                        changed=reply.changed, **base)
+    if digest in known_hashes:
+        return Screened(REJECTED, DUPLICATE, "the same program (up to comments and formatting) is already in "
+                        "the campaign", code_hash=digest, changed=reply.changed, **base)
+    return Screened(None, "", "", MappingProxyType(files), digest, reply.changed, **base)
