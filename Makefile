@@ -1,0 +1,37 @@
+# The README's commands. `make demo` and `make test` work on a fresh machine: they create .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+# torch is installed first, from this spec, so the package's own `torch>=2.2` range adds nothing.
+# On a Mac the same spec gives the MPS build; on a CUDA box use e.g. TORCH_SPEC="torch==2.13.0" with
+# PIP_INDEX_URL/--extra-index-url of your CUDA wheels.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+TASK := seeds/tasks/nanogpt_shakespeare
+
+.PHONY: install data demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+data: install
+	$(BIN)/evolve data prepare
+
+demo: data
+	$(BIN)/evolve score $(TASK)
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: data
+	$(BIN)/python bench/seed_task.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
