@@ -62,4 +62,5 @@ def test_another_file_cannot_rebind_frozen_names(task):
 
 
 def test_unknown_file_is_reported(task):
-    assert guard.check(task, {"other.py": "x = 1\n"}) == ["other.py is not an editable file of task 'nanogpt_shakespeare'"]
+    expected = ["other.py is not an editable file of task 'nanogpt_shakespeare'"]
+    assert guard.check(task, {"other.py": "x = 1\n"}) == expected

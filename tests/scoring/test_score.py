@@ -55,7 +55,8 @@ def test_same_seed_same_loss_other_seed_other_loss(task):
 
 
 def test_loop_forever_is_killed_at_the_timeout(task):
-    files = edit(task, "train_mps.py", "    t0 = time.time()\n", "    t0 = time.time()\n    while True:\n        pass\n")
+    forever = "    t0 = time.time()\n    while True:\n        pass\n"
+    files = edit(task, "train_mps.py", "    t0 = time.time()\n", forever)
     t0 = time.monotonic()
     r = score(files, task, smoke=True, timeout=6)
     assert r.status == TIMEOUT
