@@ -131,7 +131,10 @@ def _inspect_sqlite_file(path: Path) -> tuple[bool, str | None]:
     if pages and path.stat().st_size < page_size * pages and not wal.exists():
         raise InputError(f"{path} is truncated: {path.stat().st_size} bytes, its header says {page_size * pages}")
     try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        # Without a WAL file nothing newer than the main file exists, so `immutable` may read it without
+        # creating -wal/-shm files beside it; with one, read-only mode sees the latest commits.
+        mode = "mode=ro" if wal.exists() else "immutable=1"
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             revision = None

@@ -3,6 +3,7 @@ the hand-built lineage every query test answers against."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -79,11 +80,10 @@ def _pg_admin(server: str, sql: str) -> None:
         c.execute(sql)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to a database that does not exist yet (SQLite) or is empty (PostgreSQL), on each engine."""
-    if request.param == "sqlite":
-        yield L.sqlite_url(tmp_path / "lineage.db")
+@contextlib.contextmanager
+def _fresh_url(engine: str, request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    if engine == "sqlite":
+        yield L.sqlite_url(folder / "lineage.db")
         return
     server = request.getfixturevalue("pg_server")
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -92,6 +92,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"{server}/{name}"
     finally:
         _pg_admin(server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to a database that does not exist yet (SQLite) or is empty (PostgreSQL), on each engine."""
+    with _fresh_url(request.param, request, tmp_path) as url:
+        yield url
 
 
 @dataclass(frozen=True)
@@ -184,11 +191,13 @@ def build(db: L.Database) -> tuple[int, dict[str, int], int]:
     return c, ids, migration
 
 
-@pytest.fixture
-def built(db_url: str) -> Iterator[Built]:
-    db = L.open_db(db_url)
-    c, ids, migration = build(db)
-    try:
-        yield Built(db, db_url, c, ids, migration)
-    finally:
-        db.close()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """Built once per test module and engine: tests that use it only read (or write no-ops)."""
+    with _fresh_url(request.param, request, tmp_path_factory.mktemp("built")) as url:
+        db = L.open_db(url)
+        c, ids, migration = build(db)
+        try:
+            yield Built(db, url, c, ids, migration)
+        finally:
+            db.close()
