@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from evolve.operators.context import Change, Context, Limits, Parent
+from evolve.operators.offline.prompt_view import read_prompt
+from evolve.operators.prompts import PromptTooLong, crossover, mutate, repair
+
+
+def _parent(task, **kw):
+    return Parent(dict(task.seed_files), **{"fitness": 2.4512, "label": "c7", "change": "seed", **kw})
+
+
+def test_mutate_prompt_holds_persona_files_constraints_and_context(task, personas):
+    ctx = Context(island_best=2.3101, recent=(Change("[muon] orthogonalized updates", -0.0421, "newton", "mutate"),))
+    p = mutate(personas[0], _parent(task), task, ctx)
+    assert p.text.startswith(personas[0].prompt.rstrip())
+    for needle in ("Operator: mutate", "tags: optimizer, dynamics, schedule", "candidate c7", "2.4512", "2.3101",
+                   "[newton/mutate] [muon] orthogonalized updates (delta -0.0421)", "estimate_loss",
+                   "MAX_ITERS", "_val_offsets", "FROZEN BEGIN", "train_mps.py:train"):
+        assert needle in p.text, needle
+    view = read_prompt(p.text)  # machine-readable: the files come back exactly
+    assert view.parent == dict(task.seed_files) and view.operator == "mutate" and p.cuts == ()
+    assert len(p.hash) == 64
+
+
+def test_crossover_shows_both_parents_and_does_not_repeat_identical_files(task, personas):
+    b_files = {**task.seed_files, "train_mps.py": task.seed_files["train_mps.py"].replace("BETA2 = 0.999", "BETA2 = 0.95")}
+    p = crossover(personas[1], _parent(task), Parent(b_files, 2.40, "c9"), task)
+    assert "model.py: identical to parent A" in p.text
+    view = read_prompt(p.text)
+    assert view.operator == "crossover" and view.other == b_files and view.parent == dict(task.seed_files)
+
+
+def test_repair_shows_status_reason_and_error_tail(task, personas):
+    failed = _parent(task, status="crashed", reason="RuntimeError: shape mismatch",
+                     error_tail="Traceback (most recent call last):\nRuntimeError: shape mismatch\n")
+    p = repair(personas[2], failed, task)
+    assert "status crashed: RuntimeError: shape mismatch" in p.text and "Traceback (most recent" in p.text
+
+
+def test_cuts_are_deterministic_bounded_and_stated(task, personas):
+    changes = tuple(Change(f"change {i} " + "x" * 500, -0.01 * i) for i in range(9))
+    failed = _parent(task, status="crashed", reason="boom", error_tail="E" * 9000 + "LAST LINE")
+    limits = Limits(max_chars=30_000)
+    p = repair(personas[3], failed, task, Context(2.3, changes), limits)
+    assert len(p.text) <= limits.max_chars
+    assert p.text == repair(personas[3], failed, task, Context(2.3, changes), limits).text
+    assert "(4 older changes not shown)" in p.text and "change 4" in p.text and "change 5" not in p.text
+    assert "LAST LINE" in p.text and "E" * 2001 not in p.text
+    assert "## Cut to fit 30000 characters" in p.text and "error tail shortened to its last 2000" in p.text
+
+    tight = Limits(max_chars=18_000)  # the files alone take ~9k: context, then the persona text goes
+    q = repair(personas[3], failed, task, Context(2.3, changes), tight)
+    assert len(q.text) <= tight.max_chars
+    assert "older changes dropped to fit" in q.cuts[-3] or any("older changes dropped" in c for c in q.cuts)
+    assert any("persona text cut" in c for c in q.cuts) and "[... persona text cut here ...]" in q.text
+    assert read_prompt(q.text).parent == dict(task.seed_files)  # files are never cut
+
+    with pytest.raises(PromptTooLong):
+        mutate(personas[0], _parent(task), task, limits=Limits(max_chars=5_000))
