@@ -25,7 +25,8 @@ def test_mutate_prompt_holds_persona_files_constraints_and_context(task, persona
 
 
 def test_crossover_shows_both_parents_and_does_not_repeat_identical_files(task, personas):
-    b_files = {**task.seed_files, "train_mps.py": task.seed_files["train_mps.py"].replace("BETA2 = 0.999", "BETA2 = 0.95")}
+    train = task.seed_files["train_mps.py"].replace("BETA2 = 0.999", "BETA2 = 0.95")
+    b_files = {**task.seed_files, "train_mps.py": train}
     p = crossover(personas[1], _parent(task), Parent(b_files, 2.40, "c9"), task)
     assert "model.py: identical to parent A" in p.text
     view = read_prompt(p.text)

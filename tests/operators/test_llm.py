@@ -1,0 +1,97 @@
+"""The LLM client and the loopback server, over real HTTP through litellm."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+
+import pytest
+
+from evolve.operators.context import Parent
+from evolve.operators.llm import LLMClient, LLMSettings, ModelSpec
+from evolve.operators.prompts import mutate
+from evolve.operators.reply import parse_reply
+from evolve.operators.server import GARBAGE, LoopbackServer
+from scoring.errors import InputError
+
+
+def _prompt(task, personas):
+    return mutate(personas[0], Parent(dict(task.seed_files), 2.45, "c1"), task).text
+
+
+def test_offline_call_record(task, personas):
+    record = LLMClient().complete(_prompt(task, personas))
+    assert record.ok and record.model == "offline" and record.cost_usd == 0.0
+    assert record.tokens_in > 1000 and record.tokens_out > 10 and len(record.prompt_hash) == 64
+    assert parse_reply(record.reply, task.seed_files).ok
+
+
+def test_loopback_through_litellm_records_tokens_and_matches_offline(task, personas, loopback):
+    prompt = _prompt(task, personas)
+    client = LLMClient(LLMSettings(models=(ModelSpec("openai/offline", api_base=loopback.url),), seed=5))
+    client.check()  # no OPENAI_API_KEY needed for a keyless api_base
+    record = client.complete(prompt)
+    assert record.ok, record.error
+    assert record.model == "openai/offline" and record.attempts == 1 and record.latency_s > 0
+    assert record.tokens_in == LLMClient().complete(prompt).tokens_in
+    assert record.reply == LLMClient(LLMSettings(seed=5)).complete(prompt).reply  # the seed travels over HTTP
+
+
+def test_unknown_model_and_missing_key_are_input_errors(monkeypatch):
+    with pytest.raises(InputError, match="unknown model 'no-such-model-xyz'"):
+        LLMClient(LLMSettings(models=(ModelSpec("no-such-model-xyz"),))).check()
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(InputError, match="ANTHROPIC_API_KEY"):
+        LLMClient(LLMSettings(models=(ModelSpec("anthropic/claude-3-5-sonnet-20240620"),))).check()
+    with pytest.raises(InputError, match="weight must be positive"):
+        LLMClient(LLMSettings(models=(ModelSpec("offline", weight=0),)))
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_unreachable_endpoint_is_a_recorded_error_after_retries():
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    client = LLMClient(LLMSettings(models=(ModelSpec("openai/offline", api_base=url),), retries=2, backoff_s=0.01))
+    client.check()
+    record = client.complete("hello")
+    assert not record.ok and record.reply is None and "Connection" in record.error
+    assert record.attempts == 3  # transient: retried
+
+
+def test_non_transient_error_is_not_retried(loopback):
+    bad = loopback.url.removesuffix("/v1") + "/nowhere"  # the server answers 404
+    client = LLMClient(LLMSettings(models=(ModelSpec("openai/offline", api_base=bad),), retries=3, backoff_s=0.01))
+    client.check()
+    record = client.complete("hello")
+    assert not record.ok and record.attempts == 1 and "no route" in record.error
+
+
+def test_weighted_pick():
+    client = LLMClient(LLMSettings(models=(ModelSpec("offline", 3.0), ModelSpec("openai/x", 1.0, "http://h/v1"))))
+    picks = [client.pick(i / 100).model for i in range(100)]
+    assert picks.count("offline") == 75 and picks.count("openai/x") == 25
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict]:
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def test_server_garbage_rate_usage_and_bad_requests(task, personas):
+    with LoopbackServer(garbage_rate=1.0, seed=1) as server:
+        request = {"model": "offline", "messages": [{"role": "user", "content": _prompt(task, personas)}]}
+        status, payload = _post(server.url, json.dumps(request).encode())
+        assert status == 200 and payload["choices"][0]["message"]["content"] in GARBAGE
+        assert payload["usage"]["prompt_tokens"] > 1000
+        assert _post(server.url, b"{not json")[0] == 400
+        assert _post(server.url, json.dumps({**request, "stream": True}).encode())[0] == 400

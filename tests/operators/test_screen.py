@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from evolve.operators.fences import file_block
+from evolve.operators.offline.catalog import by_name
+from evolve.screen import code_hash, screen
+
+
+def _reply(**files: str) -> str:
+    return "\n\n".join(file_block(name, text) for name, text in files.items())
+
+
+def test_accepted_candidate_has_merged_files_and_hash(task):
+    new = by_name("rmsnorm").apply(task.seed_files)
+    s = screen(task, task.seed_files, _reply(**{"model.py": new["model.py"], "train_mps.py": ""}), set())
+    assert s.accepted and s.changed == ("model.py",) and dict(s.files) == new
+    assert s.code_hash == code_hash(new)
+
+
+def test_duplicate_and_comment_only_changes_are_rejected(task):
+    new = by_name("rope").apply(task.seed_files)
+    reply = _reply(**{"model.py": new["model.py"]})
+    assert screen(task, task.seed_files, reply, {code_hash(new)}).kind == "duplicate"
+    reformatted = "# a new comment\n" + new["model.py"].replace('"""A small', '"""A tiny').replace("    ", "    ")
+    s = screen(task, task.seed_files, _reply(**{"model.py": reformatted}), {code_hash(new)})
+    assert s.status == "rejected" and s.kind == "duplicate"  # comments and docstrings do not make it new
+    commented = task.seed_files["model.py"].replace("import math\n", "import math  # for sqrt\n")
+    s = screen(task, task.seed_files, _reply(**{"model.py": commented}), set())
+    assert s.kind == "no_op" and "comments" in s.reason
+
+
+def test_frozen_block_change_is_a_constraint_violation(task):
+    train = task.seed_files["train_mps.py"].replace("BATCH_SIZE = 32", "BATCH_SIZE = 64")
+    s = screen(task, task.seed_files, _reply(**{"train_mps.py": train}), set())
+    assert s.status == "constraint_violation" and "frozen block changed" in s.reason
+    rebind = task.seed_files["train_mps.py"] + "\nMAX_ITERS = 10000\n"
+    s = screen(task, task.seed_files, _reply(**{"train_mps.py": rebind}), set())
+    assert s.status == "constraint_violation" and "MAX_ITERS" in s.reason
+
+
+def test_parser_rejections_pass_through(task):
+    assert screen(task, task.seed_files, "no code here", set()).kind == "unparseable"
+    s = screen(task, task.seed_files, _reply(**{"model.py": "def f(:\n"}), set())
+    assert s.status == "rejected" and s.kind == "syntax_error" and "model.py line 1" in s.reason
+
+
+def test_code_hash_ignores_formatting_but_not_code():
+    a = {"m.py": "x = 1\n\n\ndef f():\n    '''doc'''\n    return x\n"}
+    b = {"m.py": "x=1  # one\ndef f():\n    return x\n"}
+    c = {"m.py": "x = 2\ndef f():\n    return x\n"}
+    assert code_hash(a) == code_hash(b) != code_hash(c)
+    assert code_hash(a) != code_hash({"n.py": a["m.py"]})
