@@ -76,9 +76,9 @@ class Candidate(Base):
         UniqueConstraint("campaign_id", "event_no", name="uq_candidates_campaign_event_no"),
         # `top`: ok candidates by fitness straight from the index.
         Index("ix_candidates_top", "campaign_id", "status", "fitness"),
-        # Credit per persona / operator without touching the table rows.
-        Index("ix_candidates_persona", "campaign_id", "persona", "status", "fitness", "parent_id"),
-        Index("ix_candidates_operator", "campaign_id", "operator", "status", "fitness", "parent_id"),
+        # Covering indexes: credit per (persona, operator) and counts per island never read table rows.
+        Index("ix_candidates_credit", "campaign_id", "persona", "operator", "status", "fitness", "parent_id"),
+        Index("ix_candidates_island", "campaign_id", "island", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -112,7 +112,11 @@ class Evaluation(Base):
     """One run of one candidate on one seed: the fields of a `scoring.result.ScoreResult`."""
 
     __tablename__ = "evaluations"
-    __table_args__ = (UniqueConstraint("candidate_id", "seed", name="uq_evaluations_candidate_seed"),)
+    __table_args__ = (
+        UniqueConstraint("candidate_id", "seed", name="uq_evaluations_candidate_seed"),
+        # Counts by status and the finished (candidate, seed) pairs, without reading log tails.
+        Index("ix_evaluations_status", "candidate_id", "status", "seed"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"))
@@ -139,6 +143,11 @@ class Evaluation(Base):
 
 class LlmCall(Base):
     __tablename__ = "llm_calls"
+    __table_args__ = (
+        # Cost and token totals without reading the (large) replies.
+        Index("ix_llm_calls_credit", "campaign_id", "persona", "operator", "cost_usd"),
+        Index("ix_llm_calls_usage", "campaign_id", "tokens_in", "tokens_out", "cost_usd", "error"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
@@ -174,6 +183,7 @@ class Membership(Base):
     __table_args__ = (
         ForeignKeyConstraint(["campaign_id", "island"], ["islands.campaign_id", "islands.island"]),
         UniqueConstraint("campaign_id", "island", "candidate_id", name="uq_memberships_island_candidate"),
+        Index("ix_memberships_via", "campaign_id", "island", "via"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

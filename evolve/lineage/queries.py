@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -265,44 +266,52 @@ def _depths(start: int, edges: Iterable[tuple[int, int | None]]) -> dict[int, in
     return depth
 
 
-def ancestry(db: Database, campaign_id: int, candidate_id: int) -> list[CandidateRow]:
-    """The candidate and all its ancestors through both parents, nearest first (depth 0 = itself).
+@cache
+def _walk_statement(up: bool) -> sa.Select:
+    """The recursive walk, built once with a bound start id (building it costs more than running it).
 
-    UNION (not UNION ALL) visits each ancestor once however many crossover paths lead to it.
+    UNION (not UNION ALL) visits each candidate once however many crossover paths lead to it.
     """
+    start = sa.select(Candidate.id).where(Candidate.id == sa.bindparam("start"))
     child, parent = aliased(Candidate), aliased(Candidate)
-    walk = sa.select(Candidate.id).where(Candidate.id == candidate_id).cte("ancestors", recursive=True)
-    walk = walk.union(
-        sa.select(parent.id)
-        .join(child, parent.id.in_([child.parent_id, child.parent2_id]))
-        .join(walk, child.id == walk.c.id)
-    )
-    return _walk(db, campaign_id, candidate_id, walk, up=True)
+    if up:
+        walk = start.cte("ancestors", recursive=True)
+        walk = walk.union(
+            sa.select(parent.id)
+            .join(child, parent.id.in_([child.parent_id, child.parent2_id]))
+            .join(walk, child.id == walk.c.id)
+        )
+    else:
+        walk = start.cte("descendants", recursive=True)
+        walk = walk.union(
+            sa.select(child.id).join(walk, sa.or_(child.parent_id == walk.c.id, child.parent2_id == walk.c.id))
+        )
+    # A join, not `id IN (walk)`: SQLite would scan every candidate and probe the walk.
+    return sa.select(*_ROW_COLUMNS).join(walk, walk.c.id == Candidate.id)
+
+
+def ancestry(db: Database, campaign_id: int, candidate_id: int) -> list[CandidateRow]:
+    """The candidate and all its ancestors through both parents, nearest first (depth 0 = itself)."""
+    return _walk(db, campaign_id, candidate_id, up=True)
 
 
 def descendants(db: Database, campaign_id: int, candidate_id: int) -> list[CandidateRow]:
     """The candidate and everything bred from it (as first or second parent), nearest first."""
-    child = aliased(Candidate)
-    walk = sa.select(Candidate.id).where(Candidate.id == candidate_id).cte("descendants", recursive=True)
-    walk = walk.union(
-        sa.select(child.id).join(walk, sa.or_(child.parent_id == walk.c.id, child.parent2_id == walk.c.id))
-    )
-    return _walk(db, campaign_id, candidate_id, walk, up=False)
+    return _walk(db, campaign_id, candidate_id, up=False)
 
 
-def _walk(db: Database, campaign_id: int, candidate_id: int, walk: sa.CTE, up: bool) -> list[CandidateRow]:
+def _walk(db: Database, campaign_id: int, candidate_id: int, up: bool) -> list[CandidateRow]:
     with db.session() as s:
         _require(s, campaign_id, candidate_id)
-        rows = [
-            CandidateRow(*r) for r in s.execute(sa.select(*_ROW_COLUMNS).where(Candidate.id.in_(sa.select(walk.c.id))))
-        ]
+        rows = s.execute(_walk_statement(up), {"start": candidate_id}).all()
+    # Columns 0, 2, 3 are id, parent_id, parent2_id; rows become dataclasses once, with their depth.
     if up:
-        edges = [(r.id, p) for r in rows for p in (r.parent_id, r.parent2_id)]
+        edges = [(r[0], p) for r in rows for p in (r[2], r[3])]
     else:
-        edges = [(p, r.id) for r in rows for p in (r.parent_id, r.parent2_id) if p is not None]
+        edges = [(p, r[0]) for r in rows for p in (r[2], r[3]) if p is not None]
     depth = _depths(candidate_id, edges)
-    out = [CandidateRow(**{**r.__dict__, "depth": depth[r.id]}) for r in rows]
-    return sorted(out, key=lambda r: (r.depth, r.id))
+    rows.sort(key=lambda r: (depth[r[0]], r[0]))
+    return [CandidateRow(*r, depth=depth[r[0]]) for r in rows]
 
 
 # -- summary -----------------------------------------------------------------------------------------------

@@ -269,6 +269,15 @@ def record_evaluation(db: Database, candidate_id: int, result: ScoreResult, star
         return row.id
 
 
+def _credit_of(s: Session, candidate_id: int, persona: str | None, operator: str | None) -> tuple:
+    """A call's persona and operator, taken from its candidate where the caller left them out: the
+    credit statistics then read the call row alone."""
+    row = s.execute(sa.select(Candidate.persona, Candidate.operator).where(Candidate.id == candidate_id)).first()
+    if row is None:
+        raise ValueError(f"no candidate {candidate_id}")
+    return persona if persona is not None else row[0], operator if operator is not None else row[1]
+
+
 def record_llm_call(
     db: Database,
     campaign_id: int,
@@ -287,6 +296,8 @@ def record_llm_call(
 ) -> int:
     """One LLM request. Recorded even when it failed (error set): its cost counts against the budget."""
     with db.session() as s, s.begin():
+        if candidate_id is not None and (persona is None or operator is None):
+            persona, operator = _credit_of(s, candidate_id, persona, operator)
         call = LlmCall(
             campaign_id=campaign_id,
             candidate_id=candidate_id,
@@ -309,7 +320,11 @@ def record_llm_call(
 def link_llm_call(db: Database, call_id: int, candidate_id: int) -> None:
     """The call comes before the candidate it produced: link them once the candidate exists."""
     with db.session() as s, s.begin():
-        s.execute(sa.update(LlmCall).where(LlmCall.id == call_id).values(candidate_id=candidate_id))
+        call = s.get(LlmCall, call_id)
+        if call is None:
+            raise ValueError(f"no LLM call {call_id}")
+        call.candidate_id = candidate_id
+        call.persona, call.operator = _credit_of(s, candidate_id, call.persona, call.operator)
 
 
 def record_event(db: Database, campaign_id: int, kind: str, payload: Mapping[str, Any] | None = None) -> int:

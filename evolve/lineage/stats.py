@@ -18,19 +18,22 @@ from evolve.lineage.record import PENDING, RUNNING
 from scoring.result import OK
 
 
-def _credit(db: Database, campaign_id: int, key: str) -> list[dict[str, Any]]:
+def _fine_grained(db: Database, campaign_id: int) -> tuple[list[tuple], list[tuple]]:
+    """Counts per (persona, operator) pair: one pass over the children and one over the LLM calls, each
+    read from a covering index, that both the persona and the operator view are summed from."""
     child, parent = aliased(Candidate), aliased(Candidate)
     comparable = sa.and_(child.status == OK, parent.status == OK, parent.fitness.is_not(None))
-    gain = parent.fitness - child.fitness
-    group = getattr(child, key)
+    gain = sa.case((comparable, parent.fitness - child.fitness))
     stmt = (
         sa.select(
-            group,
+            child.persona,
+            child.operator,
             sa.func.count(),
             sa.func.sum(sa.case((child.status == OK, 1), else_=0)),
             sa.func.sum(sa.case((sa.and_(comparable, child.fitness < parent.fitness), 1), else_=0)),
-            sa.func.max(sa.case((comparable, gain))),
-            sa.func.avg(sa.case((comparable, gain))),
+            sa.func.max(gain),
+            sa.func.sum(gain),
+            sa.func.count(gain),
         )
         .select_from(child)
         .outerjoin(parent, parent.id == child.parent_id)
@@ -39,59 +42,76 @@ def _credit(db: Database, campaign_id: int, key: str) -> list[dict[str, Any]]:
             child.operator != "seed",
             child.status.not_in([PENDING, RUNNING]),
         )
-        .group_by(group)
+        .group_by(child.persona, child.operator)
     )
-    # A failed call has no candidate: its own persona/operator columns carry the credit for its cost.
-    cand = aliased(Candidate)
-    cost_key = sa.func.coalesce(getattr(LlmCall, key), getattr(cand, key))
+    # A call's own persona/operator columns (filled from its candidate when linked) carry its cost, so
+    # that a failed call, which has no candidate, is credited too.
     cost_stmt = (
-        sa.select(cost_key, sa.func.count(), sa.func.sum(LlmCall.cost_usd))
-        .select_from(LlmCall)
-        .outerjoin(cand, cand.id == LlmCall.candidate_id)
+        sa.select(LlmCall.persona, LlmCall.operator, sa.func.count(), sa.func.sum(LlmCall.cost_usd))
         .where(LlmCall.campaign_id == campaign_id)
-        .group_by(cost_key)
+        .group_by(LlmCall.persona, LlmCall.operator)
     )
     with db.session() as s:
-        rows = s.execute(stmt).all()
-        costs = {k: (n, float(c or 0.0)) for k, n, c in s.execute(cost_stmt)}
+        return s.execute(stmt).all(), s.execute(cost_stmt).all()
+
+
+def _empty(key: str, name: Any) -> dict[str, Any]:
+    return {
+        key: name,
+        "children": 0,
+        "valid": 0,
+        "improving": 0,
+        "best_improvement": None,
+        "_gain_sum": 0.0,
+        "_gain_n": 0,
+        "llm_calls": 0,
+        "cost_usd": 0.0,
+    }
+
+
+def _credit(children: list[tuple], calls: list[tuple], key: str) -> list[dict[str, Any]]:
+    pick = 0 if key == "persona" else 1
     out: dict[Any, dict[str, Any]] = {}
-    for name, n, valid, improving, best, mean in rows:
-        out[name] = {
-            key: name,
-            "children": n,
-            "valid": int(valid),
-            "share_valid": valid / n,
-            "improving": int(improving),
-            "share_improving": improving / n,
-            "best_improvement": best,
-            "mean_improvement": None if mean is None else float(mean),
-        }
-    for name, (calls, cost) in costs.items():
-        row = out.setdefault(
-            name,
+    for row in children:
+        n, valid, improving, best, gain_sum, gain_n = row[2:]
+        r = out.setdefault(row[pick], _empty(key, row[pick]))
+        r["children"] += n
+        r["valid"] += int(valid or 0)
+        r["improving"] += int(improving or 0)
+        if best is not None and (r["best_improvement"] is None or best > r["best_improvement"]):
+            r["best_improvement"] = best
+        r["_gain_sum"] += float(gain_sum or 0.0)
+        r["_gain_n"] += gain_n
+    for row in calls:
+        r = out.setdefault(row[pick], _empty(key, row[pick]))
+        r["llm_calls"] += row[2]
+        r["cost_usd"] += float(row[3] or 0.0)
+    result = []
+    for r in out.values():
+        n, gain_sum, gain_n = r["children"], r.pop("_gain_sum"), r.pop("_gain_n")
+        result.append(
             {
-                key: name,
-                "children": 0,
-                "valid": 0,
-                "share_valid": None,
-                "improving": 0,
-                "share_improving": None,
-                "best_improvement": None,
-                "mean_improvement": None,
-            },
+                key: r[key],
+                "children": n,
+                "valid": r["valid"],
+                "share_valid": r["valid"] / n if n else None,
+                "improving": r["improving"],
+                "share_improving": r["improving"] / n if n else None,
+                "best_improvement": r["best_improvement"],
+                "mean_improvement": gain_sum / gain_n if gain_n else None,
+                "llm_calls": r["llm_calls"],
+                "cost_usd": r["cost_usd"],
+            }
         )
-        row["llm_calls"], row["cost_usd"] = calls, cost
-    for row in out.values():
-        row.setdefault("llm_calls", 0)
-        row.setdefault("cost_usd", 0.0)
     # By name, unnamed (a seed's missing persona) last: a stable order that tests and diffs can rely on.
-    return sorted(out.values(), key=lambda r: (r[key] is None, str(r[key])))
+    return sorted(result, key=lambda r: (r[key] is None, str(r[key])))
 
 
 def persona_stats(db: Database, campaign_id: int) -> dict[str, list[dict[str, Any]]]:
     """{"persona": rows, "operator": rows}: children, share valid, share improving on their first parent,
     best and mean improvement, LLM calls and cost."""
-    return {"persona": _credit(db, campaign_id, "persona"), "operator": _credit(db, campaign_id, "operator")}
+    children, calls = _fine_grained(db, campaign_id)
+    return {"persona": _credit(children, calls, "persona"), "operator": _credit(children, calls, "operator")}
 
 
 def island_stats(db: Database, campaign_id: int) -> list[dict[str, Any]]:
@@ -120,14 +140,14 @@ def island_stats(db: Database, campaign_id: int) -> list[dict[str, Any]]:
         }
         best = {}
         for i in islands:
+            # Walk ok candidates best-first (ix_candidates_top) and stop at the first member of island i.
+            member = sa.exists().where(
+                Membership.campaign_id == campaign_id, Membership.island == i, Membership.candidate_id == Candidate.id
+            )
             best[i] = s.execute(
                 sa.select(Candidate.id, Candidate.fitness)
-                .join(Membership, Membership.candidate_id == Candidate.id)
                 .where(
-                    Membership.campaign_id == campaign_id,
-                    Membership.island == i,
-                    Candidate.status == OK,
-                    Candidate.fitness.is_not(None),
+                    Candidate.campaign_id == campaign_id, Candidate.status == OK, Candidate.fitness.is_not(None), member
                 )
                 .order_by(Candidate.fitness, Candidate.id)
                 .limit(1)

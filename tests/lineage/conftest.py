@@ -55,12 +55,32 @@ def pg_server() -> Iterator[str]:
         root.chmod(0o700)
     port = _free_port()
     log = root / "server.log"
-    subprocess.run(_as_server_user([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                                    "--no-sync", "-E", "UTF8", "--locale=C"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_server_user(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    started = subprocess.run(_as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts,
-                                              "-w", "-t", "30", "start"]), capture_output=True, text=True)
+    started = subprocess.run(
+        _as_server_user(
+            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "30", "start"]
+        ),
+        capture_output=True,
+        text=True,
+    )
     if started.returncode != 0:
         tail = log.read_text()[-2000:] if log.exists() else started.stderr
         shutil.rmtree(root, ignore_errors=True)
@@ -68,8 +88,9 @@ def pg_server() -> Iterator[str]:
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
     finally:
-        subprocess.run(_as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -113,8 +134,17 @@ class Built:
 
 
 def _ok(seed: int, loss: float) -> ScoreResult:
-    return ScoreResult(status="ok", reason="", seed=seed, best_vloss=loss, returned_vloss=loss,
-                       test_loss=loss + 0.05, steps=100, elapsed_s=1.5, device="cpu")
+    return ScoreResult(
+        status="ok",
+        reason="",
+        seed=seed,
+        best_vloss=loss,
+        returned_vloss=loss,
+        test_loss=loss + 0.05,
+        steps=100,
+        elapsed_s=1.5,
+        device="cpu",
+    )
 
 
 def model_py(letter: str) -> str:
@@ -133,22 +163,55 @@ def build(db: L.Database) -> tuple[int, dict[str, int], int]:
         a migrates to island 1; there a x b -> e (crossover, 2 seeds) -> f (timeout), and a -> h (running,
         its evaluation interrupted)
     """
-    c = L.create_campaign(db, "demo", task_name="nanogpt_shakespeare", task_path="/seeds/tasks/nanogpt",
-                          config={"islands": 2, "model": "offline"}, seed=7, islands=2)
+    c = L.create_campaign(
+        db,
+        "demo",
+        task_name="nanogpt_shakespeare",
+        task_path="/seeds/tasks/nanogpt",
+        config={"islands": 2, "model": "offline"},
+        seed=7,
+        islands=2,
+    )
     L.record_event(db, c, "launch", {"by": "test"})
     ids: dict[str, int] = {}
 
-    def add(letter: str, island: int, operator: str, persona: str | None = None, parent: str | None = None,
-            parent2: str | None = None, cost: float = 0.0, code_hash: str | None = "same") -> int:
+    def add(
+        letter: str,
+        island: int,
+        operator: str,
+        persona: str | None = None,
+        parent: str | None = None,
+        parent2: str | None = None,
+        cost: float = 0.0,
+        code_hash: str | None = "same",
+    ) -> int:
         ids[letter] = L.add_candidate(
-            db, c, island=island, files={"model.py": model_py(letter), "train_mps.py": TRAIN_PY},
-            operator=operator, persona=persona, model="offline" if persona else None,
-            parent_id=ids.get(parent or ""), parent2_id=ids.get(parent2 or ""),
-            code_hash=f"hash-{letter}" if code_hash == "same" else code_hash)
+            db,
+            c,
+            island=island,
+            files={"model.py": model_py(letter), "train_mps.py": TRAIN_PY},
+            operator=operator,
+            persona=persona,
+            model="offline" if persona else None,
+            parent_id=ids.get(parent or ""),
+            parent2_id=ids.get(parent2 or ""),
+            code_hash=f"hash-{letter}" if code_hash == "same" else code_hash,
+        )
         if persona is not None:
-            L.record_llm_call(db, c, model="offline", prompt_hash=f"p-{letter}", tokens_in=1000, tokens_out=200,
-                              cost_usd=cost, latency_s=0.5, reply="```python\n...\n```", candidate_id=ids[letter],
-                              persona=persona, operator=operator)
+            L.record_llm_call(
+                db,
+                c,
+                model="offline",
+                prompt_hash=f"p-{letter}",
+                tokens_in=1000,
+                tokens_out=200,
+                cost_usd=cost,
+                latency_s=0.5,
+                reply="```python\n...\n```",
+                candidate_id=ids[letter],
+                persona=persona,
+                operator=operator,
+            )
         return ids[letter]
 
     def finish_ok(letter: str, *losses: float) -> None:
@@ -157,8 +220,9 @@ def build(db: L.Database) -> tuple[int, dict[str, int], int]:
         L.finish_candidate(db, ids[letter], "ok")
 
     def fail(letter: str, status: str, reason: str) -> None:
-        L.record_evaluation(db, ids[letter], ScoreResult(status=status, reason=reason, seed=0,
-                                                         log_tail="Traceback ...\n" + reason))
+        L.record_evaluation(
+            db, ids[letter], ScoreResult(status=status, reason=reason, seed=0, log_tail="Traceback ...\n" + reason)
+        )
         L.finish_candidate(db, ids[letter], status, reason)
 
     add("s0", 0, "seed")
@@ -186,8 +250,16 @@ def build(db: L.Database) -> tuple[int, dict[str, int], int]:
     L.set_candidate_status(db, ids["h"], "running")
     L.record_evaluation(db, ids["h"], ScoreResult(status="interrupted", reason="controller stopped", seed=0))
     # A call that failed produced no candidate: its cost is still credited to its persona and operator.
-    L.record_llm_call(db, c, model="offline", prompt_hash="p-x", cost_usd=0.005, error="rate limited",
-                      persona="newton", operator="mutate")
+    L.record_llm_call(
+        db,
+        c,
+        model="offline",
+        prompt_hash="p-x",
+        cost_usd=0.005,
+        error="rate limited",
+        persona="newton",
+        operator="mutate",
+    )
     return c, ids, migration
 
 

@@ -67,8 +67,11 @@ def test_json_twins_parse_and_agree(cwd: Path, capsys, monkeypatch) -> None:
     assert [d["depth"] for d in lin["descendants"]] == [0, 1]
     code, out, _ = run(capsys, monkeypatch, "show", "demo", str(e), "--diff", "--json")
     shown = json.loads(out)
-    assert (code, shown["operator"], [f["status"] for f in shown["diff"]["files"]]) == (0, "crossover",
-                                                                                        ["changed", "unchanged"])
+    assert (code, shown["operator"], [f["status"] for f in shown["diff"]["files"]]) == (
+        0,
+        "crossover",
+        ["changed", "unchanged"],
+    )
     code, out, _ = run(capsys, monkeypatch, "personas", "demo", "--json")
     assert (code, sorted(r["persona"] for r in json.loads(out)["persona"])) == (0, ["curie", "darwin", "newton"])
     # A path to the campaign folder works as well as its name.
@@ -77,8 +80,13 @@ def test_json_twins_parse_and_agree(cwd: Path, capsys, monkeypatch) -> None:
 
 
 def test_tables_render(cwd: Path, capsys, monkeypatch) -> None:
-    for args in (["status", "demo"], ["top", "demo"], ["lineage", "demo", "7"], ["show", "demo", "7", "--diff"],
-                 ["personas", "demo"]):
+    for args in (
+        ["status", "demo"],
+        ["top", "demo"],
+        ["lineage", "demo", "7"],
+        ["show", "demo", "7", "--diff"],
+        ["personas", "demo"],
+    ):
         code, out, err = run(capsys, monkeypatch, *args)
         assert (code, err) == (0, "")
         assert out.strip()
@@ -86,25 +94,37 @@ def test_tables_render(cwd: Path, capsys, monkeypatch) -> None:
     assert "+# candidate e" in out and "train_mps.py: unchanged" in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["top", "nope"], "error: no campaign 'nope'"),
-    (["show", "demo", "999"], "error: no candidate 999"),
-    (["lineage", "demo", "999", "--json"], "error: no candidate 999"),
-    (["status", "demo", "--db", "sqlite:///nowhere/x.db"], "error: no lineage database"),
-    (["export", "demo", "--format", "xml"], "error: unknown --format"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["top", "nope"], "error: no campaign 'nope'"),
+        (["show", "demo", "999"], "error: no candidate 999"),
+        (["lineage", "demo", "999", "--json"], "error: no candidate 999"),
+        (["status", "demo", "--db", "sqlite:///nowhere/x.db"], "error: no lineage database"),
+        (["export", "demo", "--format", "xml"], "error: unknown --format"),
+    ],
+)
 def test_unknown_names_are_one_line_errors_with_exit_2(cwd: Path, capsys, monkeypatch, args, message) -> None:
     code, out, err = run(capsys, monkeypatch, *args)
     assert (code, out) == (2, "")
     assert err.startswith(message) and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("statement", [
-    "DELETE FROM candidates", "UPDATE candidates SET fitness = 0", "DROP TABLE candidates",
-    "ATTACH DATABASE 'x.db' AS x", "PRAGMA journal_mode = DELETE", "PRAGMA writable_schema = 1",
-    "SELECT 1; DELETE FROM candidates", "SELECT 1; SELECT 2",
-    "WITH x AS (SELECT 1) DELETE FROM candidates", "INSERT INTO events VALUES (1)",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM candidates",
+        "UPDATE candidates SET fitness = 0",
+        "DROP TABLE candidates",
+        "ATTACH DATABASE 'x.db' AS x",
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA writable_schema = 1",
+        "SELECT 1; DELETE FROM candidates",
+        "SELECT 1; SELECT 2",
+        "WITH x AS (SELECT 1) DELETE FROM candidates",
+        "INSERT INTO events VALUES (1)",
+    ],
+)
 def test_sql_refuses_writes_and_leaves_the_file_unchanged(cwd: Path, capsys, monkeypatch, statement) -> None:
     path = cwd / "populations" / "demo" / "lineage.db"
     before = path.read_bytes()
@@ -116,11 +136,20 @@ def test_sql_refuses_writes_and_leaves_the_file_unchanged(cwd: Path, capsys, mon
 
 
 def test_sql_reads(cwd: Path, capsys, monkeypatch) -> None:
-    code, out, _ = run(capsys, monkeypatch, "sql", "demo",
-                       "SELECT status, count(*) AS n FROM candidates GROUP BY status ORDER BY status;", "--json")
+    code, out, _ = run(
+        capsys,
+        monkeypatch,
+        "sql",
+        "demo",
+        "SELECT status, count(*) AS n FROM candidates GROUP BY status ORDER BY status;",
+        "--json",
+    )
     assert code == 0
-    assert json.loads(out) == {"columns": ["status", "n"], "truncated": False, "rows": [
-        ["crashed", 1], ["ok", 6], ["rejected", 1], ["running", 1], ["timeout", 1]]}
+    assert json.loads(out) == {
+        "columns": ["status", "n"],
+        "truncated": False,
+        "rows": [["crashed", 1], ["ok", 6], ["rejected", 1], ["running", 1], ["timeout", 1]],
+    }
     code, out, _ = run(capsys, monkeypatch, "sql", "demo", "SELECT 'delete; drop' AS s -- update")
     assert code == 0 and "delete; drop" in out  # words inside literals and comments are not statements
     code, _, err = run(capsys, monkeypatch, "sql", "demo", "SELECT nope FROM candidates")
@@ -144,8 +173,18 @@ def test_export_formats_to_stdout_and_atomically_to_a_file(cwd: Path, capsys, mo
     code, out, _ = run(capsys, monkeypatch, "export", "demo", "--format", "jsonl", "--out", str(target))
     assert (code, out) == (0, "")
     assert [json.loads(line)["status"] for line in target.read_text().splitlines()].count("ok") == 6
-    code, _, _ = run(capsys, monkeypatch, "export", "demo", "--format", "json", "--table", "events",
-                     "--out", str(cwd / "events.json"))
+    code, _, _ = run(
+        capsys,
+        monkeypatch,
+        "export",
+        "demo",
+        "--format",
+        "json",
+        "--table",
+        "events",
+        "--out",
+        str(cwd / "events.json"),
+    )
     assert [e["kind"] for e in json.loads((cwd / "events.json").read_text())] == ["launch", "migration"]
     assert not list(cwd.glob(".*.tmp"))  # no temp file left behind
 
@@ -181,8 +220,9 @@ def test_commands_on_postgresql_via_db_url(pg_built: Built, tmp_path: Path, caps
     monkeypatch.chdir(tmp_path)  # no populations/ folder here: --db names the database
     code, out, _ = run(capsys, monkeypatch, "top", "demo", "--db", pg_built.url, "--json")
     assert code == 0 and [r["id"] for r in json.loads(out)][:2] == [pg_built.ids["e"], pg_built.ids["d"]]
-    code, out, _ = run(capsys, monkeypatch, "sql", "demo", "SELECT count(*) AS n FROM memberships", "--db",
-                       pg_built.url, "--json")
+    code, out, _ = run(
+        capsys, monkeypatch, "sql", "demo", "SELECT count(*) AS n FROM memberships", "--db", pg_built.url, "--json"
+    )
     assert code == 0 and json.loads(out)["rows"] == [[11]]
     code, _, err = run(capsys, monkeypatch, "status", "other", "--db", pg_built.url)
     assert code == 2 and err.startswith("error: no campaign 'other'")

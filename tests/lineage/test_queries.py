@@ -27,7 +27,8 @@ def test_top_orders_ok_candidates_by_fitness(built: Built) -> None:
 def test_ancestry_goes_through_both_parents_nearest_first(built: Built) -> None:
     f = L.ancestry(built.db, built.campaign, built.ids["f"])
     assert [(names(built, [r.id])[0], r.depth) for r in f] == sorted(
-        [("f", 0), ("e", 1), ("a", 2), ("b", 2), ("s0", 3), ("s1", 3)], key=lambda t: (t[1], built.ids[t[0]]))
+        [("f", 0), ("e", 1), ("a", 2), ("b", 2), ("s0", 3), ("s1", 3)], key=lambda t: (t[1], built.ids[t[0]])
+    )
     d = L.ancestry(built.db, built.campaign, built.ids["d"])
     assert [(names(built, [r.id])[0], r.depth) for r in d] == [("d", 0), ("c", 1), ("a", 2), ("s0", 3)]
     assert [r.id for r in L.ancestry(built.db, built.campaign, built.ids["s1"])] == [built.ids["s1"]]
@@ -37,8 +38,7 @@ def test_descendants_follow_first_and_second_parent(built: Built) -> None:
     b = L.descendants(built.db, built.campaign, built.ids["b"])
     assert {names(built, [r.id])[0]: r.depth for r in b} == {"b": 0, "e": 1, "g": 1, "f": 2}
     s0 = L.descendants(built.db, built.campaign, built.ids["s0"])
-    assert {names(built, [r.id])[0]: r.depth for r in s0} == {"s0": 0, "a": 1, "c": 2, "e": 2, "h": 2, "d": 3,
-                                                               "f": 3}
+    assert {names(built, [r.id])[0]: r.depth for r in s0} == {"s0": 0, "a": 1, "c": 2, "e": 2, "h": 2, "d": 3, "f": 3}
 
 
 def test_persona_stats_credit_each_persona_and_operator(built: Built) -> None:
@@ -46,36 +46,89 @@ def test_persona_stats_credit_each_persona_and_operator(built: Built) -> None:
     p = {r["persona"]: r for r in stats["persona"]}
     assert set(p) == {"newton", "curie", "darwin"}  # seeds (no persona) are not children of anyone's prompt
     # newton: a (+0.20), c crashed, g rejected; plus one failed call with no candidate.
-    assert p["newton"] == {"persona": "newton", "children": 3, "valid": 1, "share_valid": pytest.approx(1 / 3),
-                           "improving": 1, "share_improving": pytest.approx(1 / 3),
-                           "best_improvement": pytest.approx(0.20), "mean_improvement": pytest.approx(0.20),
-                           "llm_calls": 4, "cost_usd": pytest.approx(0.035)}
+    assert p["newton"] == {
+        "persona": "newton",
+        "children": 3,
+        "valid": 1,
+        "share_valid": pytest.approx(1 / 3),
+        "improving": 1,
+        "share_improving": pytest.approx(1 / 3),
+        "best_improvement": pytest.approx(0.20),
+        "mean_improvement": pytest.approx(0.20),
+        "llm_calls": 4,
+        "cost_usd": pytest.approx(0.035),
+    }
     # curie: b (-0.10), d (parent crashed: not comparable), f timeout.
-    assert p["curie"] == {"persona": "curie", "children": 3, "valid": 2, "share_valid": pytest.approx(2 / 3),
-                          "improving": 0, "share_improving": 0.0, "best_improvement": pytest.approx(-0.10),
-                          "mean_improvement": pytest.approx(-0.10), "llm_calls": 3, "cost_usd": pytest.approx(0.06)}
+    assert p["curie"] == {
+        "persona": "curie",
+        "children": 3,
+        "valid": 2,
+        "share_valid": pytest.approx(2 / 3),
+        "improving": 0,
+        "share_improving": 0.0,
+        "best_improvement": pytest.approx(-0.10),
+        "mean_improvement": pytest.approx(-0.10),
+        "llm_calls": 3,
+        "cost_usd": pytest.approx(0.06),
+    }
     # darwin: e (mean of two seeds 1.60, +0.20 on its first parent a); h still running is not counted yet.
-    assert p["darwin"] == {"persona": "darwin", "children": 1, "valid": 1, "share_valid": 1.0, "improving": 1,
-                           "share_improving": 1.0, "best_improvement": pytest.approx(0.20),
-                           "mean_improvement": pytest.approx(0.20), "llm_calls": 2, "cost_usd": pytest.approx(0.06)}
+    assert p["darwin"] == {
+        "persona": "darwin",
+        "children": 1,
+        "valid": 1,
+        "share_valid": 1.0,
+        "improving": 1,
+        "share_improving": 1.0,
+        "best_improvement": pytest.approx(0.20),
+        "mean_improvement": pytest.approx(0.20),
+        "llm_calls": 2,
+        "cost_usd": pytest.approx(0.06),
+    }
     o = {r["operator"]: r for r in stats["operator"]}
     assert [r["operator"] for r in stats["operator"]] == ["crossover", "mutate", "repair"]
     assert (o["mutate"]["children"], o["mutate"]["valid"], o["mutate"]["improving"]) == (5, 2, 1)
     assert o["mutate"]["best_improvement"] == pytest.approx(0.20)
     assert o["mutate"]["mean_improvement"] == pytest.approx(0.05)
     assert (o["mutate"]["llm_calls"], o["mutate"]["cost_usd"]) == (7, pytest.approx(0.105))
-    assert o["repair"] == {"operator": "repair", "children": 1, "valid": 1, "share_valid": 1.0, "improving": 0,
-                           "share_improving": 0.0, "best_improvement": None, "mean_improvement": None,
-                           "llm_calls": 1, "cost_usd": pytest.approx(0.02)}
+    assert o["repair"] == {
+        "operator": "repair",
+        "children": 1,
+        "valid": 1,
+        "share_valid": 1.0,
+        "improving": 0,
+        "share_improving": 0.0,
+        "best_improvement": None,
+        "mean_improvement": None,
+        "llm_calls": 1,
+        "cost_usd": pytest.approx(0.02),
+    }
     assert (o["crossover"]["children"], o["crossover"]["improving"]) == (1, 1)
 
 
 def test_island_stats_count_migrants_as_members(built: Built) -> None:
     assert L.island_stats(built.db, built.campaign) == [
-        {"island": 0, "members": 4, "seeds": 1, "born": 3, "migrants_in": 0, "candidates": 4, "ok": 3,
-         "best_candidate": built.ids["d"], "best_fitness": pytest.approx(1.70)},
-        {"island": 1, "members": 7, "seeds": 1, "born": 5, "migrants_in": 1, "candidates": 6, "ok": 3,
-         "best_candidate": built.ids["e"], "best_fitness": pytest.approx(1.60)},
+        {
+            "island": 0,
+            "members": 4,
+            "seeds": 1,
+            "born": 3,
+            "migrants_in": 0,
+            "candidates": 4,
+            "ok": 3,
+            "best_candidate": built.ids["d"],
+            "best_fitness": pytest.approx(1.70),
+        },
+        {
+            "island": 1,
+            "members": 7,
+            "seeds": 1,
+            "born": 5,
+            "migrants_in": 1,
+            "candidates": 6,
+            "ok": 3,
+            "best_candidate": built.ids["e"],
+            "best_fitness": pytest.approx(1.60),
+        },
     ]
 
 
@@ -95,8 +148,13 @@ def test_status_summary_counts_from_rows(built: Built) -> None:
     assert s["by_status"] == {"crashed": 1, "ok": 6, "rejected": 1, "running": 1, "timeout": 1}
     assert s["evaluations"] == 10
     assert s["evaluations_by_status"] == {"crashed": 1, "interrupted": 1, "ok": 7, "timeout": 1}
-    assert s["best"] == {"id": built.ids["e"], "fitness": pytest.approx(1.60), "island": 1, "persona": "darwin",
-                         "operator": "crossover"}
+    assert s["best"] == {
+        "id": built.ids["e"],
+        "fitness": pytest.approx(1.60),
+        "island": 1,
+        "persona": "darwin",
+        "operator": "crossover",
+    }
     assert (s["llm_calls"], s["llm_errors"], s["tokens_in"]) == (9, 1, 8000)
     assert s["cost_usd"] == pytest.approx(0.155)
     assert s["events"] == {"launch": 1, "migration": 1}
@@ -106,8 +164,16 @@ def test_status_summary_counts_from_rows(built: Built) -> None:
 def test_evaluated_pairs_exclude_interrupted(built: Built) -> None:
     i = built.ids
     assert L.evaluated_pairs(built.db, built.campaign) == {
-        (i["s0"], 0), (i["s1"], 0), (i["a"], 0), (i["b"], 0), (i["c"], 0), (i["d"], 0), (i["e"], 0), (i["e"], 1),
-        (i["f"], 0)}
+        (i["s0"], 0),
+        (i["s1"], 0),
+        (i["a"], 0),
+        (i["b"], 0),
+        (i["c"], 0),
+        (i["d"], 0),
+        (i["e"], 0),
+        (i["e"], 1),
+        (i["f"], 0),
+    }
 
 
 def test_candidate_detail_and_content_addressed_files(built: Built) -> None:
@@ -135,10 +201,15 @@ def test_diff_against_first_parent(built: Built) -> None:
     model, train = d["files"]
     assert (model["name"], model["status"], train["status"], train["diff"]) == ("model.py", "changed", "unchanged", "")
     a, e = built.ids["a"], built.ids["e"]
-    assert model["diff"] == (f"--- {a}/model.py\n+++ {e}/model.py\n@@ -1,3 +1,3 @@\n-# candidate a\n-n_layer = 6\n"
-                             "+# candidate e\n+n_layer = 3\n n_embd = 64\n")
-    assert L.diff(built.db, built.campaign, built.ids["s0"]) == {"candidate": built.ids["s0"], "parent_id": None,
-                                                                "files": []}
+    assert model["diff"] == (
+        f"--- {a}/model.py\n+++ {e}/model.py\n@@ -1,3 +1,3 @@\n-# candidate a\n-n_layer = 6\n"
+        "+# candidate e\n+n_layer = 3\n n_embd = 64\n"
+    )
+    assert L.diff(built.db, built.campaign, built.ids["s0"]) == {
+        "candidate": built.ids["s0"],
+        "parent_id": None,
+        "files": [],
+    }
 
 
 def test_unknown_candidate_or_campaign_is_an_input_error(built: Built) -> None:

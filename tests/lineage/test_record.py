@@ -41,8 +41,16 @@ def test_duplicate_code_hash_is_refused_but_a_rejected_duplicate_is_kept(db: L.D
     with pytest.raises(L.DuplicateCode) as e:
         L.add_candidate(db, camp, island=0, files=FILES, operator="mutate", parent_id=first, code_hash="h")
     assert e.value.existing_id == first
-    dup = L.add_candidate(db, camp, island=0, files=FILES, operator="mutate", parent_id=first,
-                          status="rejected", reason=f"duplicate of {first}")
+    dup = L.add_candidate(
+        db,
+        camp,
+        island=0,
+        files=FILES,
+        operator="mutate",
+        parent_id=first,
+        status="rejected",
+        reason=f"duplicate of {first}",
+    )
     assert L.candidate(db, camp, dup)["reason"] == f"duplicate of {first}"
 
 
@@ -93,8 +101,7 @@ def test_log_tail_is_bounded(db: L.Database, camp: int) -> None:
 
 
 def test_llm_call_is_linked_after_the_candidate_exists(db: L.Database, camp: int) -> None:
-    call = L.record_llm_call(db, camp, model="m", prompt_hash="p", cost_usd=0.5, persona="newton",
-                             operator="mutate")
+    call = L.record_llm_call(db, camp, model="m", prompt_hash="p", cost_usd=0.5, persona="newton", operator="mutate")
     c = L.add_candidate(db, camp, island=0, files=FILES, operator="seed")
     L.link_llm_call(db, call, c)
     assert L.candidate(db, camp, c)["llm_cost_usd"] == pytest.approx(0.5)

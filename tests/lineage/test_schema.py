@@ -33,8 +33,10 @@ def test_sqlite_is_opened_with_wal_foreign_keys_and_busy_timeout(tmp_path: Path)
     db = L.open_db(L.sqlite_url(tmp_path / "lineage.db"))
     try:
         with db.engine.connect() as conn:
-            pragma = {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar()
-                      for p in ("journal_mode", "foreign_keys", "busy_timeout")}
+            pragma = {
+                p: conn.exec_driver_sql(f"PRAGMA {p}").scalar()
+                for p in ("journal_mode", "foreign_keys", "busy_timeout")
+            }
         assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 15000}
     finally:
         db.close()
@@ -103,9 +105,12 @@ def test_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
 
 
 def test_bad_urls_and_missing_databases_are_input_errors(tmp_path: Path) -> None:
-    for url, match in [("not a url", "bad database URL"), ("mysql://u@h/d", "unsupported database"),
-                       (L.sqlite_url(tmp_path / "nope" / "x.db"), "does not exist"),
-                       ("postgresql+psycopg://nobody@127.0.0.1:1/none", "cannot open database")]:
+    for url, match in [
+        ("not a url", "bad database URL"),
+        ("mysql://u@h/d", "unsupported database"),
+        (L.sqlite_url(tmp_path / "nope" / "x.db"), "does not exist"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/none", "cannot open database"),
+    ]:
         with pytest.raises(InputError, match=match):
             L.open_db(url)
     missing = tmp_path / "missing.db"
