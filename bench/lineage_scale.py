@@ -1,6 +1,6 @@
 """Lineage database at scale: a synthetic campaign of 100,000 candidates on SQLite.
 
-5 islands, 5 personas, depth up to ~1,000 (each candidate's parent is drawn from the last 40 candidates
+5 islands, 5 personas, depth up to ~1,000 (each candidate's parent is drawn from the last 30 ok candidates
 of its island, as fitness-based selection in a steady-state loop would; 5% are crossovers with a second
 parent from the same window). Every candidate has a distinct model.py the size of the seed's (train_mps.py
 is shared, so content addressing stores it once), one evaluation with a log tail, and, unless it is a
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "tasks" / "nanogpt_shakespeare"
 PERSONAS = ("newton", "curie", "darwin", "lovelace", "turing")
 ISLANDS = 5
-WINDOW = 40
+WINDOW = 30
 API_SAMPLE = 2_000
 BATCH = 5_000
 SCREENED = ("rejected", "constraint_violation")  # refused before training: no evaluation row
@@ -86,6 +86,8 @@ def plan(n: int, rng: random.Random) -> list[dict]:
                 "status": status,
                 "fitness": max(1.0, base + rng.gauss(-0.002, 0.02)) if status == "ok" else None,
             }
+        # What finish_candidate keeps on each child: its first parent's fitness (None unless the parent is ok).
+        row["parent_fitness"] = rows[row["parent_id"] - 1]["fitness"] if row["parent_id"] else None
         rows.append(row)
         if row["status"] == "ok":
             pool.append(i)

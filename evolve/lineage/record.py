@@ -136,13 +136,15 @@ def add_candidate(
         raise ValueError("a second parent needs a first parent")
     with db.session() as s, s.begin():
         parents = [p for p in (parent_id, parent2_id) if p is not None]
-        found = dict(
-            s.execute(
-                sa.select(Candidate.id, Candidate.generation).where(
+        known = {
+            r[0]: (r[1], r[2])
+            for r in s.execute(
+                sa.select(Candidate.id, Candidate.generation, Candidate.fitness).where(
                     Candidate.id.in_(parents), Candidate.campaign_id == campaign_id
                 )
-            ).all()
-        )
+            )
+        }
+        found = {k: v[0] for k, v in known.items()}
         missing = [p for p in parents if p not in found]
         if missing:
             raise ValueError(f"parent candidate {missing[0]} is not in campaign {campaign_id}")
@@ -170,6 +172,7 @@ def add_candidate(
             reason=reason,
             code_hash=code_hash,
             event_no=event_no,
+            parent_fitness=known[parent_id][1] if parent_id is not None else None,
         )
         s.add(c)
         s.flush()
@@ -223,6 +226,8 @@ def finish_candidate(
         ).rowcount
         if n != 1:
             raise ValueError(f"no candidate {candidate_id}")
+        # Children compare themselves with this fitness; a confirmation that re-averages it updates them.
+        s.execute(sa.update(Candidate).where(Candidate.parent_id == candidate_id).values(parent_fitness=fitness))
         return fitness
 
 

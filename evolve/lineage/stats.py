@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 
 from evolve.lineage.db import Database
 from evolve.lineage.models import Candidate, Island, LlmCall, Membership
@@ -19,24 +18,23 @@ from scoring.result import OK
 
 
 def _fine_grained(db: Database, campaign_id: int) -> tuple[list[tuple], list[tuple]]:
-    """Counts per (persona, operator) pair: one pass over the children and one over the LLM calls, each
-    read from a covering index, that both the persona and the operator view are summed from."""
-    child, parent = aliased(Candidate), aliased(Candidate)
-    comparable = sa.and_(child.status == OK, parent.status == OK, parent.fitness.is_not(None))
-    gain = sa.case((comparable, parent.fitness - child.fitness))
+    """Counts per (persona, operator) pair: one pass over the children (their parent's fitness is on their
+    own row) and one over the LLM calls, each read from a covering index, that both the persona and the
+    operator view are summed from."""
+    child = Candidate
+    comparable = sa.and_(child.status == OK, child.parent_fitness.is_not(None))
+    gain = sa.case((comparable, child.parent_fitness - child.fitness))
     stmt = (
         sa.select(
             child.persona,
             child.operator,
             sa.func.count(),
             sa.func.sum(sa.case((child.status == OK, 1), else_=0)),
-            sa.func.sum(sa.case((sa.and_(comparable, child.fitness < parent.fitness), 1), else_=0)),
+            sa.func.sum(sa.case((sa.and_(comparable, child.fitness < child.parent_fitness), 1), else_=0)),
             sa.func.max(gain),
             sa.func.sum(gain),
             sa.func.count(gain),
         )
-        .select_from(child)
-        .outerjoin(parent, parent.id == child.parent_id)
         .where(
             child.campaign_id == campaign_id,
             child.operator != "seed",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-23 19:36:57.449053
+Create Date: 2026-11-23 19:40:39.272327
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("fitness", sa.Float(), nullable=True),
+        sa.Column("parent_fitness", sa.Float(), nullable=True),
         sa.Column("code_hash", sa.String(length=64), nullable=True),
         sa.Column("event_no", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -121,7 +122,7 @@ def upgrade() -> None:
     with op.batch_alter_table("candidates", schema=None) as batch_op:
         batch_op.create_index(
             "ix_candidates_credit",
-            ["campaign_id", "persona", "operator", "status", "fitness", "parent_id"],
+            ["campaign_id", "persona", "operator", "status", "fitness", "parent_fitness"],
             unique=False,
         )
         batch_op.create_index("ix_candidates_island", ["campaign_id", "island", "status"], unique=False)
