@@ -95,3 +95,27 @@ def test_server_garbage_rate_usage_and_bad_requests(task, personas):
         assert payload["usage"]["prompt_tokens"] > 1000
         assert _post(server.url, b"{not json")[0] == 400
         assert _post(server.url, json.dumps({**request, "stream": True}).encode())[0] == 400
+
+
+def test_server_runs_as_a_module(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    port = _closed_port()
+    proc = subprocess.Popen([sys.executable, "-m", "evolve.operators.server", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/v1/models")
+                assert json.loads(conn.getresponse().read())["data"][0]["id"] == "offline"
+                break
+            except ConnectionRefusedError:
+                assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
