@@ -28,11 +28,12 @@ The parser never raises on any text.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from scoring import syntax
 
 UNPARSEABLE = "unparseable"
 SYNTAX_ERROR = "syntax_error"
@@ -168,7 +169,7 @@ def _same(a: str, b: str) -> bool:
 
 def _syntax_problem(name: str, text: str) -> str | None:
     try:
-        ast.parse(text)
+        syntax.parse(text)
     except SyntaxError as e:
         return f"{name} line {e.lineno}: {e.msg}"
     except Exception as e:  # null bytes (ValueError), absurd nesting (RecursionError, MemoryError)

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from scoring import syntax
+
 _UPPER = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -51,7 +53,7 @@ def find_sites(files: Mapping[str, str], frozen_names: Sequence[str], frozen_fil
     sites: list[Site] = []
     for file in sorted(files):
         try:
-            tree = ast.parse(files[file])
+            tree = syntax.parse(files[file])
         except SyntaxError:
             continue
         first = _mutable_from(files[file], file, frozen_file, end_marker)
