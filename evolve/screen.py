@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from evolve.operators.reply import parse_reply
-from scoring import guard
+from scoring import guard, syntax
 from scoring.result import CONSTRAINT_VIOLATION, REJECTED
 from scoring.task import Task
 
@@ -61,7 +61,7 @@ def code_hash(files: Mapping[str, str]) -> str:
     h = hashlib.sha256()
     for name in sorted(files):
         try:
-            canon = ast.dump(_strip_docstrings(ast.parse(files[name])), include_attributes=False)
+            canon = ast.dump(_strip_docstrings(syntax.parse(files[name])), include_attributes=False)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             canon = "text:" + files[name]
         h.update(f"{name}\0{len(canon)}\0".encode())

@@ -7,7 +7,6 @@ verdict comes back through a result file that must carry this evaluation's nonce
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import secrets
@@ -19,7 +18,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from scoring import data, guard, sandbox
+from scoring import data, guard, sandbox, syntax
 from scoring.result import CONSTRAINT_VIOLATION, CRASHED, INTERRUPTED, REJECTED, TIMEOUT, ScoreResult
 from scoring.task import Task
 
@@ -46,7 +45,7 @@ def syntax_errors(files: Mapping[str, str]) -> list[str]:
     problems = []
     for name, text in files.items():
         try:
-            ast.parse(text, filename=name)
+            syntax.parse(text, filename=name)
         except SyntaxError as e:
             problems.append(f"syntax error in {name} line {e.lineno}: {e.msg}")
     return problems
@@ -88,7 +87,7 @@ def score(files: Mapping[str, str], task: Task, *, seed: int = 1337, smoke: bool
         mem_limit_mb = default_mem_limit_mb()
 
     own_dir = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="evolve-score-")) if own_dir else Path(workdir)
+    root = Path(tempfile.mkdtemp(prefix="evolve-score-")) if own_dir else Path(workdir).resolve()
     try:
         return _run(merged, task, seed, smoke, root, ds, timeout, dict(env or {}), mem_limit_mb, stop)
     finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Mapping
 
+from scoring import syntax
 from scoring.task import Task
 
 
@@ -129,7 +130,7 @@ def check(task: Task, files: Mapping[str, str]) -> list[str]:
         if name not in task.editable:
             problems.append(f"{name} is not an editable file of task {task.name!r}")
             continue
-        tree = ast.parse(text)
+        tree = syntax.parse(text, name)
         if name != ffile:
             problems += _check_mutable(name, tree.body, task)
             continue
@@ -139,7 +140,7 @@ def check(task: Task, files: Mapping[str, str]) -> list[str]:
             problems.append(region)
             continue
         try:
-            seed_parts = _region_statements(ast.parse(task.seed_files[ffile]), seed_region)
+            seed_parts = _region_statements(syntax.parse(task.seed_files[ffile], ffile), seed_region)
             before, inside, after = _region_statements(tree, region)
         except ValueError as e:
             problems.append(f"{ffile}: {e}")

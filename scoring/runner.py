@@ -17,6 +17,7 @@ import math
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 import types
@@ -259,10 +260,24 @@ def evaluate(job: dict, out: dict) -> None:
         out["test_loss"] = test_loss(rec.model, ref, job["test_path"])
 
 
+def _die_with_parent() -> None:
+    """If the controller dies (kill -9), end this evaluation and everything it started."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os.killpg(0, 9)
+
+    threading.Thread(target=watch, name="evolve-parent-watch", daemon=True).start()
+
+
 def main(job_path: str) -> None:
     with open(job_path) as f:
         job = json.load(f)
     os.unlink(job_path)  # the nonce and the held-out path leave the disk before candidate code runs
+    _die_with_parent()
     _set_limits(job)
     os.chdir(job["run_dir"])
     sys.path.insert(0, job["run_dir"])

@@ -93,6 +93,7 @@ class Candidate(Base):
     generation: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")  # what the reply says it changed (prompt context)
     fitness: Mapped[float | None] = mapped_column(Float)  # lower is better; mean best_vloss of ok evaluations
     # The first parent's fitness, kept equal to it by record.finish_candidate: persona credit over 100k
     # candidates is then one covering-index scan instead of a self-join.

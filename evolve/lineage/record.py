@@ -123,6 +123,7 @@ def add_candidate(
     reason: str = "",
     code_hash: str | None = None,
     event_no: int | None = None,
+    summary: str = "",
 ) -> int:
     """Record a candidate, its files and its membership of the island it was born on.
 

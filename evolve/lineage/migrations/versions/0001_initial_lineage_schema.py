@@ -93,6 +93,7 @@ def upgrade() -> None:
         sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("fitness", sa.Float(), nullable=True),
         sa.Column("parent_fitness", sa.Float(), nullable=True),
         sa.Column("code_hash", sa.String(length=64), nullable=True),

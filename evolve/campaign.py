@@ -1,0 +1,469 @@
+"""The campaign loop: propose -> screen -> queue -> evaluate -> record, asynchronous and steady-state.
+
+One thread (this loop) makes every decision and every database write; proposer threads only call the
+LLM and evaluation slots only run `scoring`. There is no generation barrier: a finished evaluation frees
+its slot at once, and proposals are kept ahead of the slots so a slot never waits for an LLM while the
+budget lasts. The queue is the set of `pending` candidates in the database, so a killed controller
+loses at most the evaluations that were running; `evolve resume` picks them up again.
+
+Randomness: every choice for proposal n uses `random.Random(f"{campaign seed}:{n}")`.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from evolve import islands as isl
+from evolve import lineage
+from evolve.config import CampaignConfig
+from evolve.executors import Job
+from evolve.lineage import PENDING, RUNNING
+from evolve.operators import prompts
+from evolve.operators.context import Context, Parent
+from evolve.operators.llm import LLMClient
+from evolve.operators.personas import Persona
+from evolve.population import Cand, Population
+from evolve.screen import screen
+from scoring.result import INTERRUPTED, OK, ScoreResult
+from scoring.task import Task
+
+LEASE_RENEW_S = 10.0
+MAX_LLM_FAILURES_IN_A_ROW = 10
+
+
+@dataclass(frozen=True)
+class Slot:
+    candidate_id: int
+    seed: int
+    persona: str | None
+    started: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the live view shows; plain values, taken by the loop."""
+
+    name: str
+    evals_done: int
+    max_evals: int
+    best: tuple[int, float] | None
+    seed_fitness: float | None
+    island_best: tuple[float | None, ...]
+    slots: tuple[Slot | None, ...]
+    queued: int
+    proposing: int
+    cost_usd: float
+    elapsed_s: float
+    eta_s: float | None
+    stopping: str
+    log: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # finished | stopped | failed
+    reason: str
+    evals_done: int
+    best_id: int | None
+    best_fitness: float | None
+    seed_id: int | None
+    seed_fitness: float | None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    event_no: int
+    island: int
+    operator: str
+    persona: str
+    model: str
+    parent_id: int
+    parent2_id: int | None
+    parent_files: dict[str, str]
+    prompt_hash: str
+
+
+class Campaign:
+    def __init__(self, *, db: lineage.Database, campaign_id: int, name: str, config: CampaignConfig, task: Task,
+                 personas: tuple[Persona, ...], llm: LLMClient, executor, folder: Path, owner: str,
+                 time_used_s: float = 0.0, on_update: Callable[[Snapshot], None] | None = None):
+        self.db, self.cid, self.name, self.cfg, self.task = db, campaign_id, name, config, task
+        self.personas = {p.name: p for p in personas}
+        self.schools = isl.island_personas([p.name for p in personas], config.islands.count,
+                                           config.islands.personas)
+        self.llm, self.executor, self.folder, self.owner = llm, executor, folder, owner
+        self.on_update = on_update
+        self.pop = Population.from_db(db, campaign_id, config.islands.count)
+        self.time_before = time_used_s
+        self.seeds = [config.evaluation.seed + i for i in range(config.evaluation.confirm_seeds + 1)]
+        self.confirming: set[int] = set()
+        self.running: dict[Future, tuple[int, int, int]] = {}  # future -> (slot, candidate, seed)
+        self.slots: list[Slot | None] = [None] * executor.slots
+        self.proposing: dict[Future, Proposal] = {}
+        self.proposer = ThreadPoolExecutor(max_workers=config.llm.concurrency, thread_name_prefix="proposer")
+        self.stop_mode = ""  # "" | "graceful" | "now"
+        self.stop_reason = ""
+        self.llm_failures = 0
+        self.cost_noted = False
+        self.eval_walls: list[float] = []
+        self.log: list[str] = []
+        self.started = time.monotonic()
+        self._files_cache: dict[int, dict[str, str]] = {}
+
+    # -- control ----------------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """First call: finish what is running, start nothing new. Second call: kill running evaluations."""
+        if not self.stop_mode:
+            self.stop_mode, self.stop_reason = "graceful", "stopped by the user"
+        else:
+            self.stop_mode = "now"
+            self.executor.stop_now.set()
+
+    def _note(self, message: str) -> None:
+        self.log = (self.log + [message])[-8:]
+
+    def elapsed_s(self) -> float:
+        return self.time_before + time.monotonic() - self.started
+
+    # -- the loop ---------------------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        self._requeue_interrupted()
+        for c in list(self.pop.unfinished()):
+            self._decide(c)
+        next_renew = time.monotonic() + LEASE_RENEW_S
+        try:
+            while True:
+                self._check_budgets()
+                self._start_evaluations()
+                self._start_proposals()
+                if not self.running and (not self.proposing or self.stop_mode == "now") and self._finished():
+                    break
+                done, _ = wait([*self.running, *self.proposing], timeout=0.25, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    if fut in self.running:
+                        self._on_evaluation(fut)
+                    else:
+                        self._on_proposal(fut)
+                if time.monotonic() >= next_renew:
+                    lineage.renew_lease(self.db, self.cid, self.owner)
+                    next_renew = time.monotonic() + LEASE_RENEW_S
+                self._update()
+        finally:
+            self.proposer.shutdown(wait=False, cancel_futures=True)
+        return self._outcome()
+
+    def _finished(self) -> bool:
+        return bool(self.stop_mode) or (not self._next_job() and not self._may_propose())
+
+    def _check_budgets(self) -> None:
+        if self.stop_mode:
+            return
+        b = self.cfg.budget
+        seed = self.pop.cands.get(self.pop.seed_id) if self.pop.seed_id is not None else None
+        if seed is not None and seed.status not in (OK, PENDING, RUNNING):
+            self.stop_mode, self.stop_reason = "graceful", f"the seed program failed ({seed.status}: {seed.reason})"
+        elif self.pop.evals_done >= b.max_evals:
+            self._budget(f"evaluation budget reached ({b.max_evals})")
+        elif b.max_minutes is not None and self.elapsed_s() >= b.max_minutes * 60:
+            self._budget(f"time budget reached ({b.max_minutes:g} min)")
+        elif self._cost_exhausted() and not self.cost_noted:
+            self.cost_noted = True  # proposals stop; what is queued is still trained
+            reason = f"LLM cost budget reached (${self.cfg.budget.max_cost_usd:g})"
+            lineage.record_event(self.db, self.cid, "budget_reached", {"reason": reason, "cost_usd": self.pop.cost_usd})
+            self._note(reason)
+        elif self.llm_failures >= MAX_LLM_FAILURES_IN_A_ROW:
+            self.stop_mode = "graceful"
+            self.stop_reason = f"{self.llm_failures} LLM calls failed in a row (see `evolve sql` on llm_calls)"
+
+    def _budget(self, reason: str) -> None:
+        self.stop_mode, self.stop_reason = "graceful", reason
+        lineage.record_event(self.db, self.cid, "budget_reached", {"reason": reason, "evals": self.pop.evals_done})
+        self._note(reason)
+
+    def _cost_exhausted(self) -> bool:
+        limit = self.cfg.budget.max_cost_usd
+        return limit is not None and self.pop.cost_usd >= limit
+
+    # -- evaluation -------------------------------------------------------------------------------------
+
+    def _required(self, c: Cand) -> list[int]:
+        return self.seeds if (c.id == self.pop.seed_id or c.id in self.confirming) else self.seeds[:1]
+
+    def _next_job(self) -> tuple[Cand, int] | None:
+        busy = {(cid, seed) for _, cid, seed in self.running.values()}
+        todo = [c for c in self.pop.unfinished() if not self._failed_evals(c)]
+        todo.sort(key=lambda c: (len(c.evals) == 0, c.id != self.pop.seed_id, c.id))  # confirmations first
+        for c in todo:
+            for seed in self._required(c):
+                done = c.evals.get(seed)
+                if (done is None or done[0] == INTERRUPTED) and (c.id, seed) not in busy:
+                    return c, seed
+        return None
+
+    def _start_evaluations(self) -> None:
+        if self.stop_mode:
+            return
+        while None in self.slots and self.pop.evals_done + len(self.running) < self.cfg.budget.max_evals:
+            job = self._next_job()
+            if job is None:
+                return
+            c, seed = job
+            slot = self.slots.index(None)
+            if c.status != RUNNING:
+                lineage.set_candidate_status(self.db, c.id, RUNNING)
+                c.status = RUNNING
+            workdir = self.folder / "runs" / f"{c.id:06d}-seed{seed}"
+            fut = self.executor.submit(slot, Job(c.id, seed, self._files(c.id), str(workdir)))
+            self.running[fut] = (slot, c.id, seed)
+            self.slots[slot] = Slot(c.id, seed, c.persona, time.monotonic())
+
+    def _on_evaluation(self, fut: Future) -> None:
+        slot, cid, seed = self.running.pop(fut)
+        self.slots[slot] = None
+        c = self.pop.cands[cid]
+        try:
+            result: ScoreResult = fut.result()
+        except Exception as e:  # the executor itself failed (not the candidate): re-run it later
+            result = ScoreResult(INTERRUPTED, f"executor error: {type(e).__name__}: {e}", seed)
+        lineage.record_evaluation(self.db, cid, result)
+        self.pop.record_eval(cid, seed, result.status, result.best_vloss, result.log_tail)
+        if result.wall_s:
+            self.eval_walls.append(result.wall_s)
+        loss = f"{result.best_vloss:.4f}" if result.best_vloss is not None else "-"
+        self._note(f"#{cid} seed {seed}: {result.status} {loss}")
+        if result.status == INTERRUPTED:
+            if not any(v[1] == cid for v in self.running.values()):
+                lineage.set_candidate_status(self.db, cid, PENDING)
+                c.status = PENDING
+            return
+        self._decide(c)
+
+    def _failed_evals(self, c: Cand) -> list[tuple[int, str]]:
+        return [(s, st) for s, (st, _) in sorted(c.evals.items()) if st not in (OK, INTERRUPTED)]
+
+    def _decide(self, c: Cand) -> None:
+        """After an evaluation (or on resume): finish the candidate, or ask for confirmation seeds."""
+        if c.status not in (PENDING, RUNNING):
+            return
+        failed = self._failed_evals(c)
+        if failed:
+            seed, status = failed[0]
+            reason = self._eval_reason(c.id, seed)
+            if seed != self.seeds[0]:
+                reason = f"confirmation seed {seed}: {reason}"
+            self._finish(c, status, reason)
+            return
+        first = c.evals.get(self.seeds[0])
+        if first is None or first[0] != OK:
+            return
+        if c.id != self.pop.seed_id and c.id not in self.confirming:
+            best = self.pop.best(c.island)
+            if len(self.seeds) > 1 and (best is None or first[1] < best.fitness):
+                self.confirming.add(c.id)
+                lineage.record_event(self.db, self.cid, "confirmation", {
+                    "candidate": c.id, "first_vloss": first[1], "island": c.island,
+                    "island_best": best.fitness if best else None, "seeds": self.seeds[1:]})
+            else:
+                self._finish(c, OK, "")
+                return
+        ok = [c.evals.get(s) for s in self._required(c)]
+        if all(e is not None and e[0] == OK for e in ok):
+            self._finish(c, OK, "")
+        elif c.status == RUNNING and not any(v[1] == c.id for v in self.running.values()):
+            lineage.set_candidate_status(self.db, c.id, PENDING)
+            c.status = PENDING
+
+    def _eval_reason(self, cid: int, seed: int) -> str:
+        info = lineage.candidate(self.db, self.cid, cid)
+        for e in info.get("evaluations", []):
+            if e.get("seed") == seed:
+                return e.get("reason") or ""
+        return ""
+
+    def _finish(self, c: Cand, status: str, reason: str) -> None:
+        fitness = lineage.finish_candidate(self.db, c.id, status, reason)
+        c.status, c.reason, c.fitness = status, reason, fitness
+        self.confirming.discard(c.id)
+        if status == OK:
+            best = self.pop.best()
+            if best is not None and best.id == c.id:
+                self._note(f"new best #{c.id}: {fitness:.4f}")
+        self._maybe_migrate(c.island)
+
+    def _maybe_migrate(self, island: int) -> None:
+        n = self.cfg.islands.count
+        if n < 2:
+            return
+        interval = self.cfg.migration.interval
+        while self.pop.finished_on(island) >= (self.pop.migrations_done[island] + 1) * interval:
+            target = isl.ring_target(island, n)
+            ids = isl.migrants(self.pop.individuals(island), self.cfg.migration.top_k)
+            event = lineage.record_event(self.db, self.cid, "migration", {
+                "from": island, "to": target, "round": self.pop.migrations_done[island] + 1, "candidates": ids})
+            for cid in ids:
+                lineage.add_membership(self.db, self.cid, target, cid, via="migration", event_id=event)
+                self.pop.join(target, cid)
+            self.pop.migrations_done[island] += 1
+            self._note(f"migration {island} -> {target}: {ids}")
+
+    def _requeue_interrupted(self) -> None:
+        for c in self.pop.unfinished():
+            if c.status == RUNNING:
+                lineage.set_candidate_status(self.db, c.id, PENDING)
+                c.status = PENDING
+            first = c.evals.get(self.seeds[0])
+            if c.id != self.pop.seed_id and first and first[0] == OK and len(c.evals) > 1:
+                self.confirming.add(c.id)  # it was being confirmed when the controller stopped
+
+    def _files(self, cid: int) -> dict[str, str]:
+        if cid not in self._files_cache:
+            if len(self._files_cache) > 256:
+                self._files_cache.clear()
+            self._files_cache[cid] = {**self.task.seed_files, **lineage.candidate_files(self.db, cid)}
+        return self._files_cache[cid]
+
+    # -- proposals --------------------------------------------------------------------------------------
+
+    def _queued_jobs(self) -> int:
+        busy = {(cid, seed) for _, cid, seed in self.running.values()}
+        return sum(1 for c in self.pop.unfinished() for s in self._required(c)
+                   if (c.evals.get(s) is None or c.evals[s][0] == INTERRUPTED) and (c.id, s) not in busy)
+
+    def _may_propose(self) -> bool:
+        if self.stop_mode or self._cost_exhausted() or self.pop.best() is None:
+            return False
+        planned = self.pop.evals_done + len(self.running) + self._queued_jobs() + len(self.proposing)
+        return planned < self.cfg.budget.max_evals
+
+    def _start_proposals(self) -> None:
+        depth = 2 * self.executor.slots + self.cfg.llm.concurrency
+        while (len(self.proposing) < self.cfg.llm.concurrency and self._may_propose()
+               and self._queued_jobs() + len(self.proposing) < depth):
+            planned = self._plan(self.pop.next_event)
+            self.pop.next_event += 1
+            if planned is None:
+                continue
+            proposal, text, spec = planned
+            call_seed = self.cfg.seed * 1_000_003 + proposal.event_no
+            fut = self.proposer.submit(self.llm.complete, text, spec, seed=call_seed)
+            self.proposing[fut] = proposal
+
+    def _plan(self, event_no: int):
+        cfg = self.cfg
+        rng = random.Random(f"{cfg.seed}:{event_no}")
+        island = event_no % cfg.islands.count
+        pool = self.pop.individuals(island)
+        if not any(p.fitness is not None for p in pool):
+            island = next(i for i in range(cfg.islands.count) if any(p.fitness is not None
+                                                                    for p in self.pop.individuals(i)))
+            pool = self.pop.individuals(island)
+        failed = self.pop.failed(island)[-5:]
+        scored = [p for p in pool if p.fitness is not None]
+        operator = isl.choose_operator(rng, cfg.operators, len(scored) >= 2, bool(failed))
+        persona = isl.choose_persona(rng, self.schools[island], self.pop.persona_record(),
+                                     cfg.persona_choice.method, cfg.persona_choice.exploration)
+        spec = self.llm.pick(rng.random())
+        best = self.pop.best(island)
+        context = Context(island_best=best.fitness if best else None, recent=self.pop.recent_changes(island, 5))
+        p2 = None
+        if operator == "repair":
+            p1 = self.pop.cands[rng.choice(failed).id]
+        else:
+            first = isl.select_parent(rng, pool, cfg.selection)
+            p1 = self.pop.cands[first.id]
+            if operator == "crossover":
+                second = isl.select_parent(rng, pool, cfg.selection, exclude=first.id)
+                p2 = self.pop.cands[second.id] if second else None
+                operator = "crossover" if p2 else "mutate"
+        a = self._parent(p1)
+        try:
+            if operator == "repair":
+                prompt = prompts.repair(self.personas[persona], a, self.task, context)
+            elif operator == "crossover":
+                prompt = prompts.crossover(self.personas[persona], a, self._parent(p2), self.task, context)
+            else:
+                prompt = prompts.mutate(self.personas[persona], a, self.task, context)
+        except prompts.PromptTooLong as e:
+            self._note(f"event {event_no}: prompt too long, skipped ({e})")
+            return None
+        proposal = Proposal(event_no, island, operator, persona, spec.model, p1.id, p2.id if p2 else None,
+                            dict(a.files), prompt.hash)
+        return proposal, prompt.text, spec
+
+    def _parent(self, c: Cand) -> Parent:
+        return Parent(files=self._files(c.id), fitness=c.fitness, label=str(c.id), change=c.summary,
+                      status=c.status, reason=c.reason, error_tail=c.error_tail)
+
+    def _on_proposal(self, fut: Future) -> None:
+        p = self.proposing.pop(fut)
+        rec = fut.result()
+        call_id = lineage.record_llm_call(
+            self.db, self.cid, model=rec.model, prompt_hash=rec.prompt_hash, tokens_in=rec.tokens_in or 0,
+            tokens_out=rec.tokens_out or 0, cost_usd=rec.cost_usd or 0.0, latency_s=rec.latency_s,
+            reply=rec.reply, error=rec.error, persona=p.persona, operator=p.operator)
+        self.pop.cost_usd += rec.cost_usd or 0.0
+        if not rec.ok:
+            self.llm_failures += 1
+            self._note(f"LLM call failed ({p.model}): {rec.error[:80]}")
+            return
+        self.llm_failures = 0
+        s = screen(self.task, p.parent_files, rec.reply, self.pop.hashes)
+        status = s.status or PENDING
+        reason = f"{s.kind}: {s.reason}" if s.status else ""
+        try:
+            cid = lineage.add_candidate(
+                self.db, self.cid, island=p.island, files=dict(s.files) if s.accepted else {},
+                operator=p.operator, persona=p.persona, model=p.model, parent_id=p.parent_id,
+                parent2_id=p.parent2_id, status=status, reason=reason, code_hash=s.code_hash if s.accepted else None,
+                event_no=p.event_no, summary=s.summary)
+        except lineage.DuplicateCode as e:
+            status, reason = "rejected", f"duplicate: same program as candidate {e.existing_id}"
+            cid = lineage.add_candidate(
+                self.db, self.cid, island=p.island, files={}, operator=p.operator, persona=p.persona,
+                model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
+                event_no=p.event_no, summary=s.summary)
+        lineage.link_llm_call(self.db, call_id, cid)
+        self.pop.add(Cand(cid, p.island, p.parent_id, p.parent2_id, p.operator, p.persona, status, reason, None,
+                          s.summary), s.code_hash if s.accepted else None)
+        if status != PENDING:
+            self._note(f"#{cid} {p.persona}/{p.operator}: {reason[:70]}")
+
+    # -- reporting --------------------------------------------------------------------------------------
+
+    def _seed_fitness(self) -> float | None:
+        seed = self.pop.cands.get(self.pop.seed_id) if self.pop.seed_id is not None else None
+        return seed.fitness if seed else None
+
+    def snapshot(self) -> Snapshot:
+        best = self.pop.best()
+        remaining = max(0, self.cfg.budget.max_evals - self.pop.evals_done)
+        eta = (statistics.median(self.eval_walls) * remaining / self.executor.slots) if self.eval_walls else None
+        return Snapshot(
+            name=self.name, evals_done=self.pop.evals_done, max_evals=self.cfg.budget.max_evals,
+            best=(best.id, best.fitness) if best else None, seed_fitness=self._seed_fitness(),
+            island_best=tuple((b.fitness if (b := self.pop.best(i)) else None) for i in range(self.cfg.islands.count)),
+            slots=tuple(self.slots), queued=self._queued_jobs(), proposing=len(self.proposing),
+            cost_usd=self.pop.cost_usd, elapsed_s=self.elapsed_s(), eta_s=eta,
+            stopping=self.stop_reason if self.stop_mode else "", log=tuple(self.log))
+
+    def _update(self) -> None:
+        if self.on_update is not None:
+            self.on_update(self.snapshot())
+
+    def _outcome(self) -> Outcome:
+        best = self.pop.best()
+        seed_failed = self.stop_reason.startswith("the seed program failed")
+        status = "failed" if seed_failed else ("stopped" if self.stop_reason.startswith("stopped") else "finished")
+        if status == "finished" and not self.stop_reason:
+            self.stop_reason = (f"LLM cost budget reached (${self.cfg.budget.max_cost_usd:g})" if self.cost_noted
+                                else "nothing left to do within the budget")
+        return Outcome(status, self.stop_reason, self.pop.evals_done, best.id if best else None,
+                       best.fitness if best else None, self.pop.seed_id, self._seed_fitness())

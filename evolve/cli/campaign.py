@@ -1,0 +1,221 @@
+"""`evolve launch` and `evolve resume`: run a campaign with a live view, then say what it found."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from evolve import config as cfgmod
+from evolve import lineage
+from evolve.campaign import Outcome, Snapshot
+from evolve.cli import app
+from evolve.cli.render import err, out, print_json
+from evolve.launch import Session, prepare_launch, prepare_resume, run_session
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _loss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def render(s: Snapshot) -> Group:
+    """The live view: progress, best overall and per island, each slot, the queue, cost, ETA."""
+    head = Text.assemble(
+        (f"{s.name}  ", "bold"), f"evaluations {s.evals_done}/{s.max_evals}   ",
+        f"elapsed {_duration(s.elapsed_s)}   ETA {_duration(s.eta_s)}   LLM cost ${s.cost_usd:.4f}",
+    )
+    best = "-" if s.best is None else f"#{s.best[0]} {s.best[1]:.4f}"
+    gain = ""
+    if s.best and s.seed_fitness is not None:
+        gain = f" ({s.best[1] - s.seed_fitness:+.4f} vs seed {s.seed_fitness:.4f})"
+    lines = [head, Text(f"best val loss {best}{gain}   islands: " + "  ".join(
+        f"{i}:{_loss(b)}" for i, b in enumerate(s.island_best)))]
+    slots = Table(show_header=True, box=None, padding=(0, 2))
+    for col in ("slot", "candidate", "seed", "persona", "running for"):
+        slots.add_column(col)
+    now = time.monotonic()
+    for i, slot in enumerate(s.slots):
+        if slot is None:
+            slots.add_row(str(i), "idle", "", "", "")
+        else:
+            slots.add_row(str(i), f"#{slot.candidate_id}", str(slot.seed), slot.persona or "seed",
+                          _duration(now - slot.started))
+    lines += [slots, Text(f"queued {s.queued}   proposing {s.proposing}"
+                          + (f"   stopping: {s.stopping}" if s.stopping else ""))]
+    lines += [Text(line, style="dim") for line in s.log[-5:]]
+    return Group(*lines)
+
+
+def _run(session: Session, as_json: bool) -> Outcome:
+    """Run with Ctrl-C handling: the first stops gracefully, the second stops now."""
+    campaign = session.campaign
+
+    def on_sigint(_sig, _frame):
+        campaign.request_stop()
+        err.print("stopping: " + ("running evaluations finish first (Ctrl-C again to stop now)"
+                                  if campaign.stop_mode == "graceful" else "killing running evaluations"))
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if as_json or not sys.stdout.isatty():
+            last = [0.0]
+
+            def plain(s: Snapshot) -> None:
+                if time.monotonic() - last[0] >= 10 and not as_json:
+                    last[0] = time.monotonic()
+                    best = "-" if s.best is None else f"#{s.best[0]} {s.best[1]:.4f}"
+                    err.print(f"[{_duration(s.elapsed_s)}] evaluations {s.evals_done}/{s.max_evals}, best {best}, "
+                              f"queued {s.queued}, cost ${s.cost_usd:.4f}")
+
+            campaign.on_update = plain
+            return run_session(session)
+        with Live(render(campaign.snapshot()), console=out, refresh_per_second=4, transient=False) as live:
+            campaign.on_update = lambda s: live.update(render(s))
+            return run_session(session)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def summary(session: Session, outcome: Outcome) -> dict[str, Any]:
+    """The end of a run: best candidate, its gain over the seed (val and test), its lineage, next steps."""
+    db, cid = session.db, session.campaign_id
+    result: dict[str, Any] = {"campaign": session.campaign.name, "status": outcome.status, "reason": outcome.reason,
+                              "evaluations": outcome.evals_done, "folder": str(session.folder)}
+
+    def test_loss(candidate: int) -> float | None:
+        evs = [e["test_loss"] for e in lineage.candidate(db, cid, candidate)["evaluations"]
+               if e["status"] == "ok" and e["test_loss"] is not None]
+        return sum(evs) / len(evs) if evs else None
+
+    if outcome.best_id is not None:
+        best = lineage.candidate(db, cid, outcome.best_id)
+        result["best"] = {"id": outcome.best_id, "val_loss": outcome.best_fitness,
+                          "test_loss": test_loss(outcome.best_id),
+                          "seeds": len([e for e in best["evaluations"] if e["status"] == "ok"]),
+                          "persona": best["persona"], "operator": best["operator"]}
+        chain = lineage.ancestry(db, cid, outcome.best_id)
+        result["lineage"] = [{"id": r.id, "operator": r.operator, "persona": r.persona, "fitness": r.fitness,
+                              "parent": r.parent_id, "parent2": r.parent2_id} for r in chain]
+    if outcome.seed_id is not None:
+        result["seed"] = {"id": outcome.seed_id, "val_loss": outcome.seed_fitness,
+                          "test_loss": test_loss(outcome.seed_id)}
+    if "best" in result and "seed" in result and outcome.seed_fitness is not None:
+        result["improvement"] = {
+            "val_loss": outcome.seed_fitness - outcome.best_fitness,
+            "test_loss": (result["seed"]["test_loss"] - result["best"]["test_loss"])
+            if result["seed"]["test_loss"] is not None and result["best"]["test_loss"] is not None else None,
+        }
+    name = session.campaign.name
+    result["next"] = [f"evolve top {name}", f"evolve lineage {name} {outcome.best_id}",
+                      f"evolve show {name} {outcome.best_id} --diff", f"evolve personas {name}",
+                      f"evolve resume {name} --max-evals N"]
+    return result
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    out.print(f"\n[bold]{s['campaign']}[/bold]: {s['status']} after {s['evaluations']} evaluations ({s['reason']})")
+    if "best" in s:
+        b = s["best"]
+        out.print(f"best candidate #{b['id']} ({b['persona'] or 'seed'}, {b['operator']}): val loss "
+                  f"{_loss(b['val_loss'])} over {b['seeds']} seed(s), test loss {_loss(b['test_loss'])}")
+    if "seed" in s:
+        out.print(f"seed #{s['seed']['id']}: val loss {_loss(s['seed']['val_loss'])}, "
+                  f"test loss {_loss(s['seed']['test_loss'])}")
+    if "improvement" in s:
+        imp = s["improvement"]
+        test = f"{imp['test_loss']:+.4f}" if imp["test_loss"] is not None else "-"
+        out.print(f"improvement over the seed: val {imp['val_loss']:+.4f}, test {test}")
+    if s.get("lineage"):
+        steps = [f"#{r['id']} {r['operator']}" + (f"/{r['persona']}" if r["persona"] else "")
+                 + (f" x #{r['parent2']}" if r["parent2"] else "") + f" {_loss(r['fitness'])}"
+                 for r in reversed(s["lineage"])]
+        out.print("lineage: " + "  ->  ".join(steps))
+    out.print("look further:\n  " + "\n  ".join(s["next"]))
+
+
+def _finish(session: Session, outcome: Outcome, as_json: bool) -> None:
+    s = summary(session, outcome)
+    print_json(s) if as_json else print_summary(s)
+    raise typer.Exit(1 if outcome.status == "failed" else 0)
+
+
+def _set(d: dict, path: str, value: Any) -> None:
+    if value is None:
+        return
+    *parents, key = path.split(".")
+    for p in parents:
+        d = d.setdefault(p, {})
+    d[key] = value
+
+
+@app.command("launch")
+def launch(
+    config: Path = typer.Option(None, "--config", help="Campaign settings (TOML); flags override it."),
+    task: str = typer.Option(None, "--task", help="Task folder (default: the built-in Shakespeare task)."),
+    name: str = typer.Option(None, "--name", help="Campaign name: its folder under populations/."),
+    model: list[str] = typer.Option(None, "--model", help="litellm model string, or 'offline' (repeatable)."),
+    api_base: str = typer.Option(None, "--api-base", help="Base URL for --model (OpenAI-compatible servers)."),
+    personas: str = typer.Option(None, "--personas", help="Folder of persona files."),
+    islands: int = typer.Option(None, "--islands", help="Number of islands."),
+    max_evals: int = typer.Option(None, "--max-evals", help="Budget: evaluations (confirmations included)."),
+    max_minutes: float = typer.Option(None, "--max-minutes", help="Budget: wall-clock minutes."),
+    max_cost: float = typer.Option(None, "--max-cost", help="Budget: LLM cost in USD."),
+    workers: int = typer.Option(None, "--workers", help="Evaluation slots (one per device)."),
+    confirm_seeds: int = typer.Option(None, "--confirm-seeds", help="Extra seeds before a new island best."),
+    timeout: float = typer.Option(None, "--timeout", help="Per-evaluation timeout in seconds."),
+    db: str = typer.Option(None, "--db", help="SQLAlchemy URL of the lineage database."),
+    seed: int = typer.Option(None, "--seed", help="Campaign seed."),
+    smoke: bool = typer.Option(None, "--smoke/--no-smoke", help="Tiny training budget (seconds per evaluation)."),
+    as_json: bool = typer.Option(False, "--json", help="No live view; print the outcome as JSON."),
+) -> None:
+    """Launch a campaign and run it to its budget (Ctrl-C stops it; `evolve resume` continues it)."""
+    overrides: dict[str, Any] = {}
+    for path, value in [("task", task), ("personas", personas), ("islands.count", islands),
+                        ("budget.max_evals", max_evals), ("budget.max_minutes", max_minutes),
+                        ("budget.max_cost_usd", max_cost), ("evaluation.workers", workers),
+                        ("evaluation.confirm_seeds", confirm_seeds), ("evaluation.timeout_s", timeout),
+                        ("seed", seed), ("evaluation.smoke", smoke)]:
+        _set(overrides, path, value)
+    if model:
+        overrides["models"] = [{"name": m, **({"api_base": api_base} if api_base else {})} for m in model]
+    elif api_base:
+        raise typer.BadParameter("--api-base needs --model", param_hint="--api-base")
+    cfg = cfgmod.load(config, overrides)
+    campaign_name = name or time.strftime("campaign-%Y%m%d-%H%M%S")
+    session = prepare_launch(cfg, campaign_name, db)
+    if not as_json:
+        err.print(f"campaign {campaign_name}: {cfg.budget.max_evals} evaluations, {cfg.islands.count} island(s), "
+                  f"{cfg.evaluation.workers} slot(s), model {', '.join(m.name for m in cfg.models)}; "
+                  f"folder {session.folder}")
+    _finish(session, _run(session, as_json), as_json)
+
+
+@app.command("resume")
+def resume(
+    name: str = typer.Argument(..., help="Campaign folder under populations/ (or a path; with --db, its name)."),
+    max_evals: int = typer.Option(None, "--max-evals", help="New evaluation budget (total, not additional)."),
+    max_minutes: float = typer.Option(None, "--max-minutes", help="New time budget in minutes (total)."),
+    max_cost: float = typer.Option(None, "--max-cost", help="New LLM cost budget in USD (total)."),
+    db: str = typer.Option(None, "--db", help="SQLAlchemy URL of the lineage database."),
+    as_json: bool = typer.Option(False, "--json", help="No live view; print the outcome as JSON."),
+) -> None:
+    """Continue a stopped or killed campaign: running evaluations are re-queued, finished ones never repeat."""
+    session = prepare_resume(name, db, {"max_evals": max_evals, "max_minutes": max_minutes, "max_cost_usd": max_cost})
+    _finish(session, _run(session, as_json), as_json)

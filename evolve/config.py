@@ -1,0 +1,169 @@
+"""Campaign settings: one strictly validated value, from a TOML file and/or `evolve launch` flags.
+
+Every key is used by the campaign and tested; an unknown key or a wrong type is an InputError that names
+it. The validated settings are stored in the database with the campaign, so `evolve resume` runs with
+exactly the settings it was launched with (only the budgets may be raised).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scoring.errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelChoice(_Strict):
+    name: str = "offline"  # a litellm model string, or "offline" (the built-in operator)
+    weight: float = Field(1.0, gt=0)
+    api_base: str | None = None
+
+
+class LLM(_Strict):
+    temperature: float = Field(0.8, ge=0, le=2)
+    max_tokens: int = Field(8192, ge=256)
+    timeout_s: float = Field(300.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    concurrency: int = Field(2, ge=1, le=64)  # proposers: LLM calls in flight at once
+
+
+class Islands(_Strict):
+    count: int = Field(2, ge=1, le=64)
+    personas: Literal["all", "school"] = "all"  # school: each island gets its own share of the personas
+
+
+class Selection(_Strict):
+    method: Literal["tournament", "weighted"] = "tournament"
+    tournament_size: int = Field(3, ge=1)
+    temperature: float = Field(0.05, gt=0)  # weighted: how sharply lower losses are preferred
+    children_penalty: float = Field(0.5, ge=0)  # weighted: parents with many children are picked less
+
+
+class Operators(_Strict):
+    mutate: float = Field(0.7, ge=0)
+    crossover: float = Field(0.2, ge=0)
+    repair: float = Field(0.1, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Operators:
+        if self.mutate + self.crossover + self.repair <= 0:
+            raise ValueError("operators: at least one weight must be positive")
+        return self
+
+
+class PersonaChoice(_Strict):
+    method: Literal["uniform", "bandit"] = "bandit"
+    exploration: float = Field(1.0, ge=0)  # UCB1's c: larger tries under-used personas more
+
+
+class Migration(_Strict):
+    interval: int = Field(4, ge=1)  # finished candidates per island between migrations
+    top_k: int = Field(1, ge=1)
+
+
+class Budget(_Strict):
+    max_evals: int = Field(20, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    max_cost_usd: float | None = Field(None, gt=0)
+
+
+class Evaluation(_Strict):
+    workers: int = Field(1, ge=1, le=64)  # evaluation slots (one per device)
+    timeout_s: float | None = Field(None, gt=0)  # default: the task's
+    confirm_seeds: int = Field(2, ge=0, le=10)  # extra seeds before a candidate becomes an island's best
+    seed: int = 1337  # first evaluation seed; confirmations use the next ones
+    smoke: bool = False  # the task's tiny budget: seconds per evaluation
+
+
+class CampaignConfig(_Strict):
+    task: str = "seeds/tasks/nanogpt_shakespeare"
+    personas: str | None = None  # folder of persona files; default: the built-in five
+    seed: int = 0  # the campaign's randomness: every choice derives from (seed, event number)
+    models: tuple[ModelChoice, ...] = (ModelChoice(),)
+    llm: LLM = LLM()
+    islands: Islands = Islands()
+    selection: Selection = Selection()
+    operators: Operators = Operators()
+    persona_choice: PersonaChoice = PersonaChoice()
+    migration: Migration = Migration()
+    budget: Budget = Budget()
+    evaluation: Evaluation = Evaluation()
+
+    @model_validator(mode="after")
+    def _models(self) -> CampaignConfig:
+        if not self.models:
+            raise ValueError("models: at least one model is needed")
+        return self
+
+
+def _one_line(e: ValidationError, where: str) -> InputError:
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return InputError(f"{where}: unknown setting {loc!r}")
+    return InputError(f"{where}: {loc}: {err['msg']}")
+
+
+def validate(data: dict[str, Any], where: str = "campaign settings") -> CampaignConfig:
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as e:
+        raise _one_line(e, where) from None
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load(path: Path | None, overrides: dict[str, Any] | None = None) -> CampaignConfig:
+    """Settings from a TOML file (optional) with flag `overrides` (nested dicts) on top."""
+    data: dict[str, Any] = {}
+    where = "campaign settings"
+    if path is not None:
+        where = str(path)
+        if not path.is_file():
+            raise InputError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: not valid TOML ({e})") from None
+    return validate(_merge(data, overrides or {}), where)
+
+
+def to_toml(config: CampaignConfig) -> str:
+    """The settings as a TOML file a user can read, edit and pass back with --config."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    lines: list[str] = []
+    for key, value in data.items():
+        if not isinstance(value, (dict, list)):
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append(f"\n[{key}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+        elif isinstance(value, list):
+            for item in value:
+                lines.append(f"\n[[{key}]]")
+                lines += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

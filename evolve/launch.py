@@ -1,0 +1,207 @@
+"""Starting and resuming campaigns: folder, settings, database, seed, lease; then the loop; then the end.
+
+Everything a user can get wrong (settings, task, personas, model, API key, data, a name in use, a
+campaign someone else is running) is checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from evolve import config as cfgmod
+from evolve import lineage
+from evolve.campaign import Campaign, Outcome, Snapshot
+from evolve.config import CampaignConfig
+from evolve.executors import LocalExecutor
+from evolve.lineage.db import DB_FILE, POPULATIONS
+from evolve.operators.llm import LLMClient, LLMSettings, ModelSpec
+from evolve.operators.personas import load_personas
+from evolve.screen import code_hash
+from scoring import data
+from scoring.errors import InputError
+from scoring.task import Task, load_task
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass
+class Session:
+    campaign: Campaign
+    db: lineage.Database
+    campaign_id: int
+    owner: str
+    folder: Path
+
+
+def llm_client(cfg: CampaignConfig) -> LLMClient:
+    models = tuple(ModelSpec(m.name, m.weight, m.api_base) for m in cfg.models)
+    return LLMClient(LLMSettings(models=models, temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens,
+                                 timeout_s=cfg.llm.timeout_s, retries=cfg.llm.retries,
+                                 concurrency=cfg.llm.concurrency, seed=cfg.seed))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _checked_parts(cfg: CampaignConfig):
+    task = load_task(cfg.task)
+    personas = load_personas(cfg.personas)
+    data.dataset(task.dataset)  # prepared?
+    llm = llm_client(cfg)
+    llm.check()  # unknown model or missing API key: before the campaign starts
+    return task, personas, llm
+
+
+def local_executor(task: Task, cfg: CampaignConfig) -> LocalExecutor:
+    return LocalExecutor(task, cfg.evaluation.workers, cfg.evaluation.smoke, cfg.evaluation.timeout_s)
+
+
+ExecutorFactory = Callable[[Task, CampaignConfig], Any]
+
+
+def _build(db, cid, name, cfg, task, personas, llm, folder, owner, on_update,
+           executor_factory: ExecutorFactory | None) -> Session:
+    executor = (executor_factory or local_executor)(task, cfg)
+    campaign = Campaign(db=db, campaign_id=cid, name=name, config=cfg, task=task, personas=personas, llm=llm,
+                        executor=executor, folder=folder, owner=owner, time_used_s=time_used_s(db, cid),
+                        on_update=on_update)
+    return Session(campaign, db, cid, owner, folder)
+
+
+def prepare_launch(cfg: CampaignConfig, name: str, db_url: str | None = None,
+                   on_update: Callable[[Snapshot], None] | None = None,
+                   executor_factory: ExecutorFactory | None = None) -> Session:
+    if not _NAME.match(name):
+        raise InputError(f"campaign name {name!r}: use letters, digits, '.', '_' or '-' (at most 100)")
+    folder = POPULATIONS / name
+    if (folder / DB_FILE).exists() or (folder / "campaign.toml").exists():
+        raise InputError(f"campaign {name!r} already exists in {folder}; continue it with `evolve resume {name}`")
+    task, personas, llm = _checked_parts(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    db = lineage.open_db(db_url or lineage.sqlite_url(folder / DB_FILE))
+    cid = lineage.create_campaign(db, name, task_name=task.name, task_path=str(task.root),
+                                  config=cfg.model_dump(mode="json"), seed=cfg.seed, islands=cfg.islands.count)
+    write_atomic(folder / "campaign.toml", cfgmod.to_toml(cfg))
+    owner = lineage.new_owner()
+    lineage.acquire_lease(db, cid, owner)
+    seed_id = lineage.add_candidate(db, cid, island=0, files=dict(task.seed_files), operator="seed",
+                                    persona=None, model=None, code_hash=code_hash(dict(task.seed_files)))
+    for island in range(1, cfg.islands.count):
+        lineage.add_membership(db, cid, island, seed_id, via="seed")
+    lineage.record_event(db, cid, "launch", {"pid": os.getpid(), "db": db_url or "sqlite (campaign folder)"})
+    lineage.set_campaign_status(db, cid, "running")
+    return _build(db, cid, name, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
+
+
+def effective_config(db: lineage.Database, cid: int) -> CampaignConfig:
+    """The launch settings with each resume's budget changes applied in order (all from rows)."""
+    info = lineage.campaign(db, cid)
+    settings: dict[str, Any] = dict(info["config"])
+    _, events = lineage.export_rows(db, cid, "events")
+    for e in events:
+        if e["kind"] == "resume" and e["payload"].get("budget"):
+            settings["budget"] = {**settings.get("budget", {}), **e["payload"]["budget"]}
+    return cfgmod.validate(settings, f"settings stored with campaign {info['name']!r}")
+
+
+def time_used_s(db: lineage.Database, cid: int) -> float:
+    """Controller time of earlier sessions, from rows: each session runs from its launch/resume event to
+    the last row it wrote (evaluation finished, candidate created, event)."""
+    _, events = lineage.export_rows(db, cid, "events")
+    starts = sorted(e["created_at"] for e in events if e["kind"] in ("launch", "resume"))
+    if not starts:
+        return 0.0
+    stamps: list[datetime] = [e["created_at"] for e in events]
+    _, evals = lineage.export_rows(db, cid, "evaluations")
+    stamps += [e["finished_at"] for e in evals if e["finished_at"]]
+    _, cands = lineage.export_rows(db, cid, "candidates")
+    stamps += [c["created_at"] for c in cands]
+    total = 0.0
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else None
+        inside = [t for t in stamps if t >= start and (end is None or t < end)]
+        total += (max(inside) - start).total_seconds() if inside else 0.0
+    return total
+
+
+def _dead_here(lease: lineage.LeaseInfo) -> bool:
+    """The lease's controller ran on this host and its process is gone (or is no longer ours)."""
+    if lease.host != socket.gethostname():
+        return False  # another machine: only the lease's expiry can tell
+    try:
+        os.kill(lease.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    cmdline = Path(f"/proc/{lease.pid}/cmdline")
+    return cmdline.exists() and b"evolve" not in cmdline.read_bytes()  # the pid was reused
+
+
+def prepare_resume(name: str, db_url: str | None = None, budget: dict[str, Any] | None = None,
+                   on_update: Callable[[Snapshot], None] | None = None,
+                   executor_factory: ExecutorFactory | None = None) -> Session:
+    url, cname = lineage.campaign_location(name, db_url)
+    db = lineage.open_db(url, create=False)
+    cid = lineage.campaign_id(db, cname)
+    cfg = effective_config(db, cid)
+    budget = {k: v for k, v in (budget or {}).items() if v is not None}
+    if budget:
+        cfg = cfgmod.validate({**cfg.model_dump(mode="json"), "budget": {**cfg.budget.model_dump(), **budget}},
+                              "resume options")
+    task, personas, llm = _checked_parts(cfg)
+    folder = Path(url.split("///", 1)[1]).parent if url.startswith("sqlite") else POPULATIONS / cname
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = lineage.current_lease(db, cid)
+    if stale is not None and _dead_here(stale):
+        lineage.release_lease(db, cid, stale.owner)  # its controller was killed on this machine
+    owner = lineage.new_owner()
+    lineage.acquire_lease(db, cid, owner)  # LeaseHeld (an InputError) if another controller is alive
+    if stale is not None:
+        lineage.record_event(db, cid, "interruption", {
+            "reason": "the previous controller stopped without releasing the campaign (killed?)",
+            "pid": stale.pid, "host": stale.host})
+    lineage.record_event(db, cid, "resume", {"pid": os.getpid(), "budget": budget})
+    lineage.set_campaign_status(db, cid, "running")
+    if budget:
+        write_atomic(folder / "campaign.toml", cfgmod.to_toml(cfg))
+    return _build(db, cid, cname, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
+
+
+def run_session(session: Session) -> Outcome:
+    """Run the loop, then record how it ended and give the campaign up."""
+    db, cid = session.db, session.campaign_id
+    try:
+        outcome = session.campaign.run()
+    except BaseException as e:
+        session.campaign.executor.stop_now.set()
+        lineage.record_event(db, cid, "interruption", {"reason": f"controller error: {type(e).__name__}: {e}"})
+        lineage.set_campaign_status(db, cid, "stopped")
+        lineage.release_lease(db, cid, session.owner)
+        raise
+    finally:
+        session.campaign.executor.shutdown()
+    if outcome.status == "stopped":
+        lineage.record_event(db, cid, "interruption", {"reason": outcome.reason, "evals": outcome.evals_done})
+    else:
+        lineage.record_event(db, cid, "finished", {"status": outcome.status, "reason": outcome.reason,
+                                                   "evals": outcome.evals_done, "best": outcome.best_id})
+    lineage.set_campaign_status(db, cid, outcome.status)
+    lineage.release_lease(db, cid, session.owner)
+    return outcome

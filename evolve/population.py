@@ -1,0 +1,146 @@
+"""The campaign's working view of its lineage: an in-memory mirror of database rows.
+
+The database is the truth. This mirror is rebuilt from its rows when a campaign starts or resumes, and
+the campaign updates it only right after the matching row was written, so a `kill -9` loses nothing the
+mirror knew. It exists so that choosing a parent, a persona or the next job costs the same with ten
+candidates or ten thousand.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from evolve import lineage
+from evolve.islands import Individual
+from evolve.lineage import PENDING, RUNNING
+from evolve.operators.context import Change
+from scoring.result import INTERRUPTED, OK, REJECTED
+
+FAILED_FOR_REPAIR = ("crashed", "timeout", "invalid_result")  # what repair can plausibly fix
+
+
+@dataclass
+class Cand:
+    id: int
+    island: int
+    parent_id: int | None
+    parent2_id: int | None
+    operator: str
+    persona: str | None
+    status: str
+    reason: str
+    fitness: float | None
+    summary: str = ""
+    evals: dict[int, tuple[str, float | None]] = field(default_factory=dict)  # seed -> (status, best_vloss)
+    error_tail: str = ""
+
+
+@dataclass
+class Population:
+    islands: int
+    cands: dict[int, Cand] = field(default_factory=dict)
+    members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    hashes: set[str] = field(default_factory=set)
+    children: Counter = field(default_factory=Counter)
+    migrations_done: Counter = field(default_factory=Counter)  # source island -> migration rounds recorded
+    cost_usd: float = 0.0
+    evals_done: int = 0  # finished evaluations (interrupted ones do not count)
+    next_event: int = 0
+    seed_id: int | None = None
+
+    @classmethod
+    def from_db(cls, db: lineage.Database, campaign_id: int, islands: int) -> Population:
+        pop = cls(islands)
+        _, rows = lineage.export_rows(db, campaign_id, "candidates")
+        for r in rows:
+            pop.add(Cand(r["id"], r["island"], r["parent_id"], r["parent2_id"], r["operator"], r["persona"],
+                         r["status"], r["reason"] or "", r["fitness"], r.get("summary") or ""), r["code_hash"],
+                    member=False)
+            pop.next_event = max(pop.next_event, r["event_no"] + 1)
+        _, rows = lineage.export_rows(db, campaign_id, "evaluations")
+        for r in rows:
+            pop.record_eval(r["candidate_id"], r["seed"], r["status"], r["best_vloss"], r["log_tail"] or "")
+        _, rows = lineage.export_rows(db, campaign_id, "memberships")
+        for r in rows:
+            pop.members[r["island"]].append(r["candidate_id"])
+        _, rows = lineage.export_rows(db, campaign_id, "events")
+        for r in rows:
+            if r["kind"] == "migration":
+                pop.migrations_done[r["payload"]["from"]] += 1
+        _, rows = lineage.export_rows(db, campaign_id, "llm_calls")
+        pop.cost_usd = sum(r["cost_usd"] or 0.0 for r in rows)
+        return pop
+
+    # -- updates (each mirrors a row just written) ------------------------------------------------------
+
+    def add(self, cand: Cand, code_hash: str | None, member: bool = True) -> None:
+        self.cands[cand.id] = cand
+        if code_hash:
+            self.hashes.add(code_hash)
+        if cand.parent_id is not None:
+            self.children[cand.parent_id] += 1
+        if cand.operator == "seed" and self.seed_id is None:
+            self.seed_id = cand.id
+        if member:
+            self.members[cand.island].append(cand.id)
+
+    def record_eval(self, cand_id: int, seed: int, status: str, vloss: float | None, tail: str = "") -> None:
+        c = self.cands[cand_id]
+        if status != INTERRUPTED and (seed not in c.evals or c.evals[seed][0] == INTERRUPTED):
+            self.evals_done += 1
+        c.evals[seed] = (status, vloss)
+        if status != OK and status != INTERRUPTED:
+            c.error_tail = tail
+
+    def join(self, island: int, cand_id: int) -> None:
+        if cand_id not in self.members[island]:
+            self.members[island].append(cand_id)
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    def individuals(self, island: int) -> list[Individual]:
+        return [Individual(i, self.cands[i].fitness if self.cands[i].status == OK else None, self.children[i])
+                for i in self.members[island]]
+
+    def best(self, island: int | None = None) -> Cand | None:
+        ids = self.members[island] if island is not None else list(self.cands)
+        scored = [self.cands[i] for i in ids if self.cands[i].status == OK and self.cands[i].fitness is not None]
+        return min(scored, key=lambda c: (c.fitness, c.id)) if scored else None
+
+    def failed(self, island: int) -> list[Cand]:
+        return [self.cands[i] for i in self.members[island] if self.cands[i].status in FAILED_FOR_REPAIR]
+
+    def unfinished(self) -> list[Cand]:
+        return [c for c in self.cands.values() if c.status in (PENDING, RUNNING)]
+
+    def finished_on(self, island: int) -> int:
+        """Candidates born on the island that reached a final status (screen rejections excluded)."""
+        return sum(1 for c in self.cands.values()
+                   if c.island == island and c.status not in (PENDING, RUNNING, REJECTED, "constraint_violation")
+                   and c.operator != "seed")
+
+    def persona_record(self) -> dict[str, tuple[int, int]]:
+        """persona -> (finished children, children better than their first parent): the bandit's reward."""
+        record: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for c in self.cands.values():
+            if c.persona is None or c.status in (PENDING, RUNNING):
+                continue
+            record[c.persona][0] += 1
+            parent = self.cands.get(c.parent_id) if c.parent_id is not None else None
+            if c.status == OK and parent and parent.fitness is not None and c.fitness < parent.fitness:
+                record[c.persona][1] += 1
+        return {p: (n, w) for p, (n, w) in record.items()}
+
+    def recent_changes(self, island: int, k: int) -> tuple[Change, ...]:
+        """The island's newest improving children, newest first, with their fitness delta."""
+        out = []
+        for cid in sorted((i for i in self.members[island]), reverse=True):
+            c = self.cands[cid]
+            parent = self.cands.get(c.parent_id) if c.parent_id is not None else None
+            if c.status == OK and parent and parent.fitness is not None and c.fitness < parent.fitness:
+                out.append(Change(c.summary or f"candidate {c.id}", c.fitness - parent.fitness,
+                                  c.persona or "", c.operator))
+                if len(out) == k:
+                    break
+        return tuple(out)
