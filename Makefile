@@ -21,8 +21,9 @@ install: $(BIN)/.installed
 data: install
 	$(BIN)/evolve data prepare
 
+# The main job: a ~10 minute campaign on the built-in task with the offline operator (no key, no network).
 demo: data
-	$(BIN)/evolve score $(TASK)
+	$(BIN)/evolve launch --config seeds/campaigns/demo.toml --name demo-$$(date +%Y%m%d-%H%M%S)
 
 lint: install
 	$(BIN)/ruff check .

@@ -114,8 +114,11 @@ def summary(session: Session, outcome: Outcome) -> dict[str, Any]:
         result["lineage"] = [{"id": r.id, "operator": r.operator, "persona": r.persona, "fitness": r.fitness,
                               "parent": r.parent_id, "parent2": r.parent2_id} for r in chain]
     if outcome.seed_id is not None:
+        losses = [e["best_vloss"] for e in lineage.candidate(db, cid, outcome.seed_id)["evaluations"]
+                  if e["status"] == "ok"]
         result["seed"] = {"id": outcome.seed_id, "val_loss": outcome.seed_fitness,
-                          "test_loss": test_loss(outcome.seed_id)}
+                          "test_loss": test_loss(outcome.seed_id), "val_losses": losses,
+                          "spread": (max(losses) - min(losses)) if len(losses) > 1 else None}
     if "best" in result and "seed" in result and outcome.seed_fitness is not None:
         result["improvement"] = {
             "val_loss": outcome.seed_fitness - outcome.best_fitness,
@@ -136,12 +139,16 @@ def print_summary(s: dict[str, Any]) -> None:
         out.print(f"best candidate #{b['id']} ({b['persona'] or 'seed'}, {b['operator']}): val loss "
                   f"{_loss(b['val_loss'])} over {b['seeds']} seed(s), test loss {_loss(b['test_loss'])}")
     if "seed" in s:
-        out.print(f"seed #{s['seed']['id']}: val loss {_loss(s['seed']['val_loss'])}, "
-                  f"test loss {_loss(s['seed']['test_loss'])}")
+        seed = s["seed"]
+        spread = f" (spread {seed['spread']:.4f} over {len(seed['val_losses'])} seeds)" if seed["spread"] else ""
+        out.print(f"seed #{seed['id']}: val loss {_loss(seed['val_loss'])}{spread}, "
+                  f"test loss {_loss(seed['test_loss'])}")
     if "improvement" in s:
         imp = s["improvement"]
         test = f"{imp['test_loss']:+.4f}" if imp["test_loss"] is not None else "-"
-        out.print(f"improvement over the seed: val {imp['val_loss']:+.4f}, test {test}")
+        spread = s["seed"].get("spread")
+        times = f", {imp['val_loss'] / spread:.1f}x the seed's spread" if spread else ""
+        out.print(f"improvement over the seed: val {imp['val_loss']:+.4f}{times}, test {test}")
     if s.get("lineage"):
         steps = [f"#{r['id']} {r['operator']}" + (f"/{r['persona']}" if r["persona"] else "")
                  + (f" x #{r['parent2']}" if r["parent2"] else "") + f" {_loss(r['fitness'])}"
