@@ -99,6 +99,9 @@ class Candidate(Base):
     # candidates is then one covering-index scan instead of a self-join.
     parent_fitness: Mapped[float | None] = mapped_column(Float)
     code_hash: Mapped[str | None] = mapped_column(String(64))
+    # Where a campaign's starting candidate came from when it was taken from another campaign (`launch
+    # --from`): {"db": url, "campaign": name, "candidate": id}. Lineage walks continue there.
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     event_no: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)

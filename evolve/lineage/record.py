@@ -124,6 +124,7 @@ def add_candidate(
     code_hash: str | None = None,
     event_no: int | None = None,
     summary: str = "",
+    origin: Mapping[str, Any] | None = None,
 ) -> int:
     """Record a candidate, its files and its membership of the island it was born on.
 
@@ -171,6 +172,8 @@ def add_candidate(
             generation=generation,
             status=status,
             reason=reason,
+            summary=summary,
+            origin=dict(origin) if origin else None,
             code_hash=code_hash,
             event_no=event_no,
             parent_fitness=known[parent_id][1] if parent_id is not None else None,

@@ -55,6 +55,10 @@ def test_evaluation_budget_is_reached_exactly_and_nothing_is_evaluated_twice(in_
     pairs = [(r["candidate_id"], r["seed"]) for r in rows]
     assert len(set(pairs)) == len(pairs)
     assert sorted(ex.jobs) == sorted(pairs)
+    # each proposal's own account of its change is kept: the next prompts show it as context
+    _, cands = lineage.export_rows(session.db, session.campaign_id, "candidates")
+    children = [c for c in cands if c["operator"] != "seed" and c["status"] == "ok"]
+    assert children and all(c["summary"].strip() for c in children)
 
 
 def test_a_new_island_best_is_confirmed_on_extra_seeds_and_its_fitness_is_the_mean(in_tmp):

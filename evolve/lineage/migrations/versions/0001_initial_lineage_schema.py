@@ -97,6 +97,7 @@ def upgrade() -> None:
         sa.Column("fitness", sa.Float(), nullable=True),
         sa.Column("parent_fitness", sa.Float(), nullable=True),
         sa.Column("code_hash", sa.String(length=64), nullable=True),
+        sa.Column("origin", sa.JSON(), nullable=True),
         sa.Column("event_no", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
