@@ -74,6 +74,7 @@ class Outcome:
     best_fitness: float | None
     seed_id: int | None
     seed_fitness: float | None
+    best_dir: str | None = None  # populations/NAME/best/, written when the run ends
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,10 @@ class Campaign:
         if self.stop_mode:
             return
         b = self.cfg.budget
-        seed = self.pop.cands.get(self.pop.seed_id) if self.pop.seed_id is not None else None
-        if seed is not None and seed.status not in (OK, PENDING, RUNNING):
-            self.stop_mode, self.stop_reason = "graceful", f"the seed program failed ({seed.status}: {seed.reason})"
+        seeds = [self.pop.cands[i] for i in self.pop.seed_ids]
+        if seeds and all(s.status not in (OK, PENDING, RUNNING) for s in seeds):
+            self.stop_mode = "graceful"
+            self.stop_reason = f"the seed program failed ({seeds[0].status}: {seeds[0].reason})"
         elif self.pop.evals_done >= b.max_evals:
             self._budget(f"evaluation budget reached ({b.max_evals})")
         elif b.max_minutes is not None and self.elapsed_s() >= b.max_minutes * 60:
@@ -195,12 +197,12 @@ class Campaign:
     # -- evaluation -------------------------------------------------------------------------------------
 
     def _required(self, c: Cand) -> list[int]:
-        return self.seeds if (c.id == self.pop.seed_id or c.id in self.confirming) else self.seeds[:1]
+        return self.seeds if (c.operator == "seed" or c.id in self.confirming) else self.seeds[:1]
 
     def _next_job(self) -> tuple[Cand, int] | None:
         busy = {(cid, seed) for _, cid, seed in self.running.values()}
         todo = [c for c in self.pop.unfinished() if not self._failed_evals(c)]
-        todo.sort(key=lambda c: (len(c.evals) == 0, c.id != self.pop.seed_id, c.id))  # confirmations first
+        todo.sort(key=lambda c: (len(c.evals) == 0, c.operator != "seed", c.id))  # confirmations first
         for c in todo:
             for seed in self._required(c):
                 done = c.evals.get(seed)
@@ -264,7 +266,7 @@ class Campaign:
         first = c.evals.get(self.seeds[0])
         if first is None or first[0] != OK:
             return
-        if c.id != self.pop.seed_id and c.id not in self.confirming:
+        if c.operator != "seed" and c.id not in self.confirming:
             best = self.pop.best(c.island)
             if len(self.seeds) > 1 and (best is None or first[1] < best.fitness):
                 self.confirming.add(c.id)
@@ -320,7 +322,7 @@ class Campaign:
                 lineage.set_candidate_status(self.db, c.id, PENDING)
                 c.status = PENDING
             first = c.evals.get(self.seeds[0])
-            if c.id != self.pop.seed_id and first and first[0] == OK and len(c.evals) > 1:
+            if c.operator != "seed" and first and first[0] == OK and len(c.evals) > 1:
                 self.confirming.add(c.id)  # it was being confirmed when the controller stopped
 
     def _files(self, cid: int) -> dict[str, str]:
@@ -439,7 +441,7 @@ class Campaign:
     # -- reporting --------------------------------------------------------------------------------------
 
     def _seed_fitness(self) -> float | None:
-        seed = self.pop.cands.get(self.pop.seed_id) if self.pop.seed_id is not None else None
+        seed = self.pop.seed()
         return seed.fitness if seed else None
 
     def snapshot(self) -> Snapshot:
@@ -466,4 +468,5 @@ class Campaign:
             self.stop_reason = (f"LLM cost budget reached (${self.cfg.budget.max_cost_usd:g})" if self.cost_noted
                                 else "nothing left to do within the budget")
         return Outcome(status, self.stop_reason, self.pop.evals_done, best.id if best else None,
-                       best.fitness if best else None, self.pop.seed_id, self._seed_fitness())
+                       best.fitness if best else None, seed.id if (seed := self.pop.seed()) else None,
+                       self._seed_fitness())

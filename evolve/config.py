@@ -82,6 +82,14 @@ class Evaluation(_Strict):
     smoke: bool = False  # the task's tiny budget: seconds per evaluation
 
 
+class Start(_Strict):
+    """Start from another campaign's best programs instead of the task's seed (`launch --from`)."""
+
+    campaign: str | None = None  # its folder under populations/ (or a path); with `db`, its name there
+    db: str | None = None  # its database URL, when it is not the campaign folder's lineage.db
+    top: int = Field(1, ge=1, le=64)  # how many of its best confirmed candidates seed the islands
+
+
 class CampaignConfig(_Strict):
     task: str = "seeds/tasks/nanogpt_shakespeare"
     personas: str | None = None  # folder of persona files; default: the built-in five
@@ -95,6 +103,7 @@ class CampaignConfig(_Strict):
     migration: Migration = Migration()
     budget: Budget = Budget()
     evaluation: Evaluation = Evaluation()
+    start: Start = Start()
 
     @model_validator(mode="after")
     def _models(self) -> CampaignConfig:

@@ -6,26 +6,29 @@ campaign someone else is running) is checked before anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from evolve import config as cfgmod
 from evolve import lineage
 from evolve.campaign import Campaign, Outcome, Snapshot
+from evolve.checkout import export_best, write_atomic
 from evolve.config import CampaignConfig
 from evolve.executors import LocalExecutor
 from evolve.lineage.db import DB_FILE, POPULATIONS
 from evolve.operators.llm import LLMClient, LLMSettings, ModelSpec
 from evolve.operators.personas import load_personas
 from evolve.screen import code_hash
-from scoring import data
+from scoring import data, guard
 from scoring.errors import InputError
 from scoring.task import Task, load_task
 
@@ -46,17 +49,6 @@ def llm_client(cfg: CampaignConfig) -> LLMClient:
     return LLMClient(LLMSettings(models=models, temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens,
                                  timeout_s=cfg.llm.timeout_s, retries=cfg.llm.retries,
                                  concurrency=cfg.llm.concurrency, seed=cfg.seed))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _checked_parts(cfg: CampaignConfig):
@@ -93,6 +85,7 @@ def prepare_launch(cfg: CampaignConfig, name: str, db_url: str | None = None,
     if (folder / DB_FILE).exists() or (folder / "campaign.toml").exists():
         raise InputError(f"campaign {name!r} already exists in {folder}; continue it with `evolve resume {name}`")
     task, personas, llm = _checked_parts(cfg)
+    starts = imported_programs(cfg, task) if cfg.start.campaign else [(dict(task.seed_files), None)]
     folder.mkdir(parents=True, exist_ok=True)
     db = lineage.open_db(db_url or lineage.sqlite_url(folder / DB_FILE))
     cid = lineage.create_campaign(db, name, task_name=task.name, task_path=str(task.root),
@@ -100,13 +93,48 @@ def prepare_launch(cfg: CampaignConfig, name: str, db_url: str | None = None,
     write_atomic(folder / "campaign.toml", cfgmod.to_toml(cfg))
     owner = lineage.new_owner()
     lineage.acquire_lease(db, cid, owner)
-    seed_id = lineage.add_candidate(db, cid, island=0, files=dict(task.seed_files), operator="seed",
-                                    persona=None, model=None, code_hash=code_hash(dict(task.seed_files)))
-    for island in range(1, cfg.islands.count):
-        lineage.add_membership(db, cid, island, seed_id, via="seed")
+    ids = [lineage.add_candidate(db, cid, island=i % cfg.islands.count, files=files, operator="seed",
+                                 code_hash=code_hash(files), origin=origin)
+           for i, (files, origin) in enumerate(starts)]
+    for island in range(len(ids), cfg.islands.count):  # islands left without a start share one
+        lineage.add_membership(db, cid, island, ids[island % len(ids)], via="seed")
     lineage.record_event(db, cid, "launch", {"pid": os.getpid(), "db": db_url or "sqlite (campaign folder)"})
     lineage.set_campaign_status(db, cid, "running")
     return _build(db, cid, name, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
+
+
+def imported_programs(cfg: CampaignConfig, task: Task) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """The `start.top` best confirmed programs of another campaign, checked against this task's frozen
+    protocol, each with a reference back to where it came from."""
+    start = cfg.start
+    url, cname = lineage.campaign_location(start.campaign, start.db)
+    if url.startswith("sqlite:///"):
+        url = lineage.sqlite_url(Path(url.removeprefix("sqlite:///")).resolve())
+    src = lineage.open_db(url, create=False, readonly=True)
+    try:
+        scid = lineage.campaign_id(src, cname, sole_fallback=start.db is None)
+        confirm = lineage.campaign(src, scid)["config"].get("evaluation", {}).get("confirm_seeds", 0)
+        need = 2 if confirm else 1  # confirmed: scored on more than one seed, where the campaign confirmed
+        chosen = []
+        for row in lineage.top(src, scid, 10 * start.top + 10):
+            evals = lineage.candidate(src, scid, row.id)["evaluations"]
+            if sum(e["status"] == "ok" for e in evals) >= need:
+                chosen.append(row)
+            if len(chosen) == start.top:
+                break
+        if not chosen:
+            raise InputError(f"campaign {cname!r} has no confirmed candidate to start from")
+        shown = make_url(url).render_as_string(hide_password=True)
+        programs = []
+        for row in chosen:
+            files = {**task.seed_files, **lineage.candidate_files(src, row.id)}
+            problems = guard.check(task, files)
+            if problems:
+                raise InputError(f"candidate {row.id} of {cname!r} does not fit task {task.name!r}: {problems[0]}")
+            programs.append((files, {"db": shown, "campaign": cname, "candidate": row.id, "fitness": row.fitness}))
+        return programs
+    finally:
+        src.close()
 
 
 def effective_config(db: lineage.Database, cid: int) -> CampaignConfig:
@@ -202,6 +230,7 @@ def run_session(session: Session) -> Outcome:
     else:
         lineage.record_event(db, cid, "finished", {"status": outcome.status, "reason": outcome.reason,
                                                    "evals": outcome.evals_done, "best": outcome.best_id})
+    best = export_best(db, cid, session.folder, session.campaign.cfg.islands.count)
     lineage.set_campaign_status(db, cid, outcome.status)
     lineage.release_lease(db, cid, session.owner)
-    return outcome
+    return dataclasses.replace(outcome, best_dir=str(best) if best else None)

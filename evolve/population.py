@@ -47,7 +47,7 @@ class Population:
     cost_usd: float = 0.0
     evals_done: int = 0  # finished evaluations (interrupted ones do not count)
     next_event: int = 0
-    seed_id: int | None = None
+    seed_ids: list[int] = field(default_factory=list)  # the starting programs (operator 'seed')
 
     @classmethod
     def from_db(cls, db: lineage.Database, campaign_id: int, islands: int) -> Population:
@@ -80,8 +80,8 @@ class Population:
             self.hashes.add(code_hash)
         if cand.parent_id is not None:
             self.children[cand.parent_id] += 1
-        if cand.operator == "seed" and self.seed_id is None:
-            self.seed_id = cand.id
+        if cand.operator == "seed":
+            self.seed_ids.append(cand.id)
         if member:
             self.members[cand.island].append(cand.id)
 
@@ -107,6 +107,12 @@ class Population:
         ids = self.members[island] if island is not None else list(self.cands)
         scored = [self.cands[i] for i in ids if self.cands[i].status == OK and self.cands[i].fitness is not None]
         return min(scored, key=lambda c: (c.fitness, c.id)) if scored else None
+
+    def seed(self) -> Cand | None:
+        """The best starting program (the task's seed, or the best one imported with --from)."""
+        seeds = [self.cands[i] for i in self.seed_ids]
+        scored = [c for c in seeds if c.fitness is not None]
+        return min(scored, key=lambda c: (c.fitness, c.id)) if scored else (seeds[0] if seeds else None)
 
     def failed(self, island: int) -> list[Cand]:
         return [self.cands[i] for i in self.members[island] if self.cands[i].status in FAILED_FOR_REPAIR]

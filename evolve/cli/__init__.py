@@ -22,6 +22,7 @@ app = typer.Typer(
 
 # Command modules register on `app` when imported; keep this list the single place that wires them.
 from evolve.cli import campaign as _campaign  # noqa: E402,F401
+from evolve.cli import checkout as _checkout  # noqa: E402,F401
 from evolve.cli import data as _data  # noqa: E402,F401
 from evolve.cli import query as _query  # noqa: E402,F401
 from evolve.cli import score as _score  # noqa: E402,F401

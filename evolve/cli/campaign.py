@@ -97,7 +97,8 @@ def summary(session: Session, outcome: Outcome) -> dict[str, Any]:
     """The end of a run: best candidate, its gain over the seed (val and test), its lineage, next steps."""
     db, cid = session.db, session.campaign_id
     result: dict[str, Any] = {"campaign": session.campaign.name, "status": outcome.status, "reason": outcome.reason,
-                              "evaluations": outcome.evals_done, "folder": str(session.folder)}
+                              "evaluations": outcome.evals_done, "folder": str(session.folder),
+                              "best_dir": outcome.best_dir}
 
     def test_loss(candidate: int) -> float | None:
         evs = [e["test_loss"] for e in lineage.candidate(db, cid, candidate)["evaluations"]
@@ -127,6 +128,7 @@ def summary(session: Session, outcome: Outcome) -> dict[str, Any]:
         }
     name = session.campaign.name
     result["next"] = [f"evolve top {name}", f"evolve lineage {name} {outcome.best_id}",
+                      f"evolve checkout {name} best DIR",
                       f"evolve show {name} {outcome.best_id} --diff", f"evolve personas {name}",
                       f"evolve resume {name} --max-evals N"]
     return result
@@ -154,6 +156,8 @@ def print_summary(s: dict[str, Any]) -> None:
                  + (f" x #{r['parent2']}" if r["parent2"] else "") + f" {_loss(r['fitness'])}"
                  for r in reversed(s["lineage"])]
         out.print("lineage: " + "  ->  ".join(steps))
+    if s.get("best_dir"):
+        out.print(f"each island's best program: {s['best_dir']}/island-*/ (model.py, train_mps.py, CANDIDATE.md)")
     out.print("look further:\n  " + "\n  ".join(s["next"]))
 
 
@@ -189,6 +193,9 @@ def launch(
     timeout: float = typer.Option(None, "--timeout", help="Per-evaluation timeout in seconds."),
     db: str = typer.Option(None, "--db", help="SQLAlchemy URL of the lineage database."),
     seed: int = typer.Option(None, "--seed", help="Campaign seed."),
+    start_from: str = typer.Option(None, "--from", help="Start from this campaign's best confirmed candidates."),
+    from_db: str = typer.Option(None, "--from-db", help="Database URL of the --from campaign."),
+    top: int = typer.Option(None, "--top", help="How many of the --from campaign's best to start from."),
     smoke: bool = typer.Option(None, "--smoke/--no-smoke", help="Tiny training budget (seconds per evaluation)."),
     as_json: bool = typer.Option(False, "--json", help="No live view; print the outcome as JSON."),
 ) -> None:
@@ -198,7 +205,8 @@ def launch(
                         ("budget.max_evals", max_evals), ("budget.max_minutes", max_minutes),
                         ("budget.max_cost_usd", max_cost), ("evaluation.workers", workers),
                         ("evaluation.confirm_seeds", confirm_seeds), ("evaluation.timeout_s", timeout),
-                        ("seed", seed), ("evaluation.smoke", smoke)]:
+                        ("seed", seed), ("evaluation.smoke", smoke), ("start.campaign", start_from),
+                        ("start.db", from_db), ("start.top", top)]:
         _set(overrides, path, value)
     if model:
         overrides["models"] = [{"name": m, **({"api_base": api_base} if api_base else {})} for m in model]

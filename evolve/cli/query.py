@@ -126,10 +126,18 @@ def lineage_cmd(
     with _campaign(name, db) as (d, cid):
         up = _rows(lineage.ancestry(d, cid, candidate))
         down = _rows(lineage.descendants(d, cid, candidate))
+        earlier = [{**e, "ancestors": _rows(e.get("ancestors", []))}
+                   for e in lineage.earlier_ancestry(d, cid, candidate)]
     if as_json:
-        print_json({"candidate": candidate, "ancestors": up, "descendants": down})
+        print_json({"candidate": candidate, "ancestors": up, "descendants": down, "earlier_campaigns": earlier})
         return
     print_table(up, ["depth", *ROW_COLUMNS], title=f"ancestry of {candidate}")
+    for e in earlier:
+        title = f"before that, in campaign {e['campaign']} (from its candidate {e['candidate']})"
+        if "error" in e:
+            print_fields({"error": e["error"]}, title=title)
+        else:
+            print_table(e["ancestors"], ["depth", *ROW_COLUMNS], title=title)
     print_table(down, ["depth", *ROW_COLUMNS], title=f"descendants of {candidate}")
 
 

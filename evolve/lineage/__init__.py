@@ -17,6 +17,7 @@ from evolve.lineage.lease import (
     release_lease,
     renew_lease,
 )
+from evolve.lineage.origins import earlier_ancestry, origin
 from evolve.lineage.queries import (
     CandidateRow,
     Member,
@@ -83,6 +84,7 @@ __all__ = [
     "current_lease",
     "descendants",
     "diff",
+    "earlier_ancestry",
     "evaluated_pairs",
     "export_rows",
     "find_by_hash",
@@ -93,6 +95,7 @@ __all__ = [
     "members",
     "new_owner",
     "open_db",
+    "origin",
     "persona_stats",
     "record_evaluation",
     "record_event",

@@ -127,8 +127,11 @@ def test_the_persona_bandit_prefers_the_persona_whose_children_improve(in_tmp):
     bandit, _, _ = _run("bandit", settings(persona_choice={"method": "bandit", "exploration": 0.5}, **common), rigged)
     uniform, _, _ = _run("uniform", settings(persona_choice={"method": "uniform"}, **common), rigged)
     b, u = _persona_counts(bandit), _persona_counts(uniform)
-    assert b["newton"] > 0.5 * sum(b.values())
+    # uniform gives each of the five about a fifth; the bandit gives the improving persona over half in
+    # practice (22-24 of ~41 measured), asserted with a margin since timing shifts the order of results
+    assert b["newton"] > 0.4 * sum(b.values())
     assert b["newton"] > 2 * u["newton"]
+    assert all(b["newton"] > 2 * n for p, n in b.items() if p != "newton")
 
 
 def test_time_budget_stops_the_campaign(in_tmp):
