@@ -11,6 +11,7 @@ Randomness: every choice for proposal n uses `random.Random(f"{campaign seed}:{n
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import statistics
 import time
@@ -355,7 +356,7 @@ class Campaign:
                 continue
             proposal, text, spec = planned
             call_seed = self.cfg.seed * 1_000_003 + proposal.event_no
-            fut = self.proposer.submit(self.llm.complete, text, spec, seed=call_seed)
+            fut = self.proposer.submit(self._propose, text, spec, call_seed, proposal.parent_files)
             self.proposing[fut] = proposal
 
     def _plan(self, event_no: int):
@@ -404,9 +405,14 @@ class Campaign:
         return Parent(files=self._files(c.id), fitness=c.fitness, label=str(c.id), change=c.summary,
                       status=c.status, reason=c.reason, error_tail=c.error_tail)
 
+    def _propose(self, text: str, spec, seed: int, parent_files: dict[str, str]):
+        """In a proposer thread: ask the LLM, then screen the reply (pure work, no database)."""
+        rec = self.llm.complete(text, spec, seed=seed)
+        return rec, (screen(self.task, parent_files, rec.reply, ()) if rec.ok else None)
+
     def _on_proposal(self, fut: Future) -> None:
         p = self.proposing.pop(fut)
-        rec = fut.result()
+        rec, s = fut.result()
         call_id = lineage.record_llm_call(
             self.db, self.cid, model=rec.model, prompt_hash=rec.prompt_hash, tokens_in=rec.tokens_in or 0,
             tokens_out=rec.tokens_out or 0, cost_usd=rec.cost_usd or 0.0, latency_s=rec.latency_s,
@@ -417,7 +423,9 @@ class Campaign:
             self._note(f"LLM call failed ({p.model}): {rec.error[:80]}")
             return
         self.llm_failures = 0
-        s = screen(self.task, p.parent_files, rec.reply, self.pop.hashes)
+        if s.accepted and s.code_hash in self.pop.hashes:  # known only here, where every candidate is recorded
+            s = dataclasses.replace(s, status="rejected", kind="duplicate", files={}, reason="the same program "
+                                    "(up to comments and formatting) is already in the campaign")
         status = s.status or PENDING
         reason = f"{s.kind}: {s.reason}" if s.status else ""
         try:

@@ -11,6 +11,7 @@ formatting changes never count as a new program.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,19 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+@functools.lru_cache(maxsize=512)
+def _file_digest(name: str, text: str) -> bytes:
+    """One file's share of the hash; cached, since most children leave most files as their parent had
+    them and the syntax-tree dump is the expensive part of screening."""
+    try:
+        canon = ast.dump(_strip_docstrings(syntax.parse(text)), include_attributes=False)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        canon = "text:" + text
+    h = hashlib.sha256(f"{name}\0{len(canon)}\0".encode())
+    h.update(canon.encode("utf-8", "surrogatepass"))
+    return h.digest()
+
+
 def code_hash(files: Mapping[str, str]) -> str:
     """Hash of the program's meaning as Python sees it: file names and docstring-free syntax trees.
 
@@ -60,12 +74,7 @@ def code_hash(files: Mapping[str, str]) -> str:
     """
     h = hashlib.sha256()
     for name in sorted(files):
-        try:
-            canon = ast.dump(_strip_docstrings(syntax.parse(files[name])), include_attributes=False)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            canon = "text:" + files[name]
-        h.update(f"{name}\0{len(canon)}\0".encode())
-        h.update(canon.encode("utf-8", "surrogatepass"))
+        h.update(_file_digest(name, files[name]))
     return h.hexdigest()
 
 

@@ -12,22 +12,24 @@ The runner re-checks the frozen values while the candidate runs; this is the sta
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Mapping
 
 from scoring import syntax
-from scoring.task import Task
+from scoring.task import Frozen, Task
 
 
-def frozen_region(text: str, task: Task) -> tuple[int, int] | str:
+def frozen_region(text: str, task: Task | Frozen) -> tuple[int, int] | str:
     """(first, last) 1-based line numbers strictly inside the markers, or a reason they are unusable."""
+    fz = task.frozen if isinstance(task, Task) else task
     lines = text.splitlines()
-    begins = [i for i, line in enumerate(lines, 1) if task.frozen.begin_marker in line]
-    ends = [i for i, line in enumerate(lines, 1) if task.frozen.end_marker in line]
+    begins = [i for i, line in enumerate(lines, 1) if fz.begin_marker in line]
+    ends = [i for i, line in enumerate(lines, 1) if fz.end_marker in line]
     if len(begins) != 1 or len(ends) != 1:
-        return (f"the frozen block markers ('{task.frozen.begin_marker}' / '{task.frozen.end_marker}') "
-                f"must each appear exactly once in {task.frozen.file}")
+        return (f"the frozen block markers ('{fz.begin_marker}' / '{fz.end_marker}') "
+                f"must each appear exactly once in {fz.file}")
     if begins[0] >= ends[0]:
-        return f"the '{task.frozen.end_marker}' marker comes before '{task.frozen.begin_marker}'"
+        return f"the '{fz.end_marker}' marker comes before '{fz.begin_marker}'"
     return begins[0] + 1, ends[0] - 1
 
 
@@ -106,8 +108,8 @@ def _named(node: ast.AST) -> Iterable[tuple[str, int]]:
             yield (sub.asname or sub.name).split(".")[-1], getattr(sub, "lineno", 0)
 
 
-def _check_mutable(file: str, statements: list, task: Task) -> list[str]:
-    frozen, private = set(task.frozen.names), set(task.frozen.private)
+def _check_mutable(file: str, statements: list, fz: Frozen) -> list[str]:
+    frozen, private = set(fz.names), set(fz.private)
     problems = []
     for stmt in statements:
         for name, line in _bound_names(stmt):
@@ -125,32 +127,34 @@ def check(task: Task, files: Mapping[str, str]) -> list[str]:
     `files` maps each editable file name to its text and must parse (syntax is checked before this).
     """
     problems: list[str] = []
-    ffile = task.frozen.file
     for name, text in files.items():
         if name not in task.editable:
             problems.append(f"{name} is not an editable file of task {task.name!r}")
             continue
-        tree = syntax.parse(text, name)
-        if name != ffile:
-            problems += _check_mutable(name, tree.body, task)
-            continue
-        seed_region = frozen_region(task.seed_files[ffile], task)
-        region = frozen_region(text, task)
-        if isinstance(region, str):
-            problems.append(region)
-            continue
-        try:
-            seed_parts = _region_statements(syntax.parse(task.seed_files[ffile], ffile), seed_region)
-            before, inside, after = _region_statements(tree, region)
-        except ValueError as e:
-            problems.append(f"{ffile}: {e}")
-            continue
-        changed = _compare_blocks(seed_parts[1], inside)
-        if changed:
-            problems.append(changed)
-        for i, node in enumerate(before):
-            if not _allowed_prelude(node, i):
-                problems.append(f"{ffile} line {node.lineno}: only a docstring and comments may come "
-                                f"before the frozen block, found `{_short(node)}`")
-        problems += _check_mutable(ffile, after, task)
+        problems += _check_file(task.frozen, task.seed_files[task.frozen.file], name, text)
     return problems
+
+
+@functools.lru_cache(maxsize=512)
+def _check_file(fz: Frozen, seed_text: str, name: str, text: str) -> tuple[str, ...]:
+    """One file's problems. Cached: a child usually leaves most files exactly as its parent had them."""
+    tree = syntax.parse(text, name)
+    if name != fz.file:
+        return tuple(_check_mutable(name, tree.body, fz))
+    region = frozen_region(text, fz)
+    if isinstance(region, str):
+        return (region,)
+    try:
+        seed_parts = _region_statements(syntax.parse(seed_text, name), frozen_region(seed_text, fz))
+        before, inside, after = _region_statements(tree, region)
+    except ValueError as e:
+        return (f"{name}: {e}",)
+    problems = []
+    changed = _compare_blocks(seed_parts[1], inside)
+    if changed:
+        problems.append(changed)
+    for i, node in enumerate(before):
+        if not _allowed_prelude(node, i):
+            problems.append(f"{name} line {node.lineno}: only a docstring and comments may come "
+                            f"before the frozen block, found `{_short(node)}`")
+    return tuple(problems + _check_mutable(name, after, fz))
