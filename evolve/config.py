@@ -91,7 +91,7 @@ class Start(_Strict):
 
 
 class CampaignConfig(_Strict):
-    task: str = "seeds/tasks/nanogpt_shakespeare"
+    task: str | None = None  # a task folder; default: the built-in Shakespeare task
     personas: str | None = None  # folder of persona files; default: the built-in five
     seed: int = 0  # the campaign's randomness: every choice derives from (seed, event number)
     models: tuple[ModelChoice, ...] = (ModelChoice(),)

@@ -30,7 +30,7 @@ from evolve.operators.personas import load_personas
 from evolve.screen import code_hash
 from scoring import data, guard
 from scoring.errors import InputError
-from scoring.task import Task, load_task
+from scoring.task import Task, builtin_task_dir, load_task
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -52,7 +52,7 @@ def llm_client(cfg: CampaignConfig) -> LLMClient:
 
 
 def _checked_parts(cfg: CampaignConfig):
-    task = load_task(cfg.task)
+    task = load_task(cfg.task or builtin_task_dir())
     personas = load_personas(cfg.personas)
     data.dataset(task.dataset)  # prepared?
     llm = llm_client(cfg)

@@ -22,6 +22,7 @@ from typing import Any
 import typer
 
 from evolve import lineage
+from evolve.checkout import resolve
 from evolve.cli import app
 from evolve.cli.render import out, print_fields, print_json, print_table
 from evolve.lineage.db import corruption_as_input_error
@@ -118,12 +119,13 @@ def top(
 @app.command("lineage")
 def lineage_cmd(
     name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
-    candidate: int = typer.Argument(..., help="Candidate id."),
+    candidate_spec: str = typer.Argument(..., metavar="CANDIDATE", help="Candidate id, or 'best'."),
     db: str = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Ancestors (through both parents) and descendants of a candidate, nearest first."""
     with _campaign(name, db) as (d, cid):
+        candidate = resolve(d, cid, candidate_spec)
         up = _rows(lineage.ancestry(d, cid, candidate))
         down = _rows(lineage.descendants(d, cid, candidate))
         earlier = [{**e, "ancestors": _rows(e.get("ancestors", []))}
@@ -144,7 +146,7 @@ def lineage_cmd(
 @app.command()
 def show(
     name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
-    candidate: int = typer.Argument(..., help="Candidate id."),
+    candidate_spec: str = typer.Argument(..., metavar="CANDIDATE", help="Candidate id, or 'best'."),
     diff: bool = typer.Option(
         False, "--diff", help="Show a unified diff of each file against the first parent."
     ),
@@ -154,6 +156,7 @@ def show(
 ) -> None:
     """One candidate: its record, evaluations, islands, files (and with --diff, what it changed)."""
     with _campaign(name, db) as (d, cid):
+        candidate = resolve(d, cid, candidate_spec)
         c = lineage.candidate(d, cid, candidate)
         changes = lineage.diff(d, cid, candidate) if diff else None
     if as_json:
