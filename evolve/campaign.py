@@ -104,7 +104,7 @@ class Campaign:
         self.pop = Population.from_db(db, campaign_id, config.islands.count)
         self.time_before = time_used_s
         self.seeds = [config.evaluation.seed + i for i in range(config.evaluation.confirm_seeds + 1)]
-        self.confirming: set[int] = set()
+        self.confirming: set[int] = {c.id for c in self.pop.unfinished() if c.id in self.pop.confirming}
         self.running: dict[Future, tuple[int, int, int]] = {}  # future -> (slot, candidate, seed)
         self.slots: list[Slot | None] = [None] * executor.slots
         self.proposing: dict[Future, Proposal] = {}
@@ -322,9 +322,6 @@ class Campaign:
             if c.status == RUNNING:
                 lineage.set_candidate_status(self.db, c.id, PENDING)
                 c.status = PENDING
-            first = c.evals.get(self.seeds[0])
-            if c.operator != "seed" and first and first[0] == OK and len(c.evals) > 1:
-                self.confirming.add(c.id)  # it was being confirmed when the controller stopped
 
     def _files(self, cid: int) -> dict[str, str]:
         if cid not in self._files_cache:

@@ -48,6 +48,7 @@ class Population:
     evals_done: int = 0  # finished evaluations (interrupted ones do not count)
     next_event: int = 0
     seed_ids: list[int] = field(default_factory=list)  # the starting programs (operator 'seed')
+    confirming: set[int] = field(default_factory=set)  # chosen for confirmation seeds (events say so)
 
     @classmethod
     def from_db(cls, db: lineage.Database, campaign_id: int, islands: int) -> Population:
@@ -68,6 +69,8 @@ class Population:
         for r in rows:
             if r["kind"] == "migration":
                 pop.migrations_done[r["payload"]["from"]] += 1
+            elif r["kind"] == "confirmation":
+                pop.confirming.add(r["payload"]["candidate"])
         _, rows = lineage.export_rows(db, campaign_id, "llm_calls")
         pop.cost_usd = sum(r["cost_usd"] or 0.0 for r in rows)
         return pop
