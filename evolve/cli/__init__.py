@@ -25,6 +25,7 @@ from evolve.cli import campaign as _campaign  # noqa: E402,F401
 from evolve.cli import checkout as _checkout  # noqa: E402,F401
 from evolve.cli import data as _data  # noqa: E402,F401
 from evolve.cli import query as _query  # noqa: E402,F401
+from evolve.cli import report as _report  # noqa: E402,F401
 from evolve.cli import score as _score  # noqa: E402,F401
 
 

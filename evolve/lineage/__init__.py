@@ -52,6 +52,14 @@ from evolve.lineage.record import (
     set_campaign_status,
     set_candidate_status,
 )
+from evolve.lineage.report_queries import (
+    evaluation_times,
+    events_of_kind,
+    failure_reasons,
+    llm_usage,
+    scored_memberships,
+    seed_evaluations,
+)
 from evolve.lineage.sql import SqlResult, run_readonly
 from evolve.lineage.stats import island_stats, persona_stats
 
@@ -86,12 +94,16 @@ __all__ = [
     "diff",
     "earlier_ancestry",
     "evaluated_pairs",
+    "evaluation_times",
+    "events_of_kind",
     "export_rows",
+    "failure_reasons",
     "find_by_hash",
     "finish_candidate",
     "head_revision",
     "island_stats",
     "link_llm_call",
+    "llm_usage",
     "members",
     "new_owner",
     "open_db",
@@ -103,6 +115,8 @@ __all__ = [
     "release_lease",
     "renew_lease",
     "run_readonly",
+    "scored_memberships",
+    "seed_evaluations",
     "set_campaign_status",
     "set_candidate_status",
     "sqlite_url",

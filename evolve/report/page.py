@@ -1,0 +1,216 @@
+"""The report page: ReportData and PNG bytes in, one self-contained HTML string out.
+
+Styles, script, plots (base64) and the diffs of the drawn nodes are all inline; the page's Content
+Security Policy forbids any other source, so it never reaches the network even if opened online.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from html import escape
+from importlib import resources
+from string import Template
+from typing import Any
+
+from evolve.report.colours import persona_colours
+from evolve.report.data import ReportData
+from evolve.report.svg import change_label, legend, tree_svg
+from evolve.report.tree import TreeNode
+
+MIGRATION_ROWS = 50  # the table lists the latest ones; the plot shows them all
+
+
+def _asset(name: str) -> str:
+    return resources.files("evolve.report").joinpath(name).read_text(encoding="utf-8")
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside <script>: no '<' can close the element or open a comment."""
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _img(name: str, png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img class="plot" id="plot-{name}" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td{" class=num" if k in numeric else ""}>{cell}</td>' for k, cell in enumerate(r)) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _facts(data: ReportData) -> str:
+    s = data.summary
+    best = s["best"]
+    seed = min((x for x in data.seeds if x.level is not None), key=lambda x: x.level or 0.0, default=None)
+    facts = {
+        "task": data.task,
+        "status": data.status,
+        "candidates": f"{s['candidates']:,}",
+        "evaluations": f"{data.evaluations:,}",
+        "islands": str(len(data.islands)),
+        "LLM calls": f"{s['llm_calls']:,} ({s['llm_errors']} failed)",
+        "tokens in / out": f"{s['tokens_in']:,} / {s['tokens_out']:,}",
+        "LLM cost": f"${s['cost_usd']:.4f}",
+    }
+    if seed is not None:
+        band = f" (band {_num(seed.low)}–{_num(seed.high)}, {len(seed.losses)} seeds)" if seed.losses else ""
+        facts["seed level"] = f"#{seed.candidate}: {_num(seed.level)}{band}"
+    if best is not None:
+        facts["best"] = f"#{best['id']}: {_num(best['fitness'])} ({best['persona'] or best['operator']})"
+        if seed is not None and seed.level is not None:
+            gain = seed.level - best["fitness"]
+            beyond = seed.low is not None and best["fitness"] < seed.low
+            facts["gain on the seed"] = f"{gain:+.4f}" + (" (below its noise band)" if beyond else " (within noise)")
+    cells = "".join(f"<div><span>{escape(k)}</span>{escape(v)}</div>" for k, v in facts.items())
+    return f'<div class="facts" id="facts">{cells}</div>'
+
+
+def _tree_section(data: ReportData) -> str:
+    t = data.tree
+    if t.truncated:
+        scope = (
+            f"Drawn: {len(t.nodes)} of the {t.ancestors:,} candidates in the lineages of the best {len(t.best)} "
+            f"(at most {t.cap}): their first-parent lines first, then the nearest other ancestors."
+        )
+    else:
+        scope = f"All {len(t.nodes)} candidates in the lineages of the best {len(t.best)}."
+    return (
+        '<h2 id="lineage">Lineage of the best candidates</h2>'
+        f'<p class="muted">{escape(scope)} Newest at the top; the thick ring is the best candidate, black '
+        "outlines its first-parent line. Labels: id and fitness change against the first parent "
+        "(negative = lower loss). Click a node to see its diff.</p>"
+        + legend(t)
+        + '<div class="explorer"><div id="tree">'
+        + tree_svg(t)
+        + '</div><div id="diff" data-shown=""><p class="muted">Click a node to see what it changed.</p></div></div>'
+    )
+
+
+def _leaderboard(data: ReportData) -> str:
+    colours = persona_colours(r["persona"] for r in data.personas)
+
+    def rank(r: dict[str, Any]) -> tuple:
+        return (-(r["share_improving"] or 0.0), -(r["mean_improvement"] or -1e9), str(r["persona"]))
+
+    rows = [
+        [
+            f'<span class="swatch" style="background:{colours[r["persona"]]}"></span>'
+            + escape(r["persona"] or "(none)"),
+            str(r["children"]),
+            _pct(r["share_valid"]),
+            _pct(r["share_improving"]),
+            _num(r["best_improvement"]),
+            _num(r["mean_improvement"]),
+            str(r["llm_calls"]),
+            f"${r['cost_usd']:.4f}",
+        ]
+        for r in sorted(data.personas, key=rank)
+    ]
+    headers = ["persona", "children", "valid", "improving", "best improvement", "mean improvement", "LLM calls",
+               "cost"]
+    ops = [
+        [escape(r["operator"]), str(r["children"]), _pct(r["share_valid"]), _pct(r["share_improving"]),
+         _num(r["best_improvement"]), _num(r["mean_improvement"]), str(r["llm_calls"]), f"${r['cost_usd']:.4f}"]
+        for r in data.operators
+    ]
+    note = (
+        '<p class="muted">Improvement: first parent\'s fitness minus the child\'s (positive = better), over '
+        "children whose parent and self are both ok; shares are over all finished children.</p>"
+    )
+    return (
+        '<h2 id="personas">Persona leaderboard</h2>' + note
+        + '<div id="leaderboard">' + _table(headers, rows, set(range(1, 8))) + "</div>"
+        + "<h3>By operator</h3>" + _table(["operator", *headers[1:]], ops, set(range(1, 8)))
+    )
+
+
+def _failures(data: ReportData) -> str:
+    if not data.failures:
+        return '<h2 id="failures">Failures</h2><p id="failure-table">No candidate failed.</p>'
+    rows = []
+    for f in data.failures:
+        examples = "<br>".join(
+            f"{escape(e['reason'][:300] or '(no reason recorded)')} "
+            f'<span class="muted">({e["count"]}×, e.g. #{e["candidate"]})</span>'
+            for e in f["examples"]
+        )
+        rows.append([escape(f["status"]), str(f["count"]), examples])
+    return (
+        '<h2 id="failures">Failures by status</h2><div id="failure-table">'
+        + _table(["status", "candidates", "most frequent reasons"], rows, {1})
+        + "</div>"
+    )
+
+
+def _migrations(data: ReportData) -> str:
+    if not data.migrations:
+        return ""
+    latest = data.migrations[-MIGRATION_ROWS:]
+    rows = [
+        [str(m.evaluation), f"{m.source} → {m.target}", "-" if m.round is None else str(m.round),
+         ", ".join(f"#{c}" for c in m.candidates)]
+        for m in reversed(latest)
+    ]
+    more = len(data.migrations) - len(latest)
+    note = f'<p class="muted">{more} earlier migrations are in the plot only.</p>' if more else ""
+    return _table(["at evaluation", "islands", "round", "migrants"], rows, {0}) + note
+
+
+def _nodes_json(data: ReportData) -> dict[str, Any]:
+    def detail(n: TreeNode) -> str:
+        parents = " and ".join(f"#{p}" for p in (n.parent_id, n.parent2_id) if p is not None)
+        who = f"{n.operator} by {n.persona}" if n.persona else n.operator
+        bred = f"{who} from {parents}" if parents else who
+        return f"{bred}; island {n.island}, generation {n.generation}; fitness {_num(n.fitness)}"
+
+    return {
+        str(n.id): {"title": f"#{n.id}: {change_label(n)}", "detail": detail(n)}
+        for n in data.tree.nodes
+    }
+
+
+def render(data: ReportData, pngs: dict[str, bytes]) -> str:
+    body = [
+        f"<h1>Campaign {escape(data.campaign)}</h1>",
+        f'<p class="muted">From the lineage database as of {escape(str(data.summary["updated_at"])[:19])} UTC.</p>',
+        _facts(data),
+        '<h2 id="loss">Best validation loss</h2>',
+        '<p class="muted">Step line: the best fitness so far (mean over confirmation seeds). Dashed: the seed\'s '
+        "level; grey band: the spread of the seed's own losses over its seeds — gains inside it may be noise.</p>",
+        _img("best_loss", pngs["best_loss"], "best validation loss over evaluations"),
+        _img("island_loss", pngs["island_loss"], "best validation loss per island"),
+        _tree_section(data),
+        _leaderboard(data),
+        _img("personas", pngs["personas"], "share of improving children per persona"),
+        _failures(data),
+        _img("failures", pngs["failures"], "candidates by final status"),
+        '<h2 id="migrations">Migrations</h2>',
+        _img("migrations", pngs["migrations"], "migrations over time"),
+        _migrations(data),
+        '<h2 id="llm">LLM cost and tokens</h2>',
+        _img("llm_usage", pngs["llm_usage"], "LLM cost and tokens over time"),
+    ]
+    page = Template(_asset("template.html"))
+    return page.substitute(
+        title=escape(f"evolve report: {data.campaign}"),
+        css=_asset("report.css"),
+        js=_asset("report.js"),
+        body="\n".join(body),
+        nodes=_script_json(_nodes_json(data)),
+        diffs=_script_json({str(k): v for k, v in data.diffs.items()}),
+    )

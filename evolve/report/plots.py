@@ -1,0 +1,227 @@
+"""The report's PNG plots, drawn with matplotlib's object API on the Agg canvas.
+
+No pyplot: its global figure registry and backend selection are process state a library must not touch
+(and a headless machine has no display). Each function takes ReportData and returns PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from evolve.report.colours import ISLANDS, persona_colours
+from evolve.report.data import Curve, ReportData, SeedLevel
+
+DPI = 100
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _empty(ax: Axes, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#666666")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _step_xy(curve: Curve, last: int) -> tuple[list[int], list[float]]:
+    xs = [x for x, _ in curve.steps]
+    ys = [y for _, y in curve.steps]
+    if xs and last > xs[-1]:
+        xs.append(last)  # the best holds until the last evaluation
+        ys.append(ys[-1])
+    return xs, ys
+
+
+def _seed_band(ax: Axes, seed: SeedLevel | None, last: int, label: bool) -> None:
+    if seed is None or seed.level is None:
+        return
+    ax.axhline(seed.level, color="#404040", ls="--", lw=1, label=f"seed #{seed.candidate} level" if label else None)
+    if seed.low is not None and seed.high is not None and seed.high > seed.low:
+        ax.axhspan(
+            seed.low,
+            seed.high,
+            color="#999999",
+            alpha=0.25,
+            label=f"seed noise band ({len(seed.losses)} seeds)" if label else None,
+        )
+
+
+def _seed_of(data: ReportData, island: int | None) -> SeedLevel | None:
+    """The island's seed; overall, the best seed (every island starts from the seeds)."""
+    pool = [s for s in data.seeds if s.level is not None and (island is None or island in s.islands)]
+    return min(pool, key=lambda s: s.level or math.inf) if pool else None
+
+
+def best_loss(data: ReportData) -> bytes:
+    """Best validation loss so far over evaluations, all islands together, against the seed."""
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.add_subplot()
+    last = data.evaluations
+    if not data.overall.steps:
+        _empty(ax, "no candidate has a validation loss yet")
+        return _png(fig)
+    if data.scored:
+        ax.scatter(
+            [x for x, _ in data.scored], [y for _, y in data.scored], s=8, color="#1f77b4", alpha=0.25,
+            label="each ok candidate", zorder=1,
+        )
+    xs, ys = _step_xy(data.overall, last)
+    ax.step(xs, ys, where="post", color="black", lw=2, label="best so far", zorder=3)
+    _seed_band(ax, _seed_of(data, None), last, label=True)
+    _zoom(ax, ys, _seed_of(data, None))
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("validation loss (lower is better)")
+    ax.set_title(f"{data.campaign}: best validation loss")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _zoom(ax: Axes, ys: list[float], seed: SeedLevel | None) -> None:
+    """Frame the best curve and the seed band, not the worst candidates: the gains are small."""
+    hi = max([*ys, *([seed.high or seed.level or ys[0]] if seed else [])])
+    lo = min(ys)
+    pad = max((hi - lo) * 0.15, 1e-3)
+    ax.set_ylim(lo - pad, hi + pad)
+
+
+def island_loss(data: ReportData) -> bytes:
+    """One small panel per island: its best so far (migrants count from their arrival) and its seed."""
+    n = max(1, len(data.per_island))
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(3.2 * cols + 1, 2.6 * rows + 0.6))
+    last = data.evaluations
+    for k, curve in enumerate(data.per_island or (data.overall,)):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        if not curve.steps:
+            _empty(ax, f"{curve.label}: nothing scored")
+            continue
+        xs, ys = _step_xy(curve, last)
+        ax.step(xs, ys, where="post", color=ISLANDS[k % len(ISLANDS)], lw=2, label="best so far")
+        seed = _seed_of(data, curve.island)
+        _seed_band(ax, seed, last, label=k == 0)
+        _zoom(ax, ys, seed)
+        ax.set_title(curve.label, fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        if k == 0:
+            ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle("best validation loss per island (x: evaluations)", fontsize=11)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def personas(data: ReportData) -> bytes:
+    """Share of each persona's children that beat their first parent, and how many children it had."""
+    rows = [r for r in data.personas if r["persona"] is not None]
+    fig = Figure(figsize=(9, 0.5 * max(3, len(rows)) + 1.2))
+    ax = fig.add_subplot()
+    if not rows:
+        _empty(ax, "no persona has had a child yet")
+        return _png(fig)
+    colours = persona_colours(r["persona"] for r in rows)
+    rows = sorted(rows, key=lambda r: (r["share_improving"] or 0.0, r["persona"]))
+    shares = [100 * (r["share_improving"] or 0.0) for r in rows]
+    ax.barh([r["persona"] for r in rows], shares, color=[colours[r["persona"]] for r in rows])
+    for y, (share, r) in enumerate(zip(shares, rows, strict=True)):
+        ax.text(share, y, f" {r['improving']}/{r['children']}", va="center", fontsize=8)
+    ax.set_xlabel("children that improved on their first parent (%)")
+    ax.set_xlim(0, max(100.0, max(shares) * 1.15))
+    ax.set_title("persona leaderboard")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def failures(data: ReportData) -> bytes:
+    """Finished candidates by status: how many were ok and how many failed in each way."""
+    counts = {"ok": data.summary["by_status"].get("ok", 0)}
+    counts.update({f["status"]: f["count"] for f in data.failures})
+    fig = Figure(figsize=(9, 0.45 * len(counts) + 1.4))
+    ax = fig.add_subplot()
+    names = list(reversed(counts))
+    values = [counts[k] for k in names]
+    ax.barh(names, values, color=["#2ca02c" if k == "ok" else "#d62728" for k in names])
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v}", va="center", fontsize=8)
+    ax.set_xlabel("candidates")
+    ax.set_xlim(0, max(1, max(values)) * 1.12)
+    ax.set_title("candidates by final status")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def migrations(data: ReportData) -> bytes:
+    """Each migration as an arrow from the source island to the target, at the evaluation it happened."""
+    fig = Figure(figsize=(9, 3.6))
+    ax = fig.add_subplot()
+    if not data.migrations:
+        why = "one island: nothing to migrate" if len(data.islands) < 2 else "no migration yet"
+        _empty(ax, why)
+        return _png(fig)
+    for m in data.migrations:
+        colour = ISLANDS[m.source % len(ISLANDS)]
+        ax.annotate(
+            "", xy=(m.evaluation, m.target), xytext=(m.evaluation, m.source),
+            arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.2, "alpha": 0.8},
+        )
+        ax.plot([m.evaluation], [m.source], "o", color=colour, ms=4)
+    ax.set_xlim(0, max(1, data.evaluations) * 1.02)
+    ax.set_ylim(min(data.islands) - 0.5, max(data.islands) + 0.5)
+    ax.set_yticks(list(data.islands))
+    ax.set_ylabel("island")
+    ax.set_xlabel("evaluations")
+    ax.set_title(f"migrations over time ({len(data.migrations)}; arrow: from island -> to island)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def llm_usage(data: ReportData) -> bytes:
+    """Cumulative tokens (in, out) and cost in USD of the LLM calls, over minutes since launch."""
+    fig = Figure(figsize=(9, 3.8))
+    ax = fig.add_subplot()
+    if not data.llm:
+        _empty(ax, "no LLM call recorded")
+        return _png(fig)
+    minutes = [p.minute for p in data.llm]
+    ax.plot(minutes, [p.tokens_in for p in data.llm], color="#1f77b4", label="tokens in")
+    ax.plot(minutes, [p.tokens_out for p in data.llm], color="#ff7f0e", label="tokens out")
+    ax.set_xlabel("minutes since launch")
+    ax.set_ylabel("tokens (cumulative)")
+    cost_ax = ax.twinx()
+    cost_ax.plot(minutes, [p.cost_usd for p in data.llm], color="#2ca02c", lw=2, label="cost (USD)")
+    cost_ax.set_ylabel("USD (cumulative)")
+    cost_ax.set_ylim(bottom=0, top=max(data.llm[-1].cost_usd * 1.1, 0.01))
+    lines = ax.get_legend_handles_labels()
+    more = cost_ax.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
+    last = data.llm[-1]
+    ax.set_title(f"LLM usage: {len(data.llm)} calls ({last.failed} failed), ${last.cost_usd:.4f}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+PLOTS = {
+    "best_loss": best_loss,
+    "island_loss": island_loss,
+    "personas": personas,
+    "failures": failures,
+    "migrations": migrations,
+    "llm_usage": llm_usage,
+}
+
+
+def draw_all(data: ReportData) -> dict[str, bytes]:
+    return {name: draw(data) for name, draw in PLOTS.items()}
