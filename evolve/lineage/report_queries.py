@@ -6,13 +6,14 @@ log tail) and touches each table once, so that a 10,000-candidate campaign is re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from evolve.lineage.db import Database
-from evolve.lineage.models import Candidate, Evaluation, Event, LlmCall, Membership
+from evolve.lineage.models import Blob, Candidate, CandidateFile, Evaluation, Event, LlmCall, Membership
 from evolve.lineage.record import PENDING, RUNNING
 from scoring.result import OK
 
@@ -135,3 +136,22 @@ def llm_usage(db: Database, campaign_id: int) -> list[dict[str, Any]]:
         for t, tin, tout, cost, f in rows
     ]
 
+
+
+def files_of(db: Database, campaign_id: int, ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """The files of many candidates in one query (the report diffs every drawn node against its parent)."""
+    wanted = sorted(set(ids))
+    out: dict[int, dict[str, str]] = {i: {} for i in wanted}
+    if not wanted:
+        return out
+    with db.session() as s:
+        rows = s.execute(
+            sa.select(CandidateFile.candidate_id, CandidateFile.name, Blob.content)
+            .join(Blob)
+            .join(Candidate, Candidate.id == CandidateFile.candidate_id)
+            .where(Candidate.campaign_id == campaign_id, CandidateFile.candidate_id.in_(wanted))
+            .order_by(CandidateFile.candidate_id, CandidateFile.name)
+        ).all()
+    for cid, name, content in rows:
+        out[cid][name] = content
+    return out
