@@ -141,3 +141,15 @@ def respond(prompt: str, seed: int = 0) -> str:
     files, summary = result
     editable = view.editable or tuple(view.parent)
     return render_reply(f"{view.persona}: {summary}", view.parent, files, editable)
+
+
+def mutate_files(files: Mapping[str, str], *, frozen_names: tuple[str, ...] = (), frozen_file: str | None = None,
+                 end_marker: str | None = None, seed: int = 0, key: str = "") -> tuple[dict[str, str], str] | None:
+    """One mutate step on plain files, without a persona-evolve prompt: what the loopback server answers
+    a peer framework's request with (bench/peer), so both frameworks draw from the same edits. No persona,
+    so every edit is equally weighted; `key` (e.g. the request text) varies the choice like the prompt does.
+    """
+    view = PromptView(operator="mutate", persona="", tags=(), parent=dict(files), other=None,
+                      editable=tuple(files), frozen_file=frozen_file, end_marker=end_marker,
+                      frozen_names=tuple(frozen_names), last_change="", failure="")
+    return _mutate(view, view.parent, _rng(seed, key))
