@@ -10,7 +10,6 @@ from evolve import lineage
 from evolve.cli import app
 from evolve.cli.render import out, print_json
 from evolve.lineage.db import POPULATIONS, corruption_as_input_error
-from evolve.report import write_report
 
 DB_HELP = "Any SQLAlchemy URL (sqlite:///..., postgresql+psycopg://...); NAME is then the campaign's name in it."
 
@@ -35,6 +34,9 @@ def report(
     as_json: bool = typer.Option(False, "--json", help='Print {"html": path, "pngs": [...]} instead.'),
 ) -> None:
     """Write a self-contained HTML report (plots, lineage explorer, leaderboard, failures) and its PNGs."""
+    # Here, not at the top: matplotlib takes half a second to import, which every other command would pay.
+    from evolve.report import write_report
+
     url, campaign_name = lineage.campaign_location(name, db)
     d = lineage.open_db(url, create=False, readonly=True)
     try:

@@ -1,0 +1,94 @@
+"""What the report gathers from a real campaign's database matches the lineage library's own answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from evolve import lineage
+from evolve.report import gather
+
+
+@pytest.fixture
+def data(db):
+    d, cid = db
+    return gather(d, cid)
+
+
+def test_best_curves_are_running_minima_ending_at_the_best(db, data):
+    d, cid = db
+    ys = [y for _, y in data.overall.steps]
+    assert ys == sorted(ys, reverse=True) and len(set(ys)) == len(ys)
+    assert ys[-1] == pytest.approx(lineage.top(d, cid, 1)[0].fitness)
+    xs = [x for x, _ in data.overall.steps]
+    assert xs == sorted(xs) and 0 < xs[-1] <= data.evaluations
+    islands = {r["island"]: r["best_fitness"] for r in lineage.island_stats(d, cid)}
+    assert {c.island: c.steps[-1][1] for c in data.per_island} == pytest.approx(islands)
+    # migrants count for their new island: some island's best was bred elsewhere
+    births = {r["id"]: r["island"] for r in lineage.export_rows(d, cid, "candidates")[1]}
+    best_ids = {r["island"]: r["best_candidate"] for r in lineage.island_stats(d, cid)}
+    assert any(births[c] != i for i, c in best_ids.items())
+
+
+def test_the_seed_level_and_noise_band_come_from_its_confirmation_seeds(db, data):
+    d, cid = db
+    (seed,) = data.seeds
+    evals = lineage.candidate(d, cid, seed.candidate)["evaluations"]
+    losses = [e["best_vloss"] for e in evals]
+    assert len(losses) == 3  # first seed + 2 confirmation seeds
+    assert (seed.low, seed.high) == (min(losses), max(losses)) and seed.low < seed.high
+    assert seed.level == pytest.approx(sum(losses) / 3)
+    assert seed.islands == (0, 1, 2)
+
+
+def test_failures_are_counted_by_status_with_their_reasons(db, data):
+    d, cid = db
+    by_status = lineage.status_summary(d, cid)["by_status"]
+    assert {f["status"]: f["count"] for f in data.failures} == {
+        s: n for s, n in by_status.items() if s not in ("ok", "pending", "running")
+    }
+    crashed = next(f for f in data.failures if f["status"] == "crashed")
+    for e in crashed["examples"]:
+        assert e["reason"].startswith("RuntimeError: shape mismatch")
+        assert lineage.candidate(d, cid, e["candidate"])["reason"] == e["reason"]
+    assert {"crashed", "timeout", "rejected"} <= {f["status"] for f in data.failures}
+
+
+def test_the_tree_is_the_best_lineage_and_its_diffs_are_lineage_diffs(db, data):
+    d, cid = db
+    best = lineage.top(d, cid, 1)[0].id
+    nodes = {n.id: n for n in data.tree.nodes}
+    assert best in nodes and data.tree.best[0] == best
+    assert {r.id for r in lineage.ancestry(d, cid, best)} <= set(nodes)
+    _, cands = lineage.export_rows(d, cid, "candidates")
+    assert any(c["parent2_id"] for c in cands if c["status"] == "ok"), "the fixture should breed crossovers"
+    for n in nodes.values():  # nothing is cut at this size: a crossover shows both parents
+        assert not n.hidden_parents
+        if n.parent2_id is not None:
+            assert (n.parent2_id, n.id, False) in data.tree.edges and (n.parent_id, n.id, True) in data.tree.edges
+    for n in nodes.values():
+        expected = lineage.diff(d, cid, n.id)
+        assert data.diffs[n.id] == {"parent": expected["parent_id"], "files": expected["files"]}
+        if n.parent_id is not None and n.fitness is not None:
+            parent = lineage.candidate(d, cid, n.parent_id)["fitness"]
+            assert n.delta == pytest.approx(n.fitness - parent)
+
+
+def test_migrations_and_llm_usage_follow_the_events_and_calls(db, data):
+    d, cid = db
+    _, events = lineage.export_rows(d, cid, "events")
+    migrations = [e for e in events if e["kind"] == "migration"]
+    assert len(data.migrations) == len(migrations) > 0
+    assert [(m.source, m.target, list(m.candidates)) for m in data.migrations] == [
+        (e["payload"]["from"], e["payload"]["to"], e["payload"]["candidates"]) for e in migrations
+    ]
+    assert [m.evaluation for m in data.migrations] == sorted(m.evaluation for m in data.migrations)
+    summary = lineage.status_summary(d, cid)
+    last = data.llm[-1]
+    assert len(data.llm) == summary["llm_calls"]
+    assert (last.tokens_in, last.tokens_out) == (summary["tokens_in"], summary["tokens_out"])
+    assert last.cost_usd == pytest.approx(summary["cost_usd"])
+
+
+def test_persona_leaderboard_is_the_credit_table(db, data):
+    d, cid = db
+    assert data.personas == lineage.persona_stats(d, cid)["persona"]
