@@ -92,3 +92,22 @@ def test_migrations_and_llm_usage_follow_the_events_and_calls(db, data):
 def test_persona_leaderboard_is_the_credit_table(db, data):
     d, cid = db
     assert data.personas == lineage.persona_stats(d, cid)["persona"]
+
+
+def test_a_campaign_where_nothing_succeeded_still_reports(tmp_path):
+    from evolve.report import write_report
+    from scoring.result import CRASHED, ScoreResult
+    from tests.report.pngs import png_size
+
+    db = lineage.open_db(lineage.sqlite_url(tmp_path / "l.db"))
+    try:
+        cid = lineage.create_campaign(db, "dead", task_name="t", task_path="-", config={}, seed=0, islands=2)
+        seed = lineage.add_candidate(db, cid, island=0, files={"model.py": "x = 1\n"}, operator="seed")
+        lineage.record_evaluation(db, seed, ScoreResult(CRASHED, "ImportError: no module named torch", 1337))
+        lineage.finish_candidate(db, seed, CRASHED, "ImportError: no module named torch")
+        files = write_report(db, cid, tmp_path / "r.html")
+    finally:
+        db.close()
+    html = files.html.read_text()
+    assert "no lineage to draw" in html and "ImportError: no module named torch" in html
+    assert files.nodes == 0 and all(png_size(p.read_bytes())[0] > 0 for p in files.pngs)
