@@ -22,8 +22,11 @@ data: install
 	$(BIN)/evolve data prepare
 
 # The main job: a ~10 minute campaign on the built-in task with the offline operator (no key, no network).
+# It ends by writing the campaign's HTML report and printing its path.
 demo: data
-	$(BIN)/evolve launch --config seeds/campaigns/demo.toml --name demo-$$(date +%Y%m%d-%H%M%S)
+	name=demo-$$(date +%Y%m%d-%H%M%S); \
+	$(BIN)/evolve launch --config seeds/campaigns/demo.toml --name $$name && \
+	$(BIN)/evolve report $$name
 
 lint: install
 	$(BIN)/ruff check .

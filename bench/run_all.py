@@ -1,0 +1,115 @@
+"""Run the benchmarks and write BENCHMARKS.md: each section is a command and exactly what it printed.
+
+    python bench/run_all.py [--only NAME,...] [--smoke]
+
+The numbers are never edited by hand: rerunning this regenerates them. The block between
+`<!-- peer:begin -->` and `<!-- peer:end -->` belongs to bench/peer (side-by-side with OpenEvolve) and
+is kept as it is. `--smoke` runs every benchmark at a tiny size and writes nothing: a check that the
+benchmark code still runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "BENCHMARKS.md"
+PY = sys.executable
+
+# name -> (title, why it matters, full command, smoke command)
+SECTIONS = {
+    "seed_task": (
+        "The seed task on this machine",
+        "Steps and tokens per second, best val and test loss with the full budget, wall time of one evaluation, "
+        "and the sandbox's overhead (child start until train() is called; whole child minus train()). The "
+        "spread of the val loss over seeds is the noise any improvement must beat.",
+        [PY, "bench/seed_task.py", "--seeds", "5"],
+        [PY, "bench/seed_task.py", "--seeds", "1", "--smoke"],
+    ),
+    "pipeline": (
+        "The campaign pipeline",
+        "Share of wall time the evaluation slot is busy when LLM replies (through litellm and the loopback server) "
+        "take L seconds and evaluations take S; and the controller's own time per evaluation as the lineage grows "
+        "(instant LLM, instant evaluation).",
+        [PY, "bench/pipeline.py"],
+        [PY, "bench/pipeline.py", "--quick"],
+    ),
+    "lineage_scale": (
+        "The lineage database at 100,000 candidates",
+        "A synthetic campaign (depth up to 1,000, 5 islands, 5 personas) on SQLite: size, insert rate, and the "
+        "latency of the queries users run.",
+        [PY, "bench/lineage_scale.py"],
+        [PY, "bench/lineage_scale.py", "--n", "2000", "--out", "bench/out/lineage_smoke.db"],
+    ),
+}
+
+
+def machine() -> str:
+    import torch
+
+    load = os.getloadavg()
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}; load average before the run "
+            f"{load[0]:.2f}")
+
+
+def run(cmd: list[str]) -> tuple[str, float]:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-2000:]}")
+    return r.stdout.strip(), time.perf_counter() - t0
+
+
+def peer_block() -> str:
+    if OUT.is_file():
+        m = re.search(r"<!-- peer:begin -->.*?<!-- peer:end -->", OUT.read_text(), re.S)
+        if m:
+            return m.group(0)
+    return "<!-- peer:begin -->\n(not measured yet: `make bench` runs bench/peer)\n<!-- peer:end -->"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="", help="comma-separated section names (others keep their old text)")
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    wanted = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    unknown = set(wanted) - set(SECTIONS)
+    if unknown:
+        sys.exit(f"unknown section(s): {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
+    (ROOT / "bench" / "out").mkdir(parents=True, exist_ok=True)
+    old = OUT.read_text() if OUT.is_file() else ""
+    parts = []
+    for name, (title, why, full, smoke) in SECTIONS.items():
+        cmd = smoke if args.smoke else full
+        if name not in wanted:
+            m = re.search(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", old, re.S)
+            parts.append(m.group(0) if m else f"<!-- {name}:begin -->\n## {title}\n\n(not run)\n<!-- {name}:end -->")
+            continue
+        print(f"running {name}: {' '.join(cmd)}", file=sys.stderr)
+        text, seconds = run(cmd)
+        shown = " ".join(c if c != PY else "python" for c in cmd)
+        parts.append(f"<!-- {name}:begin -->\n## {title}\n\n{why}\n\n`{shown}` ({time.strftime('%Y-%m-%d')}, "
+                     f"{seconds:.0f} s; {machine()}):\n\n```\n{text}\n```\n<!-- {name}:end -->")
+    if args.smoke:
+        print("bench smoke: every benchmark ran", file=sys.stderr)
+        return
+    doc = ("# Benchmarks\n\nEvery figure below is what the quoted command printed on the machine named beside it; "
+           "`make bench` regenerates this file (`python bench/run_all.py --only NAME` one section). Speed is "
+           "measured here, never asserted by tests.\n\n" + "\n\n".join(parts) + "\n\n" + peer_block() + "\n")
+    tmp = OUT.with_suffix(".md.tmp")
+    tmp.write_text(doc)
+    os.replace(tmp, OUT)
+    print(f"wrote {OUT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
