@@ -1,0 +1,201 @@
+"""Side by side with OpenEvolve 0.4.0 (issue 9): pipeline utilization, controller overhead, search
+efficiency on the single-file task, and a hung candidate. Writes bench/out/peer.json (peer-smoke.json
+with --smoke); bench/peer/render.py turns it into BENCHMARKS.md's peer section.
+
+    python bench/peer/compare.py [--smoke] [--only utilization,controller,search,hung] [--search-evals N]
+        [--search-seeds N]
+
+The peer runs from bench/.peer (`make bench/.peer/bin/python` creates it). Both frameworks get the same
+loopback LLM (bench/peer/loopback.py: the offline operator's edits, fixed added latency) and the same
+evaluation (our scoring, or a fixed-length stand-in where only the pipeline is measured), one slot each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from bench.peer import sides  # noqa: E402
+
+SECTIONS = ("utilization", "controller", "search", "hung")
+FULL = {"util_s": 1.0, "util_evals": 20, "ctl_sizes": [100, 1000, 10000], "ctl_ours_extra": 100,
+        "ctl_peer_iters": {100: 50, 1000: 30, 10000: 10}, "ctl_limit_s": 900, "search_evals": 8,
+        "search_seeds": 3, "search_smoke": False, "search_delta": 0.05, "hang_timeout_s": 20.0,
+        "hang_inner_s": 120.0, "hang_evals": 6}
+SMOKE = {"util_s": 0.2, "util_evals": 5, "ctl_sizes": [20], "ctl_ours_extra": 5, "ctl_peer_iters": {20: 5},
+         "ctl_limit_s": 120, "search_evals": 2, "search_seeds": 1, "search_smoke": True, "search_delta": 0.05,
+         "hang_timeout_s": 8.0, "hang_inner_s": 24.0, "hang_evals": 3}
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def machine() -> dict:
+    import torch
+
+    peer = subprocess.run([str(sides.PEER_PYTHON), "-c", "import openevolve; print(openevolve.__version__)"],
+                          capture_output=True, text=True)
+    return {"machine": platform.machine(), "cores": os.cpu_count(), "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "torch": torch.__version__,
+            "persona_evolve": metadata.version("persona-evolve"),
+            "openevolve": peer.stdout.strip() or "not installed", "load_at_start": load(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def _busy(evals: list[dict]) -> float:
+    return sum(e["end"] - e["start"] for e in evals)
+
+
+def utilization(p: dict) -> list[dict]:
+    rows = []
+    s, n = p["util_s"], p["util_evals"]
+    for latency in (s, 4 * s):
+        before = load()
+        ours = sides.ours_run(n, latency_s=latency, eval_s=s)
+        peer = sides.peer_run(n - 1, latency_s=latency, eval_s=s, limit_s=60 + 3 * n * (latency + s))
+        peer_wall = peer.get("run_wall_s", peer["wall_s"])
+        row = {"L_s": latency, "S_s": s, "evals_ours": ours["n_evals"], "evals_peer": len(peer["evals"]),
+               "wall_ours_s": ours["wall_s"], "wall_peer_s": peer_wall, "proposers_ours": ours["proposers"],
+               "busy_ours": round(ours["busy_s"] / ours["wall_s"], 3),
+               "busy_peer": round(_busy(peer["evals"]) / peer_wall, 3) if peer["evals"] else None,
+               "load": [before, load()]}
+        rows.append(row)
+        print(f"utilization L={latency} S={s}: ours {row['busy_ours']}, peer {row['busy_peer']}", file=sys.stderr)
+    return rows
+
+
+def controller(p: dict) -> list[dict]:
+    rows = []
+    for n in p["ctl_sizes"]:
+        before = load()
+        ours = sides.ours_controller(n, p["ctl_ours_extra"])
+        iters = p["ctl_peer_iters"][n]
+        peer = sides.peer_run(iters, eval_s=0.0, prefill=n, limit_s=p["ctl_limit_s"])
+        done = len(peer["evals"])
+        row = {"programs": n, "ours_ms": ours["ms_per_candidate"], "ours_new": ours["new_evaluations"],
+               "ours_fill_s": ours["fill_s"], "peer_iterations": iters, "peer_done": done,
+               "peer_prefill_s": peer.get("prefill_s"), "load": [before, load()]}
+        if "run_wall_s" in peer and done:
+            row["peer_ms"] = round(1000 * peer["run_wall_s"] / done, 1)
+        elif done >= 2:  # stopped at the time limit: the rate between its evaluations
+            ends = [e["end"] for e in peer["evals"]]
+            row["peer_ms"] = round(1000 * (ends[-1] - ends[0]) / (done - 1), 1)
+            row["peer_limited_s"] = p["ctl_limit_s"]
+        else:
+            row["peer_ms"] = None
+            row["peer_limited_s"] = p["ctl_limit_s"]
+            row["peer_error"] = peer.get("error", "")[-300:]
+        rows.append(row)
+        print(f"controller at {n}: ours {row['ours_ms']} ms, peer {row['peer_ms']} ms", file=sys.stderr)
+    return rows
+
+
+def _curve(evals: list[dict]) -> list[dict]:
+    """Best val loss so far after each evaluation, with the time it was known."""
+    best, out = None, []
+    for e in evals:
+        if e["status"] == "ok" and e["best_vloss"] is not None:
+            best = e["best_vloss"] if best is None else min(best, e["best_vloss"])
+        out.append({"eval": len(out) + 1, "t": e["end"], "best": best})
+    return out
+
+
+def search(p: dict) -> dict:
+    runs: dict[str, list[dict]] = {"ours": [], "peer": [], "best_of_n": []}
+    n, smoke = p["search_evals"], p["search_smoke"]
+    for seed in range(p["search_seeds"]):
+        for arm in runs:
+            before = load()
+            if arm == "ours":
+                r = sides.ours_run(n, seed=seed, smoke=smoke)
+            elif arm == "peer":
+                r = sides.peer_run(n - 1, seed=seed, smoke=smoke, timeout_s=single_timeout(smoke))
+            else:
+                r = sides.best_of_n(n, seed=seed, smoke=smoke)
+            curve = _curve(r["evals"])
+            runs[arm].append({"seed": seed, "wall_s": r["wall_s"], "evals": r["evals"], "curve": curve,
+                              "load": [before, load()]})
+            print(f"search {arm} seed {seed}: {len(curve)} evals, best {curve[-1]['best'] if curve else None}, "
+                  f"{r['wall_s']:.0f} s", file=sys.stderr)
+    return {"evals_per_run": n, "smoke": smoke, "delta": p["search_delta"], "runs": runs}
+
+
+def single_timeout(smoke: bool) -> float:
+    return sides.single_task().timeout(smoke)
+
+
+def hung(p: dict) -> dict:
+    t, n = p["hang_timeout_s"], p["hang_evals"]
+    before = load()
+    ours = sides.ours_run(n, smoke=True, timeout_s=t, hang_at=2)
+    peer = sides.peer_run(n - 1, smoke=True, timeout_s=t, score_timeout_s=p["hang_inner_s"], hang_at=2,
+                          limit_s=p["hang_inner_s"] + 6 * t + 120)
+    stderr = Path(peer["workdir"], "stderr.log").read_text() if "workdir" in peer else ""
+    return {"timeout_s": t, "peer_inner_kill_s": p["hang_inner_s"], "ours": _hang_view(ours["evals"]),
+            "peer": {**_hang_view(peer["evals"] + peer["unfinished"]), "wall_s": peer["wall_s"],
+                     "timeouts_reported": stderr.count("Evaluation timed out")},
+            "load": [before, load()]}
+
+
+def _hang_view(evals: list[dict]) -> dict:
+    by_start = sorted(evals, key=lambda e: e["start"])
+    hung_at = next((i for i, e in enumerate(by_start) if e["status"] in ("timeout", "never returned")), None)
+    view = {"evals": by_start, "hung_found": hung_at is not None}
+    if hung_at is None:
+        return view
+    h = by_start[hung_at]
+    after = by_start[hung_at + 1:]
+    view.update(hung_start=h["start"], hung_held_s=round(h["end"] - h["start"], 2), hung_status=h["status"],
+                next_start_after_s=round(after[0]["start"] - h["start"], 2) if after else None,
+                ok_after=sum(e["status"] == "ok" for e in after), later=len(after))
+    return view
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: a check that the benchmark runs (CI)")
+    ap.add_argument("--only", default="", help="comma-separated sections; the others keep their old results")
+    ap.add_argument("--search-evals", type=int, default=None)
+    ap.add_argument("--search-seeds", type=int, default=None)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    p = dict(SMOKE if args.smoke else FULL)
+    if args.search_evals:
+        p["search_evals"] = args.search_evals
+    if args.search_seeds:
+        p["search_seeds"] = args.search_seeds
+    wanted = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    if set(wanted) - set(SECTIONS):
+        sys.exit(f"unknown section(s) {sorted(set(wanted) - set(SECTIONS))}; known: {', '.join(SECTIONS)}")
+    if not sides.peer_available():
+        sys.exit(f"the peer is not installed: {sides.PEER_PYTHON} (make bench/.peer/bin/python)")
+    out = Path(args.out) if args.out else sides.OUT / ("peer-smoke.json" if args.smoke else "peer.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = json.loads(out.read_text()) if out.exists() and args.only else {}
+    result.update(machine=machine(), params=p, smoke=args.smoke)
+    runners = {"utilization": utilization, "controller": controller, "search": search, "hung": hung}
+    for name in wanted:
+        t0 = time.time()
+        result[name] = runners[name](p)
+        result.setdefault("seconds", {})[name] = round(time.time() - t0, 1)
+        out.write_text(json.dumps(result, indent=1))  # after each section: a late failure keeps the rest
+    result["machine"]["load_at_end"] = load()
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}", file=sys.stderr)
+    if args.smoke:
+        print("bench-peer smoke: every section ran", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The three contestants of the side-by-side benchmarks, each run once on given work.
+
+- ours: a real campaign (evolve.launch) on the single-file task, LLM through litellm from the loopback
+  server, evaluations by a real LocalExecutor (sandboxed training) or by bench/pipeline.py's fixed-length
+  executor; each evaluation's start, end, status and loss are recorded in the slot thread.
+- peer: OpenEvolve 0.4.0 in its own venv (bench/peer/run_peer.py), same loopback server, its evaluator
+  calling our scoring; the evaluator logs the same record per evaluation.
+- best_of_n: no search: every child is one offline-operator mutation of the seed, scored in turn.
+
+Every function returns plain values: {"wall_s", "evals": [{"start", "end", "status", "best_vloss"}], ...}
+with times in seconds since the run started.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from bench.peer.loopback import BenchServer  # noqa: E402
+from bench.pipeline import FixedExecutor  # noqa: E402
+from evolve import config as cfgmod  # noqa: E402
+from evolve.executors import Job, LocalExecutor  # noqa: E402
+from evolve.launch import prepare_launch, prepare_resume, run_session  # noqa: E402
+from evolve.operators.offline.operator import mutate_files  # noqa: E402
+from scoring.api import score  # noqa: E402
+from scoring.result import ScoreResult  # noqa: E402
+from scoring.task import Task, load_task  # noqa: E402
+
+SINGLE_TASK = REPO / "seeds" / "tasks" / "nanogpt_single"
+PEER_PYTHON = REPO / "bench" / ".peer" / "bin" / "python"
+OUT = REPO / "bench" / "out"
+
+
+def single_task() -> Task:
+    return load_task(SINGLE_TASK)
+
+
+class TimedExecutor(LocalExecutor):
+    """Our local executor, recording when each evaluation held the slot and how it ended."""
+
+    def __init__(self, task: Task, workers: int, smoke: bool, timeout_s: float | None):
+        super().__init__(task, workers, smoke, timeout_s)
+        self.evals: list[dict] = []
+        self._lock = threading.Lock()
+
+    def submit(self, slot: int, job: Job) -> Future[ScoreResult]:
+        Path(job.workdir).mkdir(parents=True, exist_ok=True)
+
+        def run() -> ScoreResult:
+            start = time.time()
+            r = score(job.files, self.task, seed=job.seed, smoke=self.smoke, workdir=Path(job.workdir),
+                      timeout=self.timeout_s, env=self.envs[slot], stop=self.stop_now)
+            with self._lock:
+                self.evals.append({"start": start, "end": time.time(), "status": r.status,
+                                   "best_vloss": r.best_vloss})
+            return r
+
+        return self._pool.submit(run)
+
+
+def _ours_cfg(url: str, evals: int, seed: int = 0, smoke: bool = False, concurrency: int = 2,
+              timeout_s: float | None = None) -> cfgmod.CampaignConfig:
+    evaluation = {"smoke": smoke, "confirm_seeds": 0, "workers": 1}
+    if timeout_s:
+        evaluation["timeout_s"] = timeout_s
+    return cfgmod.validate({"task": str(SINGLE_TASK), "seed": seed,
+                            "models": [{"name": "openai/offline", "api_base": url}],
+                            "llm": {"concurrency": concurrency, "retries": 0}, "islands": {"count": 2},
+                            "budget": {"max_evals": evals}, "evaluation": evaluation})
+
+
+def _relative(evals: list[dict], t0: float) -> list[dict]:
+    return sorted(({**e, "start": round(e["start"] - t0, 3), "end": round(e["end"] - t0, 3)} for e in evals),
+                  key=lambda e: e["end"])
+
+
+def ours_run(evals: int, *, latency_s: float = 0.0, eval_s: float | None = None, seed: int = 0,
+             smoke: bool = False, timeout_s: float | None = None, hang_at: int | None = None) -> dict:
+    """One campaign: fixed-length evaluations of `eval_s` seconds, or real training when it is None."""
+    task = single_task()
+    concurrency = 2 if eval_s is None or eval_s == 0 else math.ceil(latency_s / eval_s) + 1
+    box: dict = {}
+
+    def factory(t: Task, c: cfgmod.CampaignConfig):
+        box["ex"] = (FixedExecutor(eval_s) if eval_s is not None
+                     else TimedExecutor(t, 1, c.evaluation.smoke, c.evaluation.timeout_s))
+        return box["ex"]
+
+    with BenchServer(task, latency_s=latency_s, hang_at=hang_at) as server:
+        name = f"bench-peer-ours-{time.time_ns()}"
+        session = prepare_launch(_ours_cfg(server.url, evals, seed, smoke, concurrency, timeout_s), name,
+                                 executor_factory=factory)
+        t0 = time.time()
+        outcome = run_session(session)
+        wall = time.time() - t0
+    ex = box["ex"]
+    out = {"wall_s": round(wall, 3), "best_vloss": outcome.best_fitness, "proposers": concurrency}
+    if isinstance(ex, FixedExecutor):
+        out.update(busy_s=round(ex.busy_s, 3), n_evals=ex._n)
+    else:
+        out["evals"] = _relative(ex.evals, t0)
+    return out
+
+
+def ours_controller(n: int, extra: int) -> dict:
+    """ms per evaluation of our loop with `n` candidates already in the campaign (instant LLM and evaluation)."""
+    task = single_task()
+    with BenchServer(task) as server:
+        name = f"bench-peer-ctl-{n}-{time.time_ns()}"
+        t0 = time.time()
+        run_session(prepare_launch(_ours_cfg(server.url, n), name, executor_factory=lambda t, c: FixedExecutor(0.0)))
+        fill = time.time() - t0
+        # the stored settings name this server's URL, so the resume talks to the same server
+        t0 = time.time()
+        run_session(prepare_resume(name, budget={"max_evals": n + extra},
+                                   executor_factory=lambda t, c: FixedExecutor(0.0)))
+        wall = time.time() - t0
+    return {"programs": n, "new_evaluations": extra, "fill_s": round(fill, 1), "wall_s": round(wall, 2),
+            "ms_per_candidate": round(1000 * wall / extra, 1)}
+
+
+def peer_available(python: Path = PEER_PYTHON) -> bool:
+    if not python.exists():
+        return False
+    r = subprocess.run([str(python), "-c", "import openevolve"], capture_output=True)
+    return r.returncode == 0
+
+
+def peer_run(iterations: int, *, latency_s: float = 0.0, eval_s: float | None = None, seed: int = 0,
+             smoke: bool = False, timeout_s: float = 180, score_timeout_s: float | None = None,
+             prefill: int = 0, hang_at: int | None = None, python: Path = PEER_PYTHON,
+             limit_s: float | None = None) -> dict:
+    """One OpenEvolve run of `iterations` (its seed evaluation comes first, as ours), our scoring inside."""
+    task = single_task()
+    work = OUT / f"peer-run-{time.time_ns()}"
+    work.mkdir(parents=True)
+    log, summary = work / "evals.jsonl", work / "summary.json"
+    env = {**os.environ, "BENCH_EVAL_LOG": str(log), "BENCH_OURS_PY": sys.executable,
+           "BENCH_EVAL_MODE": "fixed" if eval_s is not None else "score", "BENCH_EVAL_S": str(eval_s or 0),
+           "BENCH_SMOKE": "1" if smoke else "0", "OPENAI_API_KEY": "dummy"}
+    if score_timeout_s:
+        env["BENCH_SCORE_TIMEOUT"] = str(score_timeout_s)
+    with BenchServer(task, latency_s=latency_s, hang_at=hang_at) as server:
+        cmd = [str(python), str(REPO / "bench" / "peer" / "run_peer.py"), "--api-base", server.url,
+               "--iterations", str(iterations), "--out", str(summary), "--seed", str(seed),
+               "--timeout", str(timeout_s), "--prefill", str(prefill), "--workdir", str(work)]
+        t0 = time.time()
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                stderr=open(work / "stderr.log", "w"), start_new_session=True)
+        try:
+            rc = proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            rc = proc.wait()
+        wall = time.time() - t0
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    evals = [r for r in records if "started" not in r]
+    ended = {r["start"] for r in evals}
+    # an evaluation that started and never ended (still running when the run was over)
+    unfinished = [{"start": r["started"], "end": t0 + wall, "status": "never returned", "best_vloss": None}
+                  for r in records if "started" in r and r["started"] not in ended]
+    out = {"wall_s": round(wall, 3), "returncode": rc, "workdir": str(work), "evals": _relative(evals, t0),
+           "unfinished": _relative(unfinished, t0)}
+    if summary.exists():
+        s = json.loads(summary.read_text())
+        out.update(run_wall_s=round(s["wall_s"], 3), prefill_s=round(s["prefill_s"], 1), programs=s["programs"],
+                   best_metrics=s["best_metrics"])
+    elif rc != 0:
+        out["error"] = (work / "stderr.log").read_text()[-1500:]
+    return out
+
+
+def best_of_n(evals: int, *, seed: int = 0, smoke: bool = False) -> dict:
+    """The seed, then evals - 1 children each one mutation of the seed, scored one after another."""
+    task = single_task()
+    f = task.frozen
+    parent = dict(task.seed_files)
+    records, seen = [], set()
+    t0 = time.time()
+    candidates = [parent]
+    i = 0
+    while len(candidates) < evals and i < 50 * evals:
+        out = mutate_files(parent, frozen_names=f.names, frozen_file=f.file, end_marker=f.end_marker, seed=seed,
+                           key=f"best-of-n:{i}")
+        i += 1
+        if out is not None and out[0][task.entry_file] not in seen:
+            seen.add(out[0][task.entry_file])
+            candidates.append(out[0])
+    for files in candidates:
+        start = time.time()
+        r = score(files, task, smoke=smoke)
+        records.append({"start": start, "end": time.time(), "status": r.status, "best_vloss": r.best_vloss})
+    return {"wall_s": round(time.time() - t0, 3), "evals": _relative(records, t0)}
