@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from scoring import data, guard, sandbox, syntax
+from scoring import confine, data, guard, sandbox, syntax
 from scoring.result import CONSTRAINT_VIOLATION, CRASHED, INTERRUPTED, REJECTED, TIMEOUT, ScoreResult
 from scoring.task import Task
 
@@ -104,6 +104,7 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
     for name, text in files.items():
         (run_dir / name).write_text(text, encoding="utf-8")
     nonce, token = secrets.token_hex(16), secrets.token_hex(8)
+    prefix = confine.namespace_prefix()
     seed_text = task.seed_files[task.frozen.file]
     first, last = guard.frozen_region(seed_text, task)
     job = {
@@ -122,6 +123,7 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
         "mem_limit_mb": mem_limit_mb,
         "file_limit_mb": FILE_LIMIT_MB,
         "spawned_at": time.time(),
+        "namespaces": bool(prefix),
     }
     job_path = private / "job.json"
     job_path.write_text(json.dumps(job))
@@ -131,7 +133,8 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
         home=run_dir, token=token,
     )
     stdout_path, stderr_path = root / "stdout.log", root / "stderr.log"
-    outcome = sandbox.run([sys.executable, "-I", "-m", "scoring.runner", str(job_path)], cwd=run_dir, env=env,
+    argv = [*prefix, sys.executable, "-I", "-m", "scoring.runner", str(job_path)]
+    outcome = sandbox.run(argv, cwd=run_dir, env=env,
                           timeout=timeout, stdout_path=stdout_path, stderr_path=stderr_path,
                           log_cap_bytes=LOG_CAP_BYTES, token=token, stop=stop)
     job_path.unlink(missing_ok=True)
@@ -140,12 +143,10 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
     log_tail = (stdout_tail + ("\n--- stderr ---\n" + stderr_tail if stderr_tail.strip() else "")).strip()
     common = dict(seed=seed, wall_s=round(outcome.wall_s, 3), stdout_path=str(stdout_path),
                   stderr_path=str(stderr_path), log_tail=log_tail[-TAIL_CHARS:])
-    notes = []
+    verdict = _read_result(Path(job["result_path"]), nonce)
+    notes = _containment_notes(bool(prefix), verdict)
     if outcome.stragglers_killed:
         notes.append(f"killed {outcome.stragglers_killed} process(es) that outlived the evaluation")
-    notes.append("network not isolated")
-
-    verdict = _read_result(Path(job["result_path"]), nonce)
     if verdict is None or outcome.timed_out or outcome.interrupted:
         status, reason = _reason_without_result(outcome, timeout, stderr_tail)
         return ScoreResult(status, reason, notes=tuple(notes), **common)
@@ -165,6 +166,17 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
         notes=tuple(notes),
         **common,
     )
+
+
+def _containment_notes(namespaces: bool, verdict: dict | None) -> list[str]:
+    """What confinement this evaluation really had: only facts the parent set up or the runner reported."""
+    if not namespaces:
+        return ["network not isolated", "processes not confined to a PID namespace"]
+    notes = ["network isolated", "processes confined to a PID namespace"]
+    if verdict is not None and "fs_readonly" in verdict:
+        notes.append("file system read-only outside the run folder" if verdict["fs_readonly"]
+                     else "file system not read-only: " + "; ".join(verdict.get("confine_failures", []))[:300])
+    return notes
 
 
 def _round(value: float | None) -> float | None:

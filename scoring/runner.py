@@ -22,6 +22,8 @@ import time
 import traceback
 import types
 
+from scoring import tamper
+
 OK, CRASHED, INVALID, INTEGRITY, CAUSAL = "ok", "crashed", "invalid_result", "integrity_violation", "causal_leak"
 RETURN_TOLERANCE = 1e-4  # train()'s claimed best loss may differ from the recorded one by rounding only
 
@@ -199,10 +201,19 @@ def evaluate(job: dict, out: dict) -> None:
     out["device"] = ref.get("DEVICE")
     rec = Recorder(budget=int(ref[job["budget_name"]]), max_evals=int(ref[job["max_evals_name"]]))
 
+    def tampered() -> str | None:
+        return tamper.binding_problem(module, ref, at_import) or surface.problem()
+
     def on_eval(original, model, *args, **kwargs):
         if len(rec.losses) >= rec.max_evals:
             rec.stop(f"called {job['eval_function']} more than {job['max_evals_name']}={rec.max_evals} times")
+        problem = tampered()  # before and after: the loss must come from the frozen data and library code
+        if problem:
+            rec.stop(problem)
         value = original(model, *args, **kwargs)
+        problem = tampered()
+        if problem:
+            rec.stop(problem)
         loss = _as_loss(value)
         rec.losses.append(math.nan if loss is None else loss)
         rec.model = model
@@ -214,12 +225,17 @@ def evaluate(job: dict, out: dict) -> None:
         rec.batches += 1
         return original(*args, **kwargs)
 
+    surface = tamper.LibrarySurface()
     try:
         module = __import__(job["entry_module"])
     except BaseException as e:  # the candidate's import is untrusted code: any failure is its crash
         raise Verdict(CRASHED, f"importing {job['entry_module']} failed: {type(e).__name__}: {e}") from None
     names = job["frozen_names"]
     _check_frozen_values(module, ref, names, "after import")
+    at_import = tamper.frozen_bindings(module)
+    problem = tampered()
+    if problem:
+        raise Verdict(INTEGRITY, problem.replace("while train() ran", "when it was imported"))
     hooked = [_hook(module, job["eval_function"], on_eval), _hook(module, job["batch_function"], on_batch)]
     codes = [fn.__code__ for fn in hooked]
     train = getattr(module, job["entry_function"], None)
@@ -249,6 +265,9 @@ def evaluate(job: dict, out: dict) -> None:
     if [fn.__code__ for fn in hooked] != codes:
         raise Verdict(INTEGRITY, "the frozen functions were replaced while train() ran")
     _check_frozen_values(module, ref, names, "after train()")
+    problem = tampered()
+    if problem:
+        raise Verdict(INTEGRITY, problem)
     if isinstance(value, (tuple, list)) and value:
         out["returned_vloss"] = _as_loss(value[0])
     _check_return(value, rec)
@@ -261,16 +280,51 @@ def evaluate(job: dict, out: dict) -> None:
 
 
 def _die_with_parent() -> None:
-    """If the controller dies (kill -9), end this evaluation and everything it started."""
+    """If the controller dies (kill -9), end this evaluation and everything it started.
+
+    The lifeline pipe's write end lives only in the controller, so end-of-file means it is gone; this
+    works inside a PID namespace too, where getppid() says nothing. Without one, fall back to getppid().
+    """
+    fd = os.environ.get("EVOLVE_LIFELINE_FD")
     parent = os.getppid()
 
-    def watch() -> None:
+    def end() -> None:
+        try:
+            os.killpg(0, 9)
+        finally:
+            os._exit(137)  # process 1 of a PID namespace ignores its own group's SIGKILL; its exit ends them all
+
+    def watch_pipe() -> None:
+        try:
+            while os.read(int(fd), 1):
+                pass
+        except (OSError, ValueError):
+            pass
+        end()
+
+    def watch_parent() -> None:
         while True:
             time.sleep(0.5)
             if os.getppid() != parent:
-                os.killpg(0, 9)
+                end()
 
-    threading.Thread(target=watch, name="evolve-parent-watch", daemon=True).start()
+    target = watch_pipe if fd else watch_parent
+    threading.Thread(target=target, name="evolve-parent-watch", daemon=True).start()
+
+
+def _confine(job: dict, out: dict) -> None:
+    """Inside fresh namespaces: read-only file systems except the run folder and the result folder."""
+    if not job.get("namespaces"):
+        return
+    from scoring import confine
+
+    try:
+        failures = confine.lock_down([job["run_dir"], os.path.dirname(job["result_path"])])
+    except OSError as e:
+        failures = [str(e)]
+    out["fs_readonly"] = not failures
+    if failures:
+        out["confine_failures"] = failures[:5]
 
 
 def main(job_path: str) -> None:
@@ -278,10 +332,11 @@ def main(job_path: str) -> None:
         job = json.load(f)
     os.unlink(job_path)  # the nonce and the held-out path leave the disk before candidate code runs
     _die_with_parent()
+    out: dict = {"nonce": job["nonce"]}
+    _confine(job, out)
     _set_limits(job)
     os.chdir(job["run_dir"])
     sys.path.insert(0, job["run_dir"])
-    out: dict = {"nonce": job["nonce"]}
     try:
         evaluate(job, out)
         out.update(status=OK, reason="")

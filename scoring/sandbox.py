@@ -2,7 +2,12 @@
 
 A timeout is a SIGKILL of the whole process group, never an abandoned thread. After the child ends, for
 any reason, the group is killed again and (on Linux) every process that still carries this run's token
-in its environment is killed too, so nothing the candidate started outlives its evaluation.
+in its environment is killed too, so nothing the candidate started outlives its evaluation. Where the host
+allows it, the child also runs in fresh namespaces (`confine.namespace_prefix()`): no network, and a PID
+namespace whose death takes every descendant with it, even one that detached and cleared its environment.
+
+The child holds the read end of a pipe (the lifeline, fd number in EVOLVE_LIFELINE_FD) whose only write end
+stays in this process: when the controller dies, even by SIGKILL, the child reads end-of-file and ends.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ PASS_THROUGH = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE",
                 "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|DATABASE_URL|DB_URL|DSN)", re.I)
 TOKEN_VAR = "EVOLVE_RUN_TOKEN"
+LIFELINE_VAR = "EVOLVE_LIFELINE_FD"
 
 
 def scrubbed_env(extra: dict[str, str], home: Path, token: str) -> dict[str, str]:
@@ -105,29 +111,37 @@ def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, stdo
         stderr_path: Path, log_cap_bytes: int, token: str, stop: threading.Event | None = None) -> ChildOutcome:
     """Run `argv` and wait for it, its timeout, or `stop` (then it is killed like a timeout)."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
-    counts = ([0], [0])
-    readers = [threading.Thread(target=_drain, args=(s, p, log_cap_bytes, c), daemon=True)
-               for s, p, c in ((proc.stdout, stdout_path, counts[0]), (proc.stderr, stderr_path, counts[1]))]
-    for r in readers:
-        r.start()
-    timed_out = interrupted = False
-    deadline = t0 + timeout
-    while proc.poll() is None:
-        if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
-            timed_out = time.monotonic() >= deadline
-            interrupted = not timed_out
-            _kill_group(proc.pid)
-            break
+    life_r, life_w = os.pipe()  # both non-inheritable: other children of this process never hold them
+    try:
         try:
-            proc.wait(timeout=0.05 if stop is not None else max(0.0, min(0.5, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            pass
-    returncode = proc.wait()
-    wall = time.monotonic() - t0
-    _kill_group(proc.pid)  # children the candidate left in its group
-    stragglers = kill_token_holders(token)
+            proc = subprocess.Popen(argv, cwd=cwd, env={**env, LIFELINE_VAR: str(life_r)},
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True, close_fds=True, pass_fds=(life_r,))
+        finally:
+            os.close(life_r)  # once only: closing a number twice may close another thread's new file
+        counts = ([0], [0])
+        readers = [threading.Thread(target=_drain, args=(s, p, log_cap_bytes, c), daemon=True)
+                   for s, p, c in ((proc.stdout, stdout_path, counts[0]), (proc.stderr, stderr_path, counts[1]))]
+        for r in readers:
+            r.start()
+        timed_out = interrupted = False
+        deadline = t0 + timeout
+        while proc.poll() is None:
+            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+                timed_out = time.monotonic() >= deadline
+                interrupted = not timed_out
+                _kill_group(proc.pid)
+                break
+            try:
+                proc.wait(timeout=0.05 if stop is not None else max(0.0, min(0.5, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
+        returncode = proc.wait()
+        wall = time.monotonic() - t0
+        _kill_group(proc.pid)  # children the candidate left in its group
+        stragglers = kill_token_holders(token)
+    finally:
+        os.close(life_w)  # the child's lifeline reads end-of-file from here on
     for r in readers:
         r.join(timeout=5)
     return ChildOutcome(returncode, timed_out, interrupted, wall, counts[0][0], counts[1][0], stragglers)

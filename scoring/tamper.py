@@ -1,0 +1,91 @@
+"""Run-time tamper checks, made by the trusted runner while and after the candidate's train() runs.
+
+The frozen evaluation is only as honest as the names it looks up at call time. A candidate cannot edit
+the frozen block's text (the guard refuses that), but at run time it can rebind the block's globals
+(`globals()["val_" + "data"] = train_data`), edit its arrays in place, or replace a library function the
+evaluation calls (`F.cross_entropy = lambda *a: tiny`). Both checks here compare against what existed
+before any candidate code ran, and name the first difference they find.
+
+Not covered, and said so in RELIABILITY.md: tampering below Python (ctypes writes into memory) and
+reaching into the runner's own objects through the garbage collector or stack frames.
+"""
+
+from __future__ import annotations
+
+import builtins
+import types
+
+_MISSING = object()
+TORCH_NAMES = ("from_numpy", "no_grad", "randint", "Generator", "tensor", "as_tensor", "stack", "cat",
+               "set_grad_enabled", "is_grad_enabled", "inference_mode")
+
+
+class LibrarySurface:
+    """The library attributes the frozen evaluation and the runner's probes call, snapshotted by identity."""
+
+    def __init__(self) -> None:
+        import numpy
+        import torch
+        import torch.nn.functional
+
+        modules = [builtins, numpy, torch.nn.functional, getattr(torch._C, "_nn", None)]
+        self.modules = [(m, dict(vars(m))) for m in modules if m is not None]
+        # torch itself rewraps some of its functions on first use (torch._dynamo wraps manual_seed), so only
+        # the ones the evaluation and the probes call are held to their identity.
+        self.modules.append((torch, {n: getattr(torch, n) for n in TORCH_NAMES if hasattr(torch, n)}))
+        base = getattr(torch._C, "TensorBase", None) or getattr(torch._C, "_TensorBase", None)
+        self.classes = [(c, dict(vars(c))) for c in (torch.Tensor, base) if c is not None]
+
+    def problem(self) -> str | None:
+        for module, snapshot in self.modules:
+            now = vars(module)
+            for name, value in snapshot.items():
+                if now.get(name, _MISSING) is not value:
+                    return f"{module.__name__}.{name} was replaced while train() ran"
+        for cls, snapshot in self.classes:
+            now = vars(cls)
+            for name, value in snapshot.items():
+                if now.get(name, _MISSING) is not value:
+                    return f"{cls.__name__}.{name} was replaced while train() ran"
+            for name in now.keys() - snapshot.keys():
+                if any(name in vars(base) for base in cls.__mro__[1:]):
+                    return f"{cls.__name__}.{name} was overridden while train() ran"
+        return None
+
+
+def frozen_bindings(module: types.ModuleType) -> dict:
+    """The candidate module's values of every name, taken right after import (before train())."""
+    return dict(vars(module))
+
+
+def binding_problem(module: types.ModuleType, reference: dict, at_import: dict) -> str | None:
+    """A name the frozen block defines, now bound to something else than the frozen block made it.
+
+    Imported modules must be the very same module objects; arrays must be the object seen at import
+    and hold exactly the reference values; other objects (functions, generators) must be the object
+    seen at import. Plain constants are checked by value elsewhere.
+    """
+    import numpy as np
+
+    for name, want in reference.items():
+        if name.startswith("__") or isinstance(want, (bool, int, float, str)):
+            continue
+        got = getattr(module, name, _MISSING)
+        if isinstance(want, types.ModuleType):
+            if got is not want:
+                return f"frozen name {name} was rebound to {_describe(got)}"
+        elif isinstance(want, np.ndarray):
+            if got is not at_import.get(name, _MISSING):
+                return f"frozen {name} was rebound to {_describe(got)}"
+            if not isinstance(got, np.ndarray) or got.shape != want.shape or not np.array_equal(got, want):
+                return f"frozen {name} no longer holds the frozen block's values"
+        elif got is not at_import.get(name, _MISSING):
+            return f"frozen {name} was rebound to {_describe(got)}"
+    return None
+
+
+def _describe(value: object) -> str:
+    if value is _MISSING:
+        return "nothing (deleted)"
+    shape = getattr(value, "shape", None)
+    return f"a {type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
