@@ -27,14 +27,14 @@ sys.path.insert(0, str(REPO))
 
 from bench.peer import sides  # noqa: E402
 
-SECTIONS = ("utilization", "controller", "search", "hung")
+SECTIONS = ("utilization", "controller", "hung", "search")  # the long one last
 FULL = {"util_s": 1.0, "util_evals": 20, "ctl_sizes": [100, 1000, 10000], "ctl_ours_extra": 100,
         "ctl_peer_iters": {100: 50, 1000: 30, 10000: 10}, "ctl_limit_s": 900, "search_evals": 8,
-        "search_seeds": 3, "search_smoke": False, "search_delta": 0.05, "hang_timeout_s": 20.0,
-        "hang_inner_s": 120.0, "hang_evals": 6}
+        "search_seeds": 3, "search_smoke": False, "search_delta": 0.05, "hang_timeout_s": 45.0,
+        "hang_inner_s": 135.0, "hang_evals": 5}
 SMOKE = {"util_s": 0.2, "util_evals": 5, "ctl_sizes": [20], "ctl_ours_extra": 5, "ctl_peer_iters": {20: 5},
          "ctl_limit_s": 120, "search_evals": 2, "search_seeds": 1, "search_smoke": True, "search_delta": 0.05,
-         "hang_timeout_s": 8.0, "hang_inner_s": 24.0, "hang_evals": 3}
+         "hang_timeout_s": 20.0, "hang_inner_s": 40.0, "hang_evals": 3}
 
 
 def load() -> float:
@@ -57,7 +57,7 @@ def _busy(evals: list[dict]) -> float:
     return sum(e["end"] - e["start"] for e in evals)
 
 
-def utilization(p: dict) -> list[dict]:
+def utilization(p: dict, partial=None) -> list[dict]:
     rows = []
     s, n = p["util_s"], p["util_evals"]
     for latency in (s, 4 * s):
@@ -75,7 +75,7 @@ def utilization(p: dict) -> list[dict]:
     return rows
 
 
-def controller(p: dict) -> list[dict]:
+def controller(p: dict, partial=None) -> list[dict]:
     rows = []
     for n in p["ctl_sizes"]:
         before = load()
@@ -85,7 +85,8 @@ def controller(p: dict) -> list[dict]:
         done = len(peer["evals"])
         row = {"programs": n, "ours_ms": ours["ms_per_candidate"], "ours_new": ours["new_evaluations"],
                "ours_fill_s": ours["fill_s"], "peer_iterations": iters, "peer_done": done,
-               "peer_prefill_s": peer.get("prefill_s"), "load": [before, load()]}
+               "peer_prefill_s": peer.get("prefill_s"), "peer_programs_held": peer.get("programs"),
+               "load": [before, load()]}
         if "run_wall_s" in peer and done:
             row["peer_ms"] = round(1000 * peer["run_wall_s"] / done, 1)
         elif done >= 2:  # stopped at the time limit: the rate between its evaluations
@@ -111,9 +112,10 @@ def _curve(evals: list[dict]) -> list[dict]:
     return out
 
 
-def search(p: dict) -> dict:
+def search(p: dict, partial=None) -> dict:
     runs: dict[str, list[dict]] = {"ours": [], "peer": [], "best_of_n": []}
     n, smoke = p["search_evals"], p["search_smoke"]
+    result = {"evals_per_run": n, "smoke": smoke, "delta": p["search_delta"], "runs": runs}
     for seed in range(p["search_seeds"]):
         for arm in runs:
             before = load()
@@ -128,14 +130,16 @@ def search(p: dict) -> dict:
                               "load": [before, load()]})
             print(f"search {arm} seed {seed}: {len(curve)} evals, best {curve[-1]['best'] if curve else None}, "
                   f"{r['wall_s']:.0f} s", file=sys.stderr)
-    return {"evals_per_run": n, "smoke": smoke, "delta": p["search_delta"], "runs": runs}
+            if partial:
+                partial(result)  # a run cut short keeps the finished runs
+    return result
 
 
 def single_timeout(smoke: bool) -> float:
     return sides.single_task().timeout(smoke)
 
 
-def hung(p: dict) -> dict:
+def hung(p: dict, partial=None) -> dict:
     t, n = p["hang_timeout_s"], p["hang_evals"]
     before = load()
     ours = sides.ours_run(n, smoke=True, timeout_s=t, hang_at=2)
@@ -162,12 +166,28 @@ def _hang_view(evals: list[dict]) -> dict:
     return view
 
 
+def reductions(p: dict, smoke: bool) -> list[str]:
+    """What this run measured less of than the full benchmark (empty for a full run)."""
+    if smoke:
+        return ["smoke sizes throughout"]
+    out = []
+    if p["search_evals"] < FULL["search_evals"]:
+        out.append(f"search: {p['search_evals']} evaluations per run instead of {FULL['search_evals']}")
+    if p["search_seeds"] < FULL["search_seeds"]:
+        out.append(f"search: {p['search_seeds']} campaign seeds instead of {FULL['search_seeds']}")
+    missing = [n for n in FULL["ctl_sizes"] if n not in p["ctl_sizes"]]
+    if missing:
+        out.append(f"controller: not measured at {', '.join(f'{n:,}' for n in missing)} programs")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: a check that the benchmark runs (CI)")
     ap.add_argument("--only", default="", help="comma-separated sections; the others keep their old results")
     ap.add_argument("--search-evals", type=int, default=None)
     ap.add_argument("--search-seeds", type=int, default=None)
+    ap.add_argument("--ctl-sizes", default=None, help="comma-separated population sizes (default 100,1000,10000)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     p = dict(SMOKE if args.smoke else FULL)
@@ -175,6 +195,9 @@ def main() -> None:
         p["search_evals"] = args.search_evals
     if args.search_seeds:
         p["search_seeds"] = args.search_seeds
+    if args.ctl_sizes:
+        p["ctl_sizes"] = [int(x) for x in args.ctl_sizes.split(",")]
+        p["ctl_peer_iters"] = {n: FULL["ctl_peer_iters"].get(n, 20) for n in p["ctl_sizes"]}
     wanted = [s for s in args.only.split(",") if s] or list(SECTIONS)
     if set(wanted) - set(SECTIONS):
         sys.exit(f"unknown section(s) {sorted(set(wanted) - set(SECTIONS))}; known: {', '.join(SECTIONS)}")
@@ -183,11 +206,15 @@ def main() -> None:
     out = Path(args.out) if args.out else sides.OUT / ("peer-smoke.json" if args.smoke else "peer.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     result = json.loads(out.read_text()) if out.exists() and args.only else {}
-    result.update(machine=machine(), params=p, smoke=args.smoke)
-    runners = {"utilization": utilization, "controller": controller, "search": search, "hung": hung}
+    result.update(machine=machine(), params=p, smoke=args.smoke, reduced=reductions(p, args.smoke))
+    runners = {"utilization": utilization, "controller": controller, "hung": hung, "search": search}
     for name in wanted:
         t0 = time.time()
-        result[name] = runners[name](p)
+
+        def partial(value, name=name):
+            out.write_text(json.dumps({**result, name: value, "partial": name}, indent=1))
+
+        result[name] = runners[name](p, partial)
         result.setdefault("seconds", {})[name] = round(time.time() - t0, 1)
         out.write_text(json.dumps(result, indent=1))  # after each section: a late failure keeps the rest
     result["machine"]["load_at_end"] = load()

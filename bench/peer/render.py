@@ -56,6 +56,8 @@ def controller(rows: list[dict]) -> list[str]:
         if r.get("peer_limited_s"):
             peer += f" (stopped at the {r['peer_limited_s']} s limit after {r['peer_done']} of " \
                     f"{r['peer_iterations']} iterations)"
+        if r.get("peer_programs_held") is not None:
+            peer += f"; it held {r['peer_programs_held']:,} programs"
         out.append(f"| {r['programs']:,} | {r['ours_ms']:.1f} | {peer} | {_ratio(r['ours_ms'], r['peer_ms'])} | "
                    f"{r['ours_new']} new candidates; {r['peer_done']} iterations | {r['load'][0]}, {r['load'][1]} |")
     return out
@@ -72,7 +74,7 @@ def search(s: dict) -> list[str]:
     seed_vloss = statistics.mean(seed_losses) if seed_losses else None
     target = None if seed_vloss is None else seed_vloss - s["delta"]
     n = s["evals_per_run"]
-    out = [f"{len(next(iter(runs.values())))} campaign seed(s) per contestant, {n} evaluations each (the seed "
+    out = [f"{max(len(rs) for rs in runs.values())} campaign seed(s) per contestant, {n} evaluations each (the seed "
            f"program's own evaluation included), {'smoke' if s['smoke'] else 'full'} training budget. "
            + (f"Seed program: val loss {seed_vloss:.4f}; target: {target:.4f} (an improvement of {s['delta']})."
               if target is not None else "The seed program did not score ok."), "",
@@ -80,6 +82,9 @@ def search(s: dict) -> list[str]:
            "(per seed) | wall s per run (mean) | evaluations not ok |", "|---|---|---|---|---|"]
     finals = {}
     for arm, rs in runs.items():
+        if not rs:
+            out.append(f"| {arm.replace('_', '-')} | not run | | | |")
+            continue
         finals[arm] = [r["curve"][-1]["best"] for r in rs if r["curve"] and r["curve"][-1]["best"] is not None]
         reach = [_reach(r["curve"], target) if target is not None else None for r in rs]
         reach_s = ", ".join(str(x) if x else f">{len(r['curve'])}" for x, r in zip(reach, rs, strict=True))
@@ -147,6 +152,10 @@ def render(data: dict) -> str:
              + (" --smoke" if data.get("smoke") else "") + " && python bench/peer/render.py --write BENCHMARKS.md`"
              + (" (SMOKE SIZES: a check that the code runs, not a measurement)" if data.get("smoke") else "")
              + ".", ""]
+    if data.get("reduced"):
+        lines += ["**Reduced run**, measured less than `make bench` does: " + "; ".join(data["reduced"]) + ".", ""]
+    if data.get("partial"):
+        lines += [f"**Incomplete**: the {data['partial']} section was cut short; its finished runs are shown.", ""]
     if "utilization" in data:
         lines += ["### 1. Pipeline utilization", "",
                   "Share of wall time the one evaluation slot is busy, LLM latency L, evaluations of exactly S "
@@ -155,8 +164,11 @@ def render(data: dict) -> str:
     if "controller" in data:
         lines += ["### 2. Controller overhead", "",
                   "Wall time per candidate with an instant LLM (loopback, no added latency) and instant "
-                  "evaluation, after the population already holds N programs (ours: a real campaign of N "
-                  "evaluations, then resumed; the peer: N scored programs added to its database, then run).", ""] \
+                  "evaluation, after N programs were put into the population (ours: a real campaign of N "
+                  "evaluations, then resumed for the new candidates; the peer: N scored programs added to its "
+                  "database, then run). The peer keeps one program per MAP-Elites cell (default grid) and deletes "
+                  "the displaced ones, so it holds far fewer than N: its figure is at the population it keeps.",
+                  ""] \
             + controller(data["controller"]) + [""]
     if "search" in data:
         lines += ["### 3. Search efficiency", "",
