@@ -149,6 +149,7 @@ class Campaign:
                 if not self.running and (not self.proposing or self.stop_mode == "now") and self._finished():
                     break
                 done, _ = wait([*self.running, *self.proposing], timeout=0.25, return_when=FIRST_COMPLETED)
+                self._record_executor_events()  # before the evaluations they concern
                 for fut in done:
                     if fut in self.running:
                         self._on_evaluation(fut)
@@ -227,6 +228,12 @@ class Campaign:
             fut = self.executor.submit(slot, Job(c.id, seed, self._files(c.id), str(workdir)))
             self.running[fut] = (slot, c.id, seed)
             self.slots[slot] = Slot(c.id, seed, c.persona, time.monotonic())
+
+    def _record_executor_events(self) -> None:
+        """What the executor saw happen to its workers (e.g. a Ray worker died and an evaluation was retried)."""
+        for kind, payload in getattr(self.executor, "take_events", list)():
+            lineage.record_event(self.db, self.cid, kind, payload)
+            self._note(f"{kind}: #{payload.get('candidate')} ({payload.get('error', '')[:60]})")
 
     def _on_evaluation(self, fut: Future) -> None:
         slot, cid, seed = self.running.pop(fut)

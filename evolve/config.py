@@ -80,6 +80,16 @@ class Evaluation(_Strict):
     confirm_seeds: int = Field(2, ge=0, le=10)  # extra seeds before a candidate becomes an island's best
     seed: int = 1337  # first evaluation seed; confirmations use the next ones
     smoke: bool = False  # the task's tiny budget: seconds per evaluation
+    executor: Literal["local", "ray"] = "local"  # where evaluations run: this machine, or a Ray cluster
+    # ray: "auto" (the cluster this machine belongs to, or RAY_ADDRESS), "host:port" of a head node, or
+    # unset to start a private Ray instance on this machine. Rejected with the local executor: it would be dead.
+    ray_address: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _ray_address_needs_ray(self) -> Evaluation:
+        if self.ray_address is not None and self.executor != "ray":
+            raise ValueError("evaluation.ray_address is only used with executor = \"ray\"")
+        return self
 
 
 class Start(_Strict):

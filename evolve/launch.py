@@ -57,11 +57,21 @@ def _checked_parts(cfg: CampaignConfig):
     data.dataset(task.dataset)  # prepared?
     llm = llm_client(cfg)
     llm.check()  # unknown model or missing API key: before the campaign starts
+    if cfg.evaluation.executor == "ray":
+        from evolve.ray_executor import connect
+
+        connect(cfg.evaluation.ray_address)  # Ray missing or the cluster unreachable: before anything is written
     return task, personas, llm
 
 
-def local_executor(task: Task, cfg: CampaignConfig) -> LocalExecutor:
-    return LocalExecutor(task, cfg.evaluation.workers, cfg.evaluation.smoke, cfg.evaluation.timeout_s)
+def local_executor(task: Task, cfg: CampaignConfig) -> Any:
+    """The executor the settings name: local slots (default), or a Ray cluster (`evaluation.executor`)."""
+    ev = cfg.evaluation
+    if ev.executor == "ray":
+        from evolve.ray_executor import RayExecutor  # Ray is an optional extra: imported only when chosen
+
+        return RayExecutor(task, ev.workers, ev.smoke, ev.timeout_s, ev.ray_address)
+    return LocalExecutor(task, ev.workers, ev.smoke, ev.timeout_s)
 
 
 ExecutorFactory = Callable[[Task, CampaignConfig], Any]

@@ -192,6 +192,9 @@ def launch(
     confirm_seeds: int = typer.Option(None, "--confirm-seeds", help="Extra seeds before a new island best."),
     timeout: float = typer.Option(None, "--timeout", help="Per-evaluation timeout in seconds."),
     db: str = typer.Option(None, "--db", help="SQLAlchemy URL of the lineage database."),
+    executor: str = typer.Option(None, "--executor", help="Where evaluations run: local (default) or ray."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster: auto or host:port (with --executor "
+                                    "ray; unset: a private Ray on this machine)."),
     seed: int = typer.Option(None, "--seed", help="Campaign seed."),
     start_from: str = typer.Option(None, "--from", help="Start from this campaign's best confirmed candidates."),
     from_db: str = typer.Option(None, "--from-db", help="Database URL of the --from campaign."),
@@ -206,7 +209,8 @@ def launch(
                         ("budget.max_cost_usd", max_cost), ("evaluation.workers", workers),
                         ("evaluation.confirm_seeds", confirm_seeds), ("evaluation.timeout_s", timeout),
                         ("seed", seed), ("evaluation.smoke", smoke), ("start.campaign", start_from),
-                        ("start.db", from_db), ("start.top", top)]:
+                        ("start.db", from_db), ("start.top", top), ("evaluation.executor", executor),
+                        ("evaluation.ray_address", ray_address)]:
         _set(overrides, path, value)
     if model:
         overrides["models"] = [{"name": m, **({"api_base": api_base} if api_base else {})} for m in model]

@@ -31,7 +31,8 @@ OPERATORS = ("seed", "mutate", "crossover", "repair")
 PENDING, RUNNING = "pending", "running"  # proposed and queued / being evaluated
 CANDIDATE_STATUSES = (PENDING, RUNNING, *STATUSES)
 CAMPAIGN_STATUSES = ("created", "running", "stopped", "finished", "failed")
-EVENT_KINDS = ("launch", "resume", "interruption", "migration", "confirmation", "budget_reached", "finished")
+EVENT_KINDS = ("launch", "resume", "interruption", "migration", "confirmation", "budget_reached", "finished",
+               "retry")  # retry: an executor re-ran an evaluation whose worker died
 VIAS = ("seed", "birth", "migration")
 LOG_TAIL_CHARS = 4096  # rows keep a tail; whole logs stay on disk (stdout_path / stderr_path)
 
