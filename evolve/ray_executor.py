@@ -38,6 +38,8 @@ MAX_RETRIES = 2  # re-runs of one evaluation after its worker died; then it is `
 POLL_S = 0.2  # how often a waiting slot looks at `stop_now`
 CANCEL_GRACE_S = 30.0  # a cancelled task gets this long to kill its sandboxed child and return
 
+log = logging.getLogger(__name__)
+
 
 def evaluation_resources(cluster: dict[str, float], workers: int) -> dict[str, Any]:
     """The Ray resource request of one evaluation, from what the cluster offers (`ray.cluster_resources()`).
@@ -62,6 +64,7 @@ def connect(address: str | None) -> dict[str, float]:
     except ImportError:
         raise InputError("executor 'ray' needs Ray: pip install 'persona-evolve[ray]'") from None
     if not ray.is_initialized():
+        _errors_to_logging()
         try:
             # log_to_driver=False: the library never prints; workers' output stays in Ray's own log files.
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
@@ -73,6 +76,24 @@ def connect(address: str | None) -> dict[str, float]:
     if resources.get("CPU", 0) < 1:
         raise InputError(f"the Ray cluster at {address or 'this machine'} has no CPU to run evaluations on")
     return resources
+
+
+def _errors_to_logging() -> None:
+    """Ray's driver prints its cluster error feed ("(raylet) A worker died ...") on stdout, where
+    `evolve launch --json` writes its result; send it to logging (stderr) instead. The retry event already
+    records a dead worker in the lineage. Ray has no setting for this, hence the (guarded) private hook."""
+    from ray._private import worker as ray_worker
+
+    if getattr(ray_worker.print_to_stdstream, "_evolve", False):
+        return
+
+    def to_log(data: dict[str, Any], ignore_prefix: bool) -> None:
+        for line in data.get("lines", []):
+            log.warning("ray (%s): %s", data.get("pid"), line)
+
+    to_log._evolve = True  # type: ignore[attr-defined]
+    if hasattr(ray_worker, "print_to_stdstream"):
+        ray_worker.print_to_stdstream = to_log
 
 
 def _slot_env(kind: str) -> dict[str, str]:
@@ -173,7 +194,8 @@ class RayExecutor:
                 if attempt < MAX_RETRIES:
                     self._events.put(("retry", {
                         "candidate": job.candidate_id, "seed": job.seed, "attempt": attempt + 1,
-                        "max_retries": MAX_RETRIES, "executor": "ray", "error": last, "workdir": workdir}))
+                        "max_retries": MAX_RETRIES, "executor": "ray", "error": last, "failed_workdir": workdir,
+                        "retry_workdir": f"{base}-retry{attempt + 1}"}))
         return ScoreResult(CRASHED, f"the Ray worker died {MAX_RETRIES + 1} times while evaluating it ({last})",
                            job.seed)
 
