@@ -8,6 +8,7 @@ single byte of it being changed.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -212,6 +213,23 @@ def migrate(engine: Engine) -> None:
         command.upgrade(_alembic_config(conn), "head")
 
 
+def _create_sqlite_atomically(path: Path) -> None:
+    """Build the schema in a scratch file and rename it into place: a controller killed while creating
+    a database leaves either no database or a whole one, never half a schema that nothing can open."""
+    scratch = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    scratch.unlink(missing_ok=True)
+    engine = _make_engine(make_url(sqlite_url(scratch)), readonly=False)
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+    for suffix in ("-wal", "-shm"):
+        scratch.with_name(scratch.name + suffix).unlink(missing_ok=True)
+    os.replace(scratch, path)
+
+
 def open_db(url: str, *, create: bool = True, readonly: bool = False) -> Database:
     """Open (and with `create`, create or upgrade) the lineage database at `url`.
 
@@ -227,7 +245,8 @@ def open_db(url: str, *, create: bool = True, readonly: bool = False) -> Databas
         elif create and not readonly:
             if not path.parent.is_dir():
                 raise InputError(f"cannot create {path}: folder {path.parent} does not exist")
-            has_tables, revision = False, None
+            _create_sqlite_atomically(path)
+            has_tables, revision = True, head_revision()
         else:
             raise InputError(f"no lineage database at {path}")
         _check_revision(revision, str(path))
