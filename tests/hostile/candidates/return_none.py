@@ -1,0 +1,3 @@
+"""Returns None."""
+EXPECT, REASON = "invalid_result", "returned NoneType"
+EDITS = [("train_mps.py", "@return", "return None\n")]
