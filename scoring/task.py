@@ -134,7 +134,10 @@ def load_task(path: str | Path) -> Task:
         f = root / name
         if not f.is_file():
             raise InputError(f"{where}: editable file {name!r} is missing from the task folder")
-        seed_files[name] = f.read_text(encoding="utf-8")
+        try:
+            seed_files[name] = f.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"{where}: editable file {name!r} is not UTF-8 text ({e.reason})") from None
     for name in (frozen.eval_function, frozen.batch_function, frozen.budget_name, frozen.max_evals_name):
         if name not in frozen.names:
             raise InputError(f"{fwhere}: {name!r} must also be listed in 'names'")
@@ -142,7 +145,7 @@ def load_task(path: str | Path) -> Task:
     smoke_timeout_s = _need(ev, "smoke_timeout_s", float, f"{where} [evaluation]")
     if timeout_s <= 0 or smoke_timeout_s <= 0:
         raise InputError(f"{where} [evaluation]: timeouts must be positive")
-    return Task(
+    task = Task(
         name=_need(doc, "name", str, where),
         root=root,
         description=str(doc.get("description", "")),
@@ -155,6 +158,22 @@ def load_task(path: str | Path) -> Task:
         smoke_timeout_s=smoke_timeout_s,
         seed_files=MappingProxyType(seed_files),
     )
+    _check_seed(task, where)
+    return task
+
+
+def _check_seed(task: Task, where: str) -> None:
+    """The seed must parse and pass its own constraint guard, or no candidate of it ever could."""
+    from scoring import guard, syntax  # guard reads Task: imported here, not at the top, to avoid a cycle
+
+    for name, text in task.seed_files.items():
+        try:
+            syntax.parse(text, filename=name)
+        except SyntaxError as e:
+            raise InputError(f"{where}: seed {name} line {e.lineno}: syntax error ({e.msg})") from None
+    problems = guard.check(task, dict(task.seed_files))
+    if problems:
+        raise InputError(f"{where}: the seed breaks its own frozen protocol: {problems[0]}")
 
 
 def builtin_task_dir() -> Path:

@@ -85,6 +85,9 @@ def parse_url(url: str) -> URL:
         raise InputError(f"bad database URL {url!r}: {e}") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise InputError(f"unsupported database {parsed.get_backend_name()!r} in {url!r}: use sqlite or postgresql")
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        # every connection of an in-memory database is a different, empty database: a campaign cannot live there
+        raise InputError(f"database URL {url!r} names no file: use sqlite:///path/to/lineage.db")
     return parsed
 
 
