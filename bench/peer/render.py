@@ -58,7 +58,9 @@ def controller(rows: list[dict]) -> list[str]:
                     f"{r['peer_iterations']} iterations)"
         if r.get("peer_programs_held") is not None:
             peer += f"; it held {r['peer_programs_held']:,} programs"
-        out.append(f"| {r['programs']:,} | {r['ours_ms']:.1f} | {peer} | {_ratio(r['ours_ms'], r['peer_ms'])} | "
+        ours = "not run here (see The campaign pipeline: bench/pipeline.py)" if r["ours_ms"] is None \
+            else f"{r['ours_ms']:.1f}"
+        out.append(f"| {r['programs']:,} | {ours} | {peer} | {_ratio(r['ours_ms'], r['peer_ms'])} | "
                    f"{r['ours_new']} new candidates; {r['peer_done']} iterations | {r['load'][0]}, {r['load'][1]} |")
     return out
 

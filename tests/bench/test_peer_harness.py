@@ -132,3 +132,37 @@ def test_render_writes_between_the_markers_only(tmp_path):
     fresh = tmp_path / "new.md"
     render.write_section(fresh, f"{render.BEGIN}\nx\n{render.END}")
     assert fresh.read_text() == f"{render.BEGIN}\nx\n{render.END}\n"
+
+
+def test_hung_view_measures_from_the_hung_start_to_the_next_start():
+    from bench.peer import compare
+
+    evals = [{"start": 0.0, "end": 5.0, "status": "ok", "best_vloss": 3.0},
+             {"start": 5.1, "end": 50.1, "status": "timeout", "best_vloss": None},
+             {"start": 50.2, "end": 55.0, "status": "ok", "best_vloss": 2.9}]
+    v = compare._hang_view(evals)
+    assert v["hung_held_s"] == 45.0 and v["next_start_after_s"] == 45.1 and v["ok_after"] == 1
+    never = compare._hang_view(evals[:1] + [{"start": 5.1, "end": 99.0, "status": "never returned",
+                                              "best_vloss": None}])
+    assert never["next_start_after_s"] is None and never["later"] == 0
+    assert [c["best"] for c in compare._curve(evals)] == [3.0, 3.0, 2.9]
+
+
+def test_render_states_a_reduced_run_and_what_the_peer_could_not_do():
+    run = {"seed": 0, "wall_s": 10.0, "evals": [{"start": 0, "end": 5, "status": "ok", "best_vloss": 2.5},
+                                                {"start": 5, "end": 9, "status": "ok", "best_vloss": 2.4}]}
+    run["curve"] = [{"eval": 1, "t": 5, "best": 2.5}, {"eval": 2, "t": 9, "best": 2.4}]
+    hang = {"hung_found": True, "hung_held_s": 45.0, "hung_status": "timeout", "next_start_after_s": None,
+            "ok_after": 0, "later": 0, "evals": []}
+    data = {"machine": {k: "x" for k in ("date", "machine", "cores", "os", "python", "torch", "persona_evolve",
+                                         "openevolve", "load_at_start")},
+            "reduced": ["search: 2 evaluations per run instead of 5"],
+            "controller": [{"programs": 10000, "ours_ms": None, "ours_new": 0, "peer_ms": 40.0, "peer_done": 10,
+                            "peer_iterations": 10, "peer_programs_held": 200, "load": [1, 1]}],
+            "search": {"evals_per_run": 2, "smoke": False, "delta": 0.05,
+                       "runs": {"ours": [run], "peer": [run], "best_of_n": []}},
+            "hung": {"timeout_s": 45, "peer_inner_kill_s": 135, "ours": hang, "peer": hang}}
+    text = render.render(data)
+    assert "**Reduced run**" in text and "search: 2 evaluations per run instead of 5" in text
+    assert "it held 200 programs" in text and "never, within the run" in text and "| best-of-n | not run" in text
+    assert text.startswith(render.BEGIN) and text.endswith(render.END)
