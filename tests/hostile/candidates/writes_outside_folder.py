@@ -1,4 +1,4 @@
-"""Writes a file next to its run folder and one in the source tree."""
+"""Writes a file into the campaign folder, next to its run folder."""
 EXPECT, REASON = "crashed", "Read-only file system"
 NEEDS_NAMESPACES = True
 EDITS = [("train_mps.py", "@start", """
