@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +37,7 @@ from scoring.task import Task
 MPS_RESOURCE = "mps"
 MAX_RETRIES = 2  # re-runs of one evaluation after its worker died; then it is `crashed`
 POLL_S = 0.2  # how often a waiting slot looks at `stop_now`
+CONNECT_TIMEOUT_S = 10.0  # to open a TCP connection to the head's GCS port
 CANCEL_GRACE_S = 30.0  # a cancelled task gets this long to kill its sandboxed child and return
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ def connect(address: str | None) -> dict[str, float]:
     except ImportError:
         raise InputError("executor 'ray' needs Ray: pip install 'persona-evolve[ray]'") from None
     if not ray.is_initialized():
+        _check_reachable(address if address != "auto" else os.environ.get("RAY_ADDRESS"))
         _errors_to_logging()
         try:
             # log_to_driver=False: the library never prints; workers' output stays in Ray's own log files.
@@ -76,6 +79,19 @@ def connect(address: str | None) -> dict[str, float]:
     if resources.get("CPU", 0) < 1:
         raise InputError(f"the Ray cluster at {address or 'this machine'} has no CPU to run evaluations on")
     return resources
+
+
+def _check_reachable(address: str | None) -> None:
+    """A "host:port" that nobody answers on is refused in seconds: `ray.init` would retry it for many minutes."""
+    if not address or "://" in address or ":" not in address:
+        return  # a private instance, or an address form Ray resolves itself
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise InputError(f"Ray address {address!r}: expected host:port or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise InputError(f"cannot reach a Ray cluster at {address}: {e.strerror or e}") from None
 
 
 def _errors_to_logging() -> None:

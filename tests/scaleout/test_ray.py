@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -17,7 +18,7 @@ from evolve.executors import Job
 from evolve.ray_executor import MPS_RESOURCE, RayExecutor, evaluation_resources
 from scoring.result import INTERRUPTED
 from tests.conftest import TASK_DIR
-from tests.helpers import EVOLVE
+from tests.helpers import EVOLVE, run_cli
 from tests.scaleout.conftest import RayHead, descends_from, processes
 
 
@@ -113,3 +114,15 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_unreachable_cluster_is_refused_before_anything_is_written(tmp_path: Path):
+    with socket.socket() as s:  # a port that was free a moment ago: nobody answers there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    r = run_cli("launch", "--task", str(TASK_DIR), "--name", "nohead", "--smoke", "--executor", "ray",
+                "--ray-address", f"127.0.0.1:{port}", cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "cannot reach a Ray cluster" in r.stderr, r.stderr
+    assert time.monotonic() - started < 60  # refused, not retried for minutes
+    assert not (tmp_path / "populations" / "nohead").exists()
