@@ -191,7 +191,12 @@ class RayExecutor:
         return events
 
     def shutdown(self) -> None:
+        import ray
+
         self._pool.shutdown(wait=True)
+        # The campaign owned this driver connection: drop it, so a later campaign in this process joins the
+        # cluster it names (and a private instance started for this one stops).
+        ray.shutdown()
 
     def _evaluate(self, job: Job) -> ScoreResult:
         import ray.exceptions as rex
