@@ -12,9 +12,10 @@ Resources: an evaluation asks for one GPU when the cluster has GPUs, else one un
 else an equal share of the cluster's CPUs. The campaign loop sees the usual executor interface: `slots`,
 `submit`, `stop_now`, `shutdown`, plus `take_events()`, the infrastructure events it records.
 
-A worker that dies mid-evaluation (killed, out of memory, its node lost) is not the candidate's fault: the
-evaluation is re-run in a fresh run folder, at most MAX_RETRIES times, and each retry is reported as a
-`retry` event. Past that bound the evaluation comes back `crashed`, so a campaign never loops on a bad node.
+A worker that dies mid-evaluation (killed, out of memory, its node lost), or a node that cannot evaluate
+(no prepared dataset there), is not the candidate's fault: the evaluation is re-run in a fresh run folder,
+at most MAX_RETRIES times, and each retry is reported as a `retry` event. Past that bound the evaluation
+comes back `crashed` with the reason, so a campaign never loops on a bad node.
 """
 
 from __future__ import annotations
@@ -210,8 +211,10 @@ class RayExecutor:
                                       self._kind)
             try:
                 return self._wait(ref, job.seed)
-            except (rex.WorkerCrashedError, rex.NodeDiedError, rex.LocalRayletDiedError, rex.ObjectLostError) as e:
-                last = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            except (rex.WorkerCrashedError, rex.NodeDiedError, rex.LocalRayletDiedError, rex.ObjectLostError,
+                    InputError) as e:  # InputError: that node lacks something, e.g. the prepared dataset
+                cause = getattr(e, "cause", None) or e  # a task's own exception, not Ray's traceback wrapper
+                last = f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0][:300]}"
                 if attempt < MAX_RETRIES:
                     self._events.put(("retry", {
                         "candidate": job.candidate_id, "seed": job.seed, "attempt": attempt + 1,

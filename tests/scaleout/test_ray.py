@@ -3,6 +3,7 @@ Ray worker SIGKILLed mid-evaluation; and a stop that cancels a running evaluatio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from evolve.executors import Job
-from evolve.ray_executor import MPS_RESOURCE, RayExecutor, evaluation_resources
-from scoring.result import INTERRUPTED
+from evolve.ray_executor import MAX_RETRIES, MPS_RESOURCE, RayExecutor, evaluation_resources
+from scoring.result import CRASHED, INTERRUPTED
 from tests.conftest import TASK_DIR
 from tests.helpers import EVOLVE, run_cli
 from tests.scaleout.conftest import RayHead, descends_from, processes
@@ -126,3 +127,21 @@ def test_unreachable_cluster_is_refused_before_anything_is_written(tmp_path: Pat
     assert r.returncode == 2 and "cannot reach a Ray cluster" in r.stderr, r.stderr
     assert time.monotonic() - started < 60  # refused, not retried for minutes
     assert not (tmp_path / "populations" / "nohead").exists()
+
+
+@pytest.mark.slow
+def test_a_node_without_the_dataset_is_retried_then_reported(ray_head: RayHead, task, tmp_path: Path):
+    """Bounded: a node that cannot evaluate gives `crashed` with the reason after MAX_RETRIES, never a loop."""
+    import ray
+
+    elsewhere = dataclasses.replace(task, dataset="not_prepared_on_any_node")
+    executor = RayExecutor(elsewhere, workers=1, smoke=True, timeout_s=60, address=ray_head.address)
+    try:
+        result = executor.submit(0, Job(7, 1337, dict(task.seed_files), str(tmp_path / "run"))).result(timeout=120)
+        events = executor.take_events()
+    finally:
+        executor.shutdown()
+        ray.shutdown()
+    assert result.status == CRASHED and "not prepared" in result.reason and str(MAX_RETRIES + 1) in result.reason
+    assert [(k, e["candidate"], e["attempt"]) for k, e in events] == [("retry", 7, i + 1) for i in range(MAX_RETRIES)]
+    assert all(e["error"].startswith("InputError: dataset") for _, e in events)
