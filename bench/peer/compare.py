@@ -30,11 +30,12 @@ from bench.peer import sides  # noqa: E402
 SECTIONS = ("utilization", "controller", "hung", "search")  # the long one last
 FULL = {"util_s": 1.0, "util_evals": 20, "ctl_sizes": [100, 1000, 10000], "ctl_ours_extra": 100,
         "ctl_peer_iters": {100: 50, 1000: 30, 10000: 10}, "ctl_limit_s": 900, "ctl_ours_max": 1000, "search_evals": 5,
-        "search_seeds": 3, "search_smoke": False, "search_delta": 0.05, "hang_timeout_s": 45.0,
+        "search_seeds": 3, "search_smoke": False, "search_delta": 0.05, "search_timeout_s": 600.0,
+        "hang_timeout_s": 45.0,
         "hang_inner_s": 135.0, "hang_evals": 5}
 SMOKE = {"util_s": 0.2, "util_evals": 5, "ctl_sizes": [20], "ctl_ours_extra": 5, "ctl_peer_iters": {20: 5},
          "ctl_limit_s": 120, "ctl_ours_max": 1000, "search_evals": 2, "search_seeds": 1, "search_smoke": True,
-         "search_delta": 0.05,
+         "search_delta": 0.05, "search_timeout_s": 90.0,
          "hang_timeout_s": 20.0, "hang_inner_s": 40.0, "hang_evals": 3}
 
 
@@ -120,15 +121,18 @@ def search(p: dict, partial=None) -> dict:
     runs: dict[str, list[dict]] = {"ours": [], "peer": [], "best_of_n": []}
     n, smoke = p["search_evals"], p["search_smoke"]
     result = {"evals_per_run": n, "smoke": smoke, "delta": p["search_delta"], "runs": runs}
-    for seed in range(p["search_seeds"]):
+    # A generous timeout for all three: other jobs on the machine can make a 20 s evaluation take minutes,
+    # and this benchmark measures the search, not the timeout.
+    timeout = p["search_timeout_s"]
+    for seed in range(p.get("search_first_seed", 0), p["search_seeds"]):
         for arm in runs:
             before = load()
             if arm == "ours":
-                r = sides.ours_run(n, seed=seed, smoke=smoke)
+                r = sides.ours_run(n, seed=seed, smoke=smoke, timeout_s=timeout)
             elif arm == "peer":
-                r = sides.peer_run(n - 1, seed=seed, smoke=smoke, timeout_s=single_timeout(smoke))
+                r = sides.peer_run(n - 1, seed=seed, smoke=smoke, timeout_s=timeout)
             else:
-                r = sides.best_of_n(n, seed=seed, smoke=smoke)
+                r = sides.best_of_n(n, seed=seed, smoke=smoke, timeout_s=timeout)
             curve = _curve(r["evals"])
             runs[arm].append({"seed": seed, "wall_s": r["wall_s"], "evals": r["evals"], "curve": curve,
                               "load": [before, load()]})
@@ -137,10 +141,6 @@ def search(p: dict, partial=None) -> dict:
             if partial:
                 partial(result)  # a run cut short keeps the finished runs
     return result
-
-
-def single_timeout(smoke: bool) -> float:
-    return sides.single_task().timeout(smoke)
 
 
 def hung(p: dict, partial=None) -> dict:
@@ -197,7 +197,9 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: a check that the benchmark runs (CI)")
     ap.add_argument("--only", default="", help="comma-separated sections; the others keep their old results")
     ap.add_argument("--search-evals", type=int, default=None)
-    ap.add_argument("--search-seeds", type=int, default=None)
+    ap.add_argument("--search-seeds", type=int, default=None, help="campaign seeds 0 .. N-1")
+    ap.add_argument("--search-first-seed", type=int, default=0,
+                    help="with --only search: run seeds from this one and keep the earlier run's lower seeds")
     ap.add_argument("--ctl-sizes", default=None, help="comma-separated population sizes (default 100,1000,10000)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -206,6 +208,7 @@ def main() -> None:
         p["search_evals"] = args.search_evals
     if args.search_seeds:
         p["search_seeds"] = args.search_seeds
+    p["search_first_seed"] = args.search_first_seed
     if args.ctl_sizes:
         p["ctl_sizes"] = [int(x) for x in args.ctl_sizes.split(",")]
         p["ctl_peer_iters"] = {n: FULL["ctl_peer_iters"].get(n, 20) for n in p["ctl_sizes"]}
@@ -217,6 +220,9 @@ def main() -> None:
     out = Path(args.out) if args.out else sides.OUT / ("peer-smoke.json" if args.smoke else "peer.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     result = json.loads(out.read_text()) if out.exists() and args.only else {}
+    result.pop("partial", None)
+    if "controller" not in wanted and result.get("controller"):
+        p["ctl_sizes"] = [r["programs"] for r in result["controller"]]  # what the kept rows measured
     result.update(machine=machine(), params=p, smoke=args.smoke, reduced=reductions(p, args.smoke))
     runners = {"utilization": utilization, "controller": controller, "hung": hung, "search": search}
     for name in wanted:
@@ -226,6 +232,10 @@ def main() -> None:
             out.write_text(json.dumps({**result, name: value, "partial": name}, indent=1))
 
         value = runners[name](p, partial)
+        if name == "search" and args.only and result.get("search") and p.get("search_first_seed"):
+            # later seeds added to an earlier run's (a seed run again replaces its old run)
+            for arm, rs in result["search"]["runs"].items():
+                value["runs"][arm] = [r for r in rs if r["seed"] < p["search_first_seed"]] + value["runs"][arm]
         if name == "controller" and args.only and result.get("controller"):
             # another size added to an earlier run's rows
             rows = {r["programs"]: r for r in result["controller"]}

@@ -181,7 +181,7 @@ def peer_run(iterations: int, *, latency_s: float = 0.0, eval_s: float | None = 
     return out
 
 
-def best_of_n(evals: int, *, seed: int = 0, smoke: bool = False) -> dict:
+def best_of_n(evals: int, *, seed: int = 0, smoke: bool = False, timeout_s: float | None = None) -> dict:
     """The seed, then evals - 1 children each one mutation of the seed, scored one after another."""
     task = single_task()
     f = task.frozen
@@ -199,6 +199,6 @@ def best_of_n(evals: int, *, seed: int = 0, smoke: bool = False) -> dict:
             candidates.append(out[0])
     for files in candidates:
         start = time.time()
-        r = score(files, task, smoke=smoke)
+        r = score(files, task, smoke=smoke, timeout=timeout_s)
         records.append({"start": start, "end": time.time(), "status": r.status, "best_vloss": r.best_vloss})
     return {"wall_s": round(time.time() - t0, 3), "evals": _relative(records, t0)}
