@@ -118,7 +118,8 @@ def hung(h: dict) -> list[str]:
         held = f"{v['hung_held_s']:.1f} s"
         if v.get("hung_status") == "never returned":
             held += " and still running when the run ended"
-        return f"| {name} | {held} | {nxt} | {v['ok_after']} of {v['later']} | {note} |"
+        later = f"{v['ok_after']} of {v['later']}" if v["later"] else "none ran"
+        return f"| {name} | {held} | {nxt} | {later} | {note} |"
 
     o, p = h["ours"], h["peer"]
     out = [f"One candidate whose `train()` never returns (the 2nd LLM reply), smoke budget, one slot, a "
@@ -130,7 +131,8 @@ def hung(h: dict) -> list[str]:
            row("peer", p, f"its timeout (asyncio.wait_for around a thread) gives up waiting but cannot stop the "
                           f"call; the thread keeps the evaluator's only worker until the call returns by itself "
                           f"(here our scoring's own kill at {h['peer_inner_kill_s']:g} s; an evaluator without "
-                          f"one never returns). Timeouts it reported meanwhile: {p.get('timeouts_reported')}")]
+                          f"one never returns). It reported {p.get('timeouts_reported')} evaluations as timed out: "
+                          f"the hung one and those queued behind it, which never ran")]
     if o.get("next_start_after_s") and p.get("next_start_after_s"):
         out += ["", f"Ratio, time until the slot goes on, ours / peer: "
                     f"{_ratio(o['next_start_after_s'], p['next_start_after_s'])}."]
