@@ -92,7 +92,7 @@ def prepare_launch(cfg: CampaignConfig, name: str, db_url: str | None = None,
     if not _NAME.match(name):
         raise InputError(f"campaign name {name!r}: use letters, digits, '.', '_' or '-' (at most 100)")
     folder = POPULATIONS / name
-    if (folder / DB_FILE).exists() or (folder / "campaign.toml").exists():
+    if (folder / "campaign.toml").exists() or _holds_campaign(folder / DB_FILE, name):
         raise InputError(f"campaign {name!r} already exists in {folder}; continue it with `evolve resume {name}`")
     task, personas, llm = _checked_parts(cfg)
     starts = imported_programs(cfg, task) if cfg.start.campaign else [(dict(task.seed_files), None)]
@@ -111,6 +111,25 @@ def prepare_launch(cfg: CampaignConfig, name: str, db_url: str | None = None,
     lineage.record_event(db, cid, "launch", {"pid": os.getpid(), "db": db_url or "sqlite (campaign folder)"})
     lineage.set_campaign_status(db, cid, "running")
     return _build(db, cid, name, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
+
+
+def _holds_campaign(path: Path, name: str) -> bool:
+    """Whether a campaign folder's database already holds the campaign. A launch killed after creating the
+    database but before recording its campaign leaves an empty lineage database: launching again reuses it
+    (resume could not: there is nothing to resume). A file that is not a lineage database counts as taken."""
+    if not path.exists():
+        return False
+    try:
+        db = lineage.open_db(lineage.sqlite_url(path), create=False, readonly=True)
+    except InputError:
+        return True
+    try:
+        lineage.campaign_id(db, name)
+        return True
+    except InputError:
+        return False
+    finally:
+        db.close()
 
 
 def imported_programs(cfg: CampaignConfig, task: Task) -> list[tuple[dict[str, str], dict[str, Any]]]:
