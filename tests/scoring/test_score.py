@@ -79,15 +79,19 @@ def _processes_with(marker: str) -> list[int]:
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to look for leftover processes")
 def test_no_process_left_behind_after_a_timeout(task):
     marker = f"evolve-orphan-{os.getpid()}"
+    sleeper = "['import time; time.sleep(300)', '" + marker + "']"
     spawn = (
-        "    import subprocess\n"
-        f"    subprocess.Popen(['sleep', '300', '{marker}'])\n"
-        f"    subprocess.Popen(['setsid', 'sleep', '301', '{marker}'])\n"
+        "    import subprocess, sys\n"
+        f"    kids = [subprocess.Popen([sys.executable, '-c', *{sleeper}]),\n"
+        f"            subprocess.Popen(['setsid', sys.executable, '-c', *{sleeper}])]\n"
+        "    time.sleep(1)\n"
+        "    print('sleepers alive:', sum(k.poll() is None for k in kids), flush=True)\n"
         "    while True:\n        pass\n"
     )
     files = edit(task, "train_mps.py", "    t0 = time.time()\n", "    t0 = time.time()\n" + spawn)
-    r = score(files, task, smoke=True, timeout=6)
+    r = score(files, task, smoke=True, timeout=15)
     assert r.status == TIMEOUT
+    assert "sleepers alive: 2" in r.log_tail  # they did run, so their absence below means something
     time.sleep(0.2)
     assert _processes_with(marker) == []
 
