@@ -175,6 +175,15 @@ def _hang_view(evals: list[dict]) -> dict:
     return view
 
 
+def merge_search(old: dict | None, new: dict, p: dict) -> dict:
+    """`new`'s runs after the earlier result's runs of seeds below --search-first-seed."""
+    first = p.get("search_first_seed", 0)
+    if not old or not first:
+        return new
+    runs = {arm: [r for r in old["runs"].get(arm, []) if r["seed"] < first] + rs for arm, rs in new["runs"].items()}
+    return {**new, "runs": runs}
+
+
 def reductions(p: dict, smoke: bool) -> list[str]:
     """What this run measured less of than the full benchmark (empty for a full run)."""
     if smoke:
@@ -229,13 +238,12 @@ def main() -> None:
         t0 = time.time()
 
         def partial(value, name=name):
-            out.write_text(json.dumps({**result, name: value, "partial": name}, indent=1))
+            merged = merge_search(result.get("search"), value, p) if name == "search" and args.only else value
+            out.write_text(json.dumps({**result, name: merged, "partial": name}, indent=1))
 
         value = runners[name](p, partial)
-        if name == "search" and args.only and result.get("search") and p.get("search_first_seed"):
-            # later seeds added to an earlier run's (a seed run again replaces its old run)
-            for arm, rs in result["search"]["runs"].items():
-                value["runs"][arm] = [r for r in rs if r["seed"] < p["search_first_seed"]] + value["runs"][arm]
+        if name == "search" and args.only:
+            value = merge_search(result.get("search"), value, p)
         if name == "controller" and args.only and result.get("controller"):
             # another size added to an earlier run's rows
             rows = {r["programs"]: r for r in result["controller"]}
