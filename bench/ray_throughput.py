@@ -5,7 +5,8 @@
 1. Throughput: a `--smoke` campaign (offline operator, one island, no confirmation seeds) of N evaluations,
    run by the real `evolve launch`, with the local executor (1 slot) and with the Ray executor at each slot
    count, on a one-node Ray cluster started here (`ray start --head`, as many CPUs as the most slots).
-   Evaluations per minute = N / wall time of the whole command (controller start-up included).
+   Evaluations per minute = N / wall time of the whole command (controller start-up included); `ok` and
+   `train s` (mean train() time of the ok ones) show whether the evaluations really trained.
 2. Overhead per evaluation added by Ray: the round trip of an evaluation that the guard rejects before any
    child starts (a syntax error), so only dispatch is timed: local slot thread versus Ray task (files to the
    worker, result back). A trained evaluation costs this much more on Ray than locally.
@@ -21,6 +22,7 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -82,7 +84,11 @@ def campaign(evals: int, slots: int, ray_address: str | None, folder: Path) -> d
     if r.returncode != 0:
         raise SystemExit(f"campaign failed: {r.stderr[-1500:]}")
     done = json.loads(r.stdout)["evaluations"]
-    return {"evals": done, "wall_s": wall, "per_min": 60 * done / wall}
+    with sqlite3.connect(f"file:{folder / 'populations' / 'bench' / 'lineage.db'}?mode=ro", uri=True) as con:
+        statuses = dict(con.execute("select status, count(*) from evaluations group by status").fetchall())
+        train_s = con.execute("select avg(elapsed_s) from evaluations where status = 'ok'").fetchone()[0]
+    return {"evals": done, "wall_s": wall, "per_min": 60 * done / wall, "ok": statuses.get("ok", 0),
+            "train_s": train_s or 0.0}
 
 
 def dispatch_overhead(reps: int, ray_address: str) -> tuple[float, float]:
@@ -129,9 +135,9 @@ def main() -> None:
             local_ms, ray_ms = dispatch_overhead(opts.overhead_reps, address)
         finally:
             stop_head(head)
-    print(f"{'executor':<10}{'slots':>6}{'evals':>7}{'wall s':>9}{'evals/min':>11}")
+    print(f"{'executor':<10}{'slots':>6}{'evals':>7}{'ok':>5}{'train s':>9}{'wall s':>9}{'evals/min':>11}")
     for name, n, r in rows:
-        print(f"{name:<10}{n:>6}{r['evals']:>7}{r['wall_s']:>9.1f}{r['per_min']:>11.2f}")
+        print(f"{name:<10}{n:>6}{r['evals']:>7}{r['ok']:>5}{r['train_s']:>9.1f}{r['wall_s']:>9.1f}{r['per_min']:>11.2f}")
     print(f"dispatch round trip (no training), median of {opts.overhead_reps}: local {local_ms:.1f} ms, "
           f"ray {ray_ms:.1f} ms -> Ray adds {ray_ms - local_ms:.1f} ms per evaluation")
 
