@@ -41,6 +41,13 @@ SECTIONS = {
         [PY, "bench/pipeline.py"],
         [PY, "bench/pipeline.py", "--quick"],
     ),
+    "ray_throughput": (
+        "Ray against the local executor",
+        "Evaluations per minute of a --smoke campaign with the local executor and 1, 2 and 4 Ray slots on a local "
+        "head node, and the dispatch overhead Ray adds per evaluation.",
+        [PY, "bench/ray_throughput.py"],
+        [PY, "bench/ray_throughput.py", "--evals", "2", "--slots", "1", "--overhead-reps", "3"],
+    ),
     "lineage_scale": (
         "The lineage database at 100,000 candidates",
         "A synthetic campaign (depth up to 1,000, 5 islands, 5 personas) on SQLite: size, insert rate, and the "
