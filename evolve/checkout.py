@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evolve import lineage
+from evolve.files import write_atomic
 from scoring import data
 from scoring.errors import InputError
 from scoring.result import OK
@@ -106,19 +107,6 @@ def _commit() -> str:
         from evolve import __version__
 
         return f"(release {__version__})"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def checkout(db: lineage.Database, cid: int, candidate: int, dest: Path, force: bool = False) -> list[str]:

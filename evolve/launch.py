@@ -21,9 +21,10 @@ from sqlalchemy.engine import make_url
 from evolve import config as cfgmod
 from evolve import lineage
 from evolve.campaign import Campaign, Outcome, Snapshot
-from evolve.checkout import export_best, write_atomic
+from evolve.checkout import export_best
 from evolve.config import CampaignConfig
 from evolve.executors import LocalExecutor
+from evolve.files import write_atomic
 from evolve.lineage.db import DB_FILE, POPULATIONS
 from evolve.operators.llm import LLMClient, LLMSettings, ModelSpec
 from evolve.operators.personas import load_personas

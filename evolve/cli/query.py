@@ -10,9 +10,7 @@ import contextlib
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
@@ -25,6 +23,7 @@ from evolve import lineage
 from evolve.checkout import resolve
 from evolve.cli import app
 from evolve.cli.render import out, print_fields, print_json, print_table
+from evolve.files import write_atomic
 from evolve.lineage.db import corruption_as_input_error
 from scoring.errors import InputError
 
@@ -243,17 +242,9 @@ def _render_export(columns: list[str], rows: list[dict[str, Any]], fmt: str) -> 
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """A reader (or a crash) never sees half an export: write beside the target, then rename over it."""
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
 
 
 @app.command()

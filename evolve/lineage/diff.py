@@ -18,8 +18,13 @@ def diff(db: Database, campaign_id: int, candidate_id: int) -> dict[str, Any]:
     parent_id = child["parent_id"]
     if parent_id is None:
         return {"candidate": candidate_id, "parent_id": None, "files": []}
-    before = candidate_files(db, parent_id)
-    after = child["files"]
+    return {"candidate": candidate_id, "parent_id": parent_id,
+            "files": file_diffs(candidate_files(db, parent_id), child["files"], parent_id, candidate_id)}
+
+
+def file_diffs(before: dict[str, str], after: dict[str, str], parent_id: int, child_id: int) -> list[dict[str, str]]:
+    """Every file either side holds, with its status (added / removed / changed / unchanged) and a unified
+    diff; for callers that already read both file sets."""
     files = []
     for name in sorted(set(before) | set(after)):
         a, b = before.get(name), after.get(name)
@@ -28,9 +33,9 @@ def diff(db: Database, campaign_id: int, candidate_id: int) -> dict[str, Any]:
             (a or "").splitlines(keepends=True),
             (b or "").splitlines(keepends=True),
             fromfile=f"{parent_id}/{name}",
-            tofile=f"{candidate_id}/{name}",
+            tofile=f"{child_id}/{name}",
         )
         # A last line without a newline would run into the next hunk line; end every line.
         text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
         files.append({"name": name, "status": status, "diff": text})
-    return {"candidate": candidate_id, "parent_id": parent_id, "files": files}
+    return files

@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from evolve import lineage
+from evolve.files import write_atomic
 from evolve.report import page, plots
 from evolve.report.data import ReportData, gather
 from scoring.errors import InputError
@@ -31,19 +30,6 @@ class ReportFiles:
     ancestors: int  # candidates in the drawn lineages, drawn or not
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    """A reader (or a crash) never sees half a file: write beside the target, then rename over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be opened and shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(db: lineage.Database, campaign_id: int, out: Path, *, max_nodes: int = 120) -> ReportFiles:
     """Write the report of one campaign to `out` (an .html path) and its plots beside it."""
     if not out.parent.is_dir():
@@ -55,7 +41,7 @@ def write_report(db: lineage.Database, campaign_id: int, out: Path, *, max_nodes
     written = []
     for name, png in pngs.items():
         path = out.with_name(f"{out.stem}_{name}.png")
-        _write_atomically(path, png)
+        write_atomic(path, png)
         written.append(path)
-    _write_atomically(out, page.render(data, pngs).encode("utf-8"))
+    write_atomic(out, page.render(data, pngs).encode("utf-8"))
     return ReportFiles(out, tuple(written), len(data.tree.nodes), data.tree.ancestors)

@@ -8,13 +8,13 @@ when a campaign was stopped and resumed a day later. LLM usage is plotted agains
 from __future__ import annotations
 
 import bisect
-import difflib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from evolve import lineage
 from evolve.lineage import report_queries as rq
+from evolve.lineage.diff import file_diffs as lineage_file_diffs
 from evolve.report.tree import Tree, build_tree
 
 DIFF_CHARS = 40_000  # per file and node: a rewritten file is still readable, a runaway one stays bounded
@@ -167,21 +167,8 @@ def _bounded(text: str) -> str:
 
 
 def file_diffs(before: dict[str, str], after: dict[str, str], parent_id: int, child_id: int) -> list[dict[str, str]]:
-    """What `lineage.diff` gives for one candidate, from files already read: every file either side holds,
-    with its status (added / removed / changed / unchanged) and a unified diff."""
-    files = []
-    for name in sorted(set(before) | set(after)):
-        a, b = before.get(name), after.get(name)
-        status = "added" if a is None else "removed" if b is None else "unchanged" if a == b else "changed"
-        lines = difflib.unified_diff(
-            (a or "").splitlines(keepends=True),
-            (b or "").splitlines(keepends=True),
-            fromfile=f"{parent_id}/{name}",
-            tofile=f"{child_id}/{name}",
-        )
-        text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-        files.append({"name": name, "status": status, "diff": _bounded(text)})
-    return files
+    """`lineage.file_diffs`, each diff bounded for the page."""
+    return [{**f, "diff": _bounded(f["diff"])} for f in lineage_file_diffs(before, after, parent_id, child_id)]
 
 
 def _diffs(db: lineage.Database, campaign_id: int, tree: Tree) -> dict[int, dict[str, Any]]:
