@@ -300,7 +300,7 @@ class Campaign:
 
     def _finish(self, c: Cand, status: str, reason: str) -> None:
         fitness = lineage.finish_candidate(self.db, c.id, status, reason)
-        c.status, c.reason, c.fitness = status, reason, fitness
+        self.pop.finish(c, status, reason, fitness)
         self.confirming.discard(c.id)
         if status == OK:
             best = self.pop.best()
@@ -417,12 +417,12 @@ class Campaign:
     def _on_proposal(self, fut: Future) -> None:
         p = self.proposing.pop(fut)
         rec, s = fut.result()
-        call_id = lineage.record_llm_call(
-            self.db, self.cid, model=rec.model, prompt_hash=rec.prompt_hash, tokens_in=rec.tokens_in or 0,
-            tokens_out=rec.tokens_out or 0, cost_usd=rec.cost_usd or 0.0, latency_s=rec.latency_s,
-            reply=rec.reply, error=rec.error, persona=p.persona, operator=p.operator)
-        self.pop.cost_usd += rec.cost_usd or 0.0
+        call = dict(model=rec.model, prompt_hash=rec.prompt_hash, tokens_in=rec.tokens_in or 0,
+                    tokens_out=rec.tokens_out or 0, cost_usd=rec.cost_usd or 0.0, latency_s=rec.latency_s,
+                    reply=rec.reply, error=rec.error)
         if not rec.ok:
+            lineage.record_llm_call(self.db, self.cid, persona=p.persona, operator=p.operator, **call)
+            self.pop.cost_usd += rec.cost_usd or 0.0
             self.llm_failures += 1
             self._note(f"LLM call failed ({p.model}): {rec.error[:80]}")
             return
@@ -432,21 +432,13 @@ class Campaign:
                                     "(up to comments and formatting) is already in the campaign")
         status = s.status or PENDING
         reason = f"{s.kind}: {s.reason}" if s.status else ""
-        try:
-            cid = lineage.add_candidate(
-                self.db, self.cid, island=p.island, files=dict(s.files) if s.accepted else {},
-                operator=p.operator, persona=p.persona, model=p.model, parent_id=p.parent_id,
-                parent2_id=p.parent2_id, status=status, reason=reason, code_hash=s.code_hash if s.accepted else None,
-                event_no=p.event_no, summary=s.summary)
-        except lineage.DuplicateCode as e:
-            status, reason = "rejected", f"duplicate: same program as candidate {e.existing_id}"
-            cid = lineage.add_candidate(
-                self.db, self.cid, island=p.island, files={}, operator=p.operator, persona=p.persona,
-                model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
-                event_no=p.event_no, summary=s.summary)
-        lineage.link_llm_call(self.db, call_id, cid)
+        cid, status, reason = lineage.record_proposal(self.db, self.cid, call=call, candidate=dict(
+            island=p.island, files=dict(s.files) if s.accepted else {}, operator=p.operator, persona=p.persona,
+            model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
+            code_hash=s.code_hash if s.accepted else None, event_no=p.event_no, summary=s.summary))
+        self.pop.cost_usd += rec.cost_usd or 0.0
         self.pop.add(Cand(cid, p.island, p.parent_id, p.parent2_id, p.operator, p.persona, status, reason, None,
-                          s.summary), s.code_hash if s.accepted else None)
+                          s.summary), s.code_hash if status == PENDING else None)
         if status != PENDING:
             self._note(f"#{cid} {p.persona}/{p.operator}: {reason[:70]}")
 

@@ -49,6 +49,10 @@ class Population:
     next_event: int = 0
     seed_ids: list[int] = field(default_factory=list)  # the starting programs (operator 'seed')
     confirming: set[int] = field(default_factory=set)  # chosen for confirmation seeds (events say so)
+    open_ids: set[int] = field(default_factory=set)  # pending or running
+    # Answers of the O(N) reads, dropped whenever a candidate is added, joins an island or finishes: the
+    # loop asks them on every pass, the population changes a few times per candidate.
+    _memo: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_db(cls, db: lineage.Database, campaign_id: int, islands: int) -> Population:
@@ -78,7 +82,10 @@ class Population:
     # -- updates (each mirrors a row just written) ------------------------------------------------------
 
     def add(self, cand: Cand, code_hash: str | None, member: bool = True) -> None:
+        self._memo.clear()
         self.cands[cand.id] = cand
+        if cand.status in (PENDING, RUNNING):
+            self.open_ids.add(cand.id)
         if code_hash:
             self.hashes.add(code_hash)
         if cand.parent_id is not None:
@@ -98,15 +105,31 @@ class Population:
 
     def join(self, island: int, cand_id: int) -> None:
         if cand_id not in self.members[island]:
+            self._memo.clear()
             self.members[island].append(cand_id)
+
+    def finish(self, cand: Cand, status: str, reason: str, fitness: float | None) -> None:
+        self._memo.clear()
+        cand.status, cand.reason, cand.fitness = status, reason, fitness
+        self.open_ids.discard(cand.id)
+
+    def _memoized(self, key, compute):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     # -- reads ------------------------------------------------------------------------------------------
 
     def individuals(self, island: int) -> list[Individual]:
-        return [Individual(i, self.cands[i].fitness if self.cands[i].status == OK else None, self.children[i])
-                for i in self.members[island]]
+        """The island's members as selection sees them (a shared list: do not change it)."""
+        return self._memoized(("individuals", island), lambda: [
+            Individual(i, self.cands[i].fitness if self.cands[i].status == OK else None, self.children[i])
+            for i in self.members[island]])
 
     def best(self, island: int | None = None) -> Cand | None:
+        return self._memoized(("best", island), lambda: self._best(island))
+
+    def _best(self, island: int | None) -> Cand | None:
         ids = self.members[island] if island is not None else list(self.cands)
         scored = [self.cands[i] for i in ids if self.cands[i].status == OK and self.cands[i].fitness is not None]
         return min(scored, key=lambda c: (c.fitness, c.id)) if scored else None
@@ -118,19 +141,24 @@ class Population:
         return min(scored, key=lambda c: (c.fitness, c.id)) if scored else (seeds[0] if seeds else None)
 
     def failed(self, island: int) -> list[Cand]:
-        return [self.cands[i] for i in self.members[island] if self.cands[i].status in FAILED_FOR_REPAIR]
+        return self._memoized(("failed", island), lambda: [
+            self.cands[i] for i in self.members[island] if self.cands[i].status in FAILED_FOR_REPAIR])
 
     def unfinished(self) -> list[Cand]:
-        return [c for c in self.cands.values() if c.status in (PENDING, RUNNING)]
+        return [self.cands[i] for i in sorted(self.open_ids)]
 
     def finished_on(self, island: int) -> int:
         """Candidates born on the island that reached a final status (screen rejections excluded)."""
-        return sum(1 for c in self.cands.values()
-                   if c.island == island and c.status not in (PENDING, RUNNING, REJECTED, "constraint_violation")
-                   and c.operator != "seed")
+        return self._memoized(("finished_on", island), lambda: sum(
+            1 for c in self.cands.values()
+            if c.island == island and c.status not in (PENDING, RUNNING, REJECTED, "constraint_violation")
+            and c.operator != "seed"))
 
     def persona_record(self) -> dict[str, tuple[int, int]]:
         """persona -> (finished children, children better than their first parent): the bandit's reward."""
+        return dict(self._memoized("persona_record", self._persona_record))
+
+    def _persona_record(self) -> dict[str, tuple[int, int]]:
         record: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for c in self.cands.values():
             if c.persona is None or c.status in (PENDING, RUNNING):

@@ -49,6 +49,7 @@ from evolve.lineage.record import (
     record_evaluation,
     record_event,
     record_llm_call,
+    record_proposal,
     set_campaign_status,
     set_candidate_status,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "record_evaluation",
     "record_event",
     "record_llm_call",
+    "record_proposal",
     "release_lease",
     "renew_lease",
     "run_readonly",

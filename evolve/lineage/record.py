@@ -25,7 +25,7 @@ from evolve.lineage.models import (
     utcnow,
 )
 from scoring.errors import InputError
-from scoring.result import INTERRUPTED, OK, STATUSES, ScoreResult
+from scoring.result import INTERRUPTED, OK, REJECTED, STATUSES, ScoreResult
 
 OPERATORS = ("seed", "mutate", "crossover", "repair")
 PENDING, RUNNING = "pending", "running"  # proposed and queued / being evaluated
@@ -133,65 +133,75 @@ def add_candidate(
     free number of the campaign. A rejected duplicate is stored with `code_hash=None` and a reason
     naming the original; a second candidate with a hash the campaign holds raises DuplicateCode.
     """
+    with db.session() as s, s.begin():
+        return _add_candidate(s, campaign_id, island=island, files=files, operator=operator, persona=persona,
+                              model=model, parent_id=parent_id, parent2_id=parent2_id, generation=generation,
+                              status=status, reason=reason, code_hash=code_hash, event_no=event_no,
+                              summary=summary, origin=origin)
+
+
+def _add_candidate(s: Session, campaign_id: int, *, island: int, files: Mapping[str, str], operator: str,
+                   persona: str | None, model: str | None, parent_id: int | None, parent2_id: int | None,
+                   generation: int | None, status: str, reason: str, code_hash: str | None, event_no: int | None,
+                   summary: str, origin: Mapping[str, Any] | None) -> int:
     _check(operator, OPERATORS, "operator")
     _check(status, CANDIDATE_STATUSES, "candidate status")
     if parent2_id is not None and parent_id is None:
         raise ValueError("a second parent needs a first parent")
-    with db.session() as s, s.begin():
-        parents = [p for p in (parent_id, parent2_id) if p is not None]
-        known = {
-            r[0]: (r[1], r[2])
-            for r in s.execute(
-                sa.select(Candidate.id, Candidate.generation, Candidate.fitness).where(
-                    Candidate.id.in_(parents), Candidate.campaign_id == campaign_id
-                )
+    parents = [p for p in (parent_id, parent2_id) if p is not None]
+    known = {
+        r[0]: (r[1], r[2])
+        for r in s.execute(
+            sa.select(Candidate.id, Candidate.generation, Candidate.fitness).where(
+                Candidate.id.in_(parents), Candidate.campaign_id == campaign_id
             )
-        }
-        found = {k: v[0] for k, v in known.items()}
-        missing = [p for p in parents if p not in found]
-        if missing:
-            raise ValueError(f"parent candidate {missing[0]} is not in campaign {campaign_id}")
-        if code_hash is not None:
-            existing = s.scalar(
-                sa.select(Candidate.id).where(Candidate.campaign_id == campaign_id, Candidate.code_hash == code_hash)
-            )
-            if existing is not None:
-                raise DuplicateCode(code_hash, existing)
-        if generation is None:
-            generation = 1 + max(found.values()) if found else 0
-        if event_no is None:
-            last = s.scalar(sa.select(sa.func.max(Candidate.event_no)).where(Candidate.campaign_id == campaign_id))
-            event_no = 0 if last is None else last + 1
-        c = Candidate(
+        )
+    }
+    found = {k: v[0] for k, v in known.items()}
+    missing = [p for p in parents if p not in found]
+    if missing:
+        raise ValueError(f"parent candidate {missing[0]} is not in campaign {campaign_id}")
+    if code_hash is not None:
+        existing = s.scalar(
+            sa.select(Candidate.id).where(Candidate.campaign_id == campaign_id, Candidate.code_hash == code_hash)
+        )
+        if existing is not None:
+            raise DuplicateCode(code_hash, existing)
+    if generation is None:
+        generation = 1 + max(found.values()) if found else 0
+    if event_no is None:
+        last = s.scalar(sa.select(sa.func.max(Candidate.event_no)).where(Candidate.campaign_id == campaign_id))
+        event_no = 0 if last is None else last + 1
+    c = Candidate(
+        campaign_id=campaign_id,
+        island=island,
+        parent_id=parent_id,
+        parent2_id=parent2_id,
+        operator=operator,
+        persona=persona,
+        model=model,
+        generation=generation,
+        status=status,
+        reason=reason,
+        summary=summary,
+        origin=dict(origin) if origin else None,
+        code_hash=code_hash,
+        event_no=event_no,
+        parent_fitness=known[parent_id][1] if parent_id is not None else None,
+    )
+    s.add(c)
+    s.flush()
+    for name, sha in _store_blobs(s, files).items():
+        s.add(CandidateFile(candidate_id=c.id, name=name, sha256=sha))
+    s.add(
+        Membership(
             campaign_id=campaign_id,
             island=island,
-            parent_id=parent_id,
-            parent2_id=parent2_id,
-            operator=operator,
-            persona=persona,
-            model=model,
-            generation=generation,
-            status=status,
-            reason=reason,
-            summary=summary,
-            origin=dict(origin) if origin else None,
-            code_hash=code_hash,
-            event_no=event_no,
-            parent_fitness=known[parent_id][1] if parent_id is not None else None,
+            candidate_id=c.id,
+            via="seed" if operator == "seed" else "birth",
         )
-        s.add(c)
-        s.flush()
-        for name, sha in _store_blobs(s, files).items():
-            s.add(CandidateFile(candidate_id=c.id, name=name, sha256=sha))
-        s.add(
-            Membership(
-                campaign_id=campaign_id,
-                island=island,
-                candidate_id=c.id,
-                via="seed" if operator == "seed" else "birth",
-            )
-        )
-        return c.id
+    )
+    return c.id
 
 
 def set_candidate_status(db: Database, candidate_id: int, status: str, reason: str | None = None) -> None:
@@ -308,23 +318,40 @@ def record_llm_call(
     with db.session() as s, s.begin():
         if candidate_id is not None and (persona is None or operator is None):
             persona, operator = _credit_of(s, candidate_id, persona, operator)
-        call = LlmCall(
-            campaign_id=campaign_id,
-            candidate_id=candidate_id,
-            persona=persona,
-            operator=operator,
-            model=model,
-            prompt_hash=prompt_hash,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost_usd=cost_usd,
-            latency_s=latency_s,
-            reply=reply,
-            error=error,
-        )
-        s.add(call)
-        s.flush()
-        return call.id
+        return _add_call(s, campaign_id, candidate_id=candidate_id, persona=persona, operator=operator,
+                         model=model, prompt_hash=prompt_hash, tokens_in=tokens_in, tokens_out=tokens_out,
+                         cost_usd=cost_usd, latency_s=latency_s, reply=reply, error=error)
+
+
+def _add_call(s: Session, campaign_id: int, **fields: Any) -> int:
+    call = LlmCall(campaign_id=campaign_id, **fields)
+    s.add(call)
+    s.flush()
+    return call.id
+
+
+def record_proposal(db: Database, campaign_id: int, *, call: Mapping[str, Any],
+                    candidate: Mapping[str, Any]) -> tuple[int, str, str]:
+    """The LLM call and the candidate it produced, in one transaction (the campaign's hot path).
+
+    `call` holds record_llm_call's keywords, `candidate` add_candidate's. A candidate whose code hash the
+    campaign already holds is stored as a rejected duplicate naming the original, as the campaign does.
+    Returns the candidate's (id, status, reason); the call is linked to it and credited to its persona
+    and operator.
+    """
+    with db.session() as s, s.begin():
+        fields = {"generation": None, "event_no": None, "summary": "", "origin": None, "model": None,
+                  "persona": None, "parent_id": None, "parent2_id": None, "status": PENDING, "reason": "",
+                  "code_hash": None, **candidate}
+        try:
+            cid = _add_candidate(s, campaign_id, **fields)
+        except DuplicateCode as e:  # raised before anything was written
+            fields.update(files={}, code_hash=None, status=REJECTED,
+                          reason=f"duplicate: same program as candidate {e.existing_id}")
+            cid = _add_candidate(s, campaign_id, **fields)
+        _add_call(s, campaign_id, candidate_id=cid, **{"persona": fields["persona"], "operator": fields["operator"],
+                                                      **call})
+        return cid, fields["status"], fields["reason"]
 
 
 def link_llm_call(db: Database, call_id: int, candidate_id: int) -> None:

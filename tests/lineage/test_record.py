@@ -54,6 +54,26 @@ def test_duplicate_code_hash_is_refused_but_a_rejected_duplicate_is_kept(db: L.D
     assert L.candidate(db, camp, dup)["reason"] == f"duplicate of {first}"
 
 
+def test_a_proposal_records_its_call_and_candidate_together(db: L.Database, camp: int) -> None:
+    seed = L.add_candidate(db, camp, island=0, files=FILES, operator="seed", code_hash="h0")
+    call = {"model": "m", "prompt_hash": "p", "cost_usd": 0.5, "reply": "r"}
+    child = {"island": 0, "files": {**FILES, "model.py": "x = 2\n"}, "operator": "mutate", "persona": "newton",
+             "parent_id": seed, "code_hash": "h1", "summary": "x to 2"}
+    cid, status, reason = L.record_proposal(db, camp, call=call, candidate=child)
+    assert (status, reason) == ("pending", "")
+    calls = L.export_rows(db, camp, "llm_calls")[1]
+    assert [(c["candidate_id"], c["persona"], c["operator"], c["cost_usd"]) for c in calls] == [
+        (cid, "newton", "mutate", 0.5)]
+    # the same code again: kept as a rejected duplicate naming the original, its call still counted
+    dup, status, reason = L.record_proposal(db, camp, call=call, candidate=child)
+    assert status == "rejected" and reason == f"duplicate: same program as candidate {cid}"
+    assert L.candidate(db, camp, dup)["files"] == {}
+    # a candidate that cannot be written leaves no call behind: one transaction
+    with pytest.raises(ValueError, match="not in campaign"):
+        L.record_proposal(db, camp, call=call, candidate={**child, "parent_id": 10_000, "code_hash": "h2"})
+    assert len(L.export_rows(db, camp, "llm_calls")[1]) == 2
+
+
 def test_generation_event_numbers_and_parents(db: L.Database, camp: int) -> None:
     a = L.add_candidate(db, camp, island=0, files=FILES, operator="seed")
     b = L.add_candidate(db, camp, island=1, files=FILES, operator="seed")
