@@ -4,7 +4,7 @@ Each edit is applied alone to the seed program and scored through scoring.api.sc
 path a campaign uses) on the full budget, one training at a time. A few stacks of edits follow.
 Prints one line per run and appends JSON lines to bench/out/offline_edits.jsonl.
 
-    python bench/offline_edits.py [--edits muon,rope] [--no-stacks] [--seed 1337] [--timeout 900]
+    python bench/offline_edits.py [--edits muon,rope] [--stacks N] [--seed 1337] [--timeout 900] [--smoke]
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from evolve.operators.offline.catalog import CATALOG, by_name
 from scoring.api import score
 from scoring.task import builtin_task_dir, load_task
 
-STACKS = (
-    ("muon", "warmup_cosine"),
+STACKS = (  # in the order --stacks N takes them
     ("muon", "warmup_cosine", "rope", "rmsnorm"),
+    ("muon", "warmup_cosine"),
     ("muon", "warmup_cosine", "rope", "rmsnorm", "relu2", "untie_head", "adamw_betas"),
 )
 
@@ -28,7 +28,8 @@ STACKS = (
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--edits", default="", help="comma-separated edit names (default: all)")
-    ap.add_argument("--no-stacks", action="store_true")
+    ap.add_argument("--stacks", type=int, default=len(STACKS), help="how many stacks of edits to score after them")
+    ap.add_argument("--smoke", action="store_true", help="tiny training budget: a check that it runs")
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--timeout", type=float, default=900.0, help="per run; generous because the CPU is shared")
     ap.add_argument("--out", default="bench/out/offline_edits.jsonl")
@@ -36,7 +37,7 @@ def main() -> None:
 
     task = load_task(builtin_task_dir())
     names = [n for n in args.edits.split(",") if n] or [e.name for e in CATALOG]
-    runs: list[tuple[str, ...]] = [()] + [(n,) for n in names] + ([] if args.no_stacks else list(STACKS))
+    runs: list[tuple[str, ...]] = [()] + [(n,) for n in names] + list(STACKS[:args.stacks])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     base = None
@@ -46,7 +47,7 @@ def main() -> None:
         for name in combo:
             files = by_name(name).apply(files) or files
         t0 = time.time()
-        r = score(files, task, seed=args.seed, timeout=args.timeout)
+        r = score(files, task, seed=args.seed, smoke=args.smoke, timeout=args.timeout)
         label = "+".join(combo) or "seed"
         if not combo and r.ok:
             base = r.best_vloss

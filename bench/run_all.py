@@ -33,6 +33,23 @@ SECTIONS = {
         [PY, "bench/seed_task.py", "--seeds", "5"],
         [PY, "bench/seed_task.py", "--seeds", "1", "--smoke"],
     ),
+    "offline_edits": (
+        "Offline edits at the full budget",
+        "Each edit of the offline operator's catalog applied alone to the seed program, then a stack of four, "
+        "scored through the sandbox with the full training budget on one evaluation seed (1337): which changes "
+        "the demo's stand-in for an LLM can find. The seed's noise is in the section above.",
+        [PY, "bench/offline_edits.py", "--out", "bench/out/offline_edits_run.jsonl", "--stacks", "1"],
+        [PY, "bench/offline_edits.py", "--out", "bench/out/offline_edits_smoke.jsonl", "--edits", "muon",
+         "--stacks", "0", "--smoke"],
+    ),
+    "demo": (
+        "The demo campaign against the seed's noise",
+        "`make demo`'s campaign (seeds/campaigns/demo.toml: offline operator, full budget, two slots), then the "
+        "seed program on more evaluation seeds until it has five: the best candidate's val and test loss against "
+        "the seed's, and the improvement as a multiple of the seed's spread over the five seeds (goal: over 3x).",
+        [PY, "bench/demo_result.py"],
+        [PY, "bench/demo_result.py", "--smoke"],
+    ),
     "pipeline": (
         "The campaign pipeline",
         "Share of wall time the evaluation slot is busy when LLM replies (through litellm and the loopback server) "

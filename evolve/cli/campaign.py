@@ -111,7 +111,8 @@ def summary(session: Session, outcome: Outcome) -> dict[str, Any]:
                           "test_loss": test_loss(outcome.best_id),
                           "seeds": len([e for e in best["evaluations"] if e["status"] == "ok"]),
                           "persona": best["persona"], "operator": best["operator"]}
-        chain = lineage.ancestry(db, cid, outcome.best_id)
+        # oldest first: a crossover's second parent sits before the child, beside the first parent's line
+        chain = sorted(lineage.ancestry(db, cid, outcome.best_id), key=lambda r: (r.generation, r.id))
         result["lineage"] = [{"id": r.id, "operator": r.operator, "persona": r.persona, "fitness": r.fitness,
                               "parent": r.parent_id, "parent2": r.parent2_id} for r in chain]
     if outcome.seed_id is not None:
@@ -154,7 +155,7 @@ def print_summary(s: dict[str, Any]) -> None:
     if s.get("lineage"):
         steps = [f"#{r['id']} {r['operator']}" + (f"/{r['persona']}" if r["persona"] else "")
                  + (f" x #{r['parent2']}" if r["parent2"] else "") + f" {_loss(r['fitness'])}"
-                 for r in reversed(s["lineage"])]
+                 for r in s["lineage"]]
         out.print("lineage: " + "  ->  ".join(steps))
     if s.get("best_dir"):
         out.print(f"each island's best program: {s['best_dir']}/island-*/ (model.py, train_mps.py, CANDIDATE.md)")

@@ -85,6 +85,21 @@ def test_mutate_is_deterministic_prefers_persona_tags_and_varies_with_seed(task,
     assert count(picks["euler"], pos) > count(picks["newton"], pos)
 
 
+def test_mutate_weighs_edits_by_the_catalogs_expert_priors(task, personas, monkeypatch):
+    from evolve.operators.offline import operator
+
+    parent = Parent(dict(task.seed_files), 2.45, "c1")
+    archimedes = personas[3]  # initialization, stability, normalization: no tag of muon's
+
+    def muon_picks() -> int:
+        replies = [_reply(mutate(archimedes, parent, task), s) for s in range(120)]
+        return sum("[muon]" in parse_reply(r, task.seed_files).summary for r in replies)
+
+    with_priors = muon_picks()
+    monkeypatch.setattr(operator, "PRIORS", {})
+    assert with_priors > 2 * max(1, muon_picks())
+
+
 def test_mutate_picks_only_unapplied_edits_and_replies_in_llm_format(task, personas):
     files = _with(task, *[e.name for e in CATALOG if e.name not in ("swiglu", "warmup_stable_decay", "rope")])
     seen = set()

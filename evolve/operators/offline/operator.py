@@ -4,8 +4,9 @@ It receives the rendered prompt exactly as an LLM would, reads the persona's tag
 back from it (prompt_view.py), and answers in the reply format an LLM uses (a summary line, then one
 fenced block per file, empty for an unchanged file), so its answers go through the same parser.
 
-- mutate: picks one applicable catalog edit, weighted toward edits sharing a tag with the persona, or
-  the generic numeric perturbation (the only choice for tasks the catalog does not know);
+- mutate: picks one applicable catalog edit, weighted toward edits sharing a tag with the persona and by
+  the catalog's expert priors, or the generic numeric perturbation (the only choice for tasks the
+  catalog does not know);
 - crossover: adds to parent A the catalog edits parent B has and A lacks, and takes some of B's
   differing numeric settings; if B brings nothing new, it mutates A instead and says so;
 - repair: undoes the parent's last change when the summary names it (catalog edit or perturbation), else
@@ -22,7 +23,7 @@ import re
 from collections.abc import Mapping
 
 from evolve.operators.fences import file_block
-from evolve.operators.offline.catalog import CATALOG, GENERIC_TAGS
+from evolve.operators.offline.catalog import CATALOG, GENERIC_TAGS, PRIORS
 from evolve.operators.offline.perturb import find_sites, fmt, perturb, set_constant
 from evolve.operators.offline.prompt_view import PromptView, read_prompt
 
@@ -46,7 +47,7 @@ def _perturb(view: PromptView, files: Mapping[str, str], rng: random.Random) -> 
 def _mutate(view: PromptView, files: Mapping[str, str], rng: random.Random) -> tuple[dict, str] | None:
     options = [(e, e.apply(files)) for e in CATALOG]
     options = [(e, out) for e, out in options if out is not None]
-    weights = [_weight(e.tags, view.tags) for e, _ in options]
+    weights = [PRIORS.get(e.name, 1.0) * _weight(e.tags, view.tags) for e, _ in options]
     has_sites = bool(find_sites(files, view.frozen_names, view.frozen_file, view.end_marker))
     if has_sites:
         options.append((None, None))
