@@ -344,8 +344,15 @@ class Campaign:
         return sum(1 for c in self.pop.unfinished() for s in self._required(c)
                    if (c.evals.get(s) is None or c.evals[s][0] == INTERRUPTED) and (c.id, s) not in busy)
 
+    def _starting(self, island: int | None = None) -> list[Cand]:
+        """Starting programs still being evaluated (on the island, or anywhere)."""
+        ids = self.pop.seed_ids if island is None else [i for i in self.pop.members[island] if i in self.pop.seed_ids]
+        return [self.pop.cands[i] for i in ids if self.pop.cands[i].status in (PENDING, RUNNING)]
+
     def _may_propose(self) -> bool:
-        if self.stop_mode or self._cost_exhausted() or self.pop.best() is None:
+        # Proposals from a starting program begin while it trains, so its slot's next job is ready when it
+        # ends instead of one LLM latency later (a seed that fails wastes at most the queue's depth of calls).
+        if self.stop_mode or self._cost_exhausted() or (self.pop.best() is None and not self._starting()):
             return False
         planned = self.pop.evals_done + len(self.running) + self._queued_jobs() + len(self.proposing)
         return planned < self.cfg.budget.max_evals
@@ -368,9 +375,9 @@ class Campaign:
         rng = random.Random(f"{cfg.seed}:{event_no}")
         island = event_no % cfg.islands.count
         pool = self.pop.individuals(island)
-        if not any(p.fitness is not None for p in pool):
-            island = next(i for i in range(cfg.islands.count) if any(p.fitness is not None
-                                                                    for p in self.pop.individuals(i)))
+        if not any(p.fitness is not None for p in pool) and not self._starting(island):
+            island = next((i for i in range(cfg.islands.count) if any(p.fitness is not None
+                                                                     for p in self.pop.individuals(i))), island)
             pool = self.pop.individuals(island)
         failed = self.pop.failed(island)[-5:]
         scored = [p for p in pool if p.fitness is not None]
@@ -385,6 +392,11 @@ class Campaign:
             p1 = self.pop.cands[rng.choice(failed).id]
         else:
             first = isl.select_parent(rng, pool, cfg.selection)
+            if first is None:  # nothing scored here yet: a child of the island's starting program
+                starting = self._starting(island) or self._starting()
+                if not starting:
+                    return None
+                first = isl.Individual(starting[0].id, None)
             p1 = self.pop.cands[first.id]
             if operator == "crossover":
                 second = isl.select_parent(rng, pool, cfg.selection, exclude=first.id)

@@ -29,7 +29,7 @@ from bench.peer import sides  # noqa: E402
 
 SECTIONS = ("utilization", "controller", "hung", "search")  # the long one last
 FULL = {"util_s": 1.0, "util_evals": 20, "ctl_sizes": [100, 1000, 10000], "ctl_ours_extra": 100,
-        "ctl_peer_iters": {100: 50, 1000: 30, 10000: 10}, "ctl_limit_s": 900, "ctl_ours_max": 1000, "search_evals": 5,
+        "ctl_peer_iters": {100: 50, 1000: 30, 10000: 10}, "ctl_limit_s": 900, "ctl_ours_max": 10000, "search_evals": 5,
         "search_seeds": 3, "search_smoke": False, "search_delta": 0.05, "search_timeout_s": 600.0,
         "hang_timeout_s": 45.0,
         "hang_inner_s": 135.0, "hang_evals": 5}

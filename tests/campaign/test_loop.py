@@ -173,3 +173,16 @@ def test_launch_refuses_an_existing_campaign_name(in_tmp):
     run_session(prepare_launch(cfg, "once", executor_factory=lambda t, c: RiggedExecutor(lambda job: 2.0)))
     with pytest.raises(InputError, match="already exists"):
         prepare_launch(cfg, "once")
+
+
+def test_proposals_start_while_the_seed_trains(in_tmp):
+    """A slot should not wait one LLM latency after the seed: children are proposed during its evaluation."""
+    cfg = settings(budget={"max_evals": 4}, evaluation={"smoke": True, "confirm_seeds": 0})
+    session, outcome, _ = _run("early", cfg, lambda s, job: _parent_loss(s, job) - 0.01, delay_s=1.0)
+    _, cands = lineage.export_rows(session.db, session.campaign_id, "candidates")
+    seed = next(c for c in cands if c["operator"] == "seed")
+    children = [c for c in cands if c["operator"] != "seed"]
+    assert outcome.evals_done == 4 and children
+    assert min(c["created_at"] for c in children) < seed["finished_at"]
+    # the first children's parent is the seed, scored later: their credit compares with its fitness
+    assert all(c["parent_fitness"] == seed["fitness"] for c in children if c["parent_id"] == seed["id"])
