@@ -7,6 +7,9 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 TASK := seeds/tasks/nanogpt_shakespeare
+# The peer of the side-by-side benchmarks (OpenEvolve), in its own venv without torch: its evaluator
+# calls our scoring with our venv's python. Defined before `test`, whose prerequisites it is among.
+PEER := bench/.peer/bin/python
 
 .PHONY: install data demo test lint bench bench-smoke clean
 
@@ -36,9 +39,6 @@ test: lint $(PEER)
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory bench-smoke
 
-# The peer of the side-by-side benchmarks (OpenEvolve), in its own venv without torch: its evaluator
-# calls our scoring with our venv's python.
-PEER := bench/.peer/bin/python
 $(PEER):
 	$(PYTHON) -m venv bench/.peer
 	$(PEER) -m pip install -q "openevolve==0.4.0"
