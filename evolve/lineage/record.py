@@ -141,9 +141,10 @@ def add_candidate(
 
 
 def _add_candidate(s: Session, campaign_id: int, *, island: int, files: Mapping[str, str], operator: str,
-                   persona: str | None, model: str | None, parent_id: int | None, parent2_id: int | None,
-                   generation: int | None, status: str, reason: str, code_hash: str | None, event_no: int | None,
-                   summary: str, origin: Mapping[str, Any] | None) -> int:
+                   persona: str | None = None, model: str | None = None, parent_id: int | None = None,
+                   parent2_id: int | None = None, generation: int | None = None, status: str = PENDING,
+                   reason: str = "", code_hash: str | None = None, event_no: int | None = None,
+                   summary: str = "", origin: Mapping[str, Any] | None = None) -> int:
     _check(operator, OPERATORS, "operator")
     _check(status, CANDIDATE_STATUSES, "candidate status")
     if parent2_id is not None and parent_id is None:
@@ -340,18 +341,16 @@ def record_proposal(db: Database, campaign_id: int, *, call: Mapping[str, Any],
     and operator.
     """
     with db.session() as s, s.begin():
-        fields = {"generation": None, "event_no": None, "summary": "", "origin": None, "model": None,
-                  "persona": None, "parent_id": None, "parent2_id": None, "status": PENDING, "reason": "",
-                  "code_hash": None, **candidate}
+        fields = dict(candidate)
         try:
             cid = _add_candidate(s, campaign_id, **fields)
         except DuplicateCode as e:  # raised before anything was written
             fields.update(files={}, code_hash=None, status=REJECTED,
                           reason=f"duplicate: same program as candidate {e.existing_id}")
             cid = _add_candidate(s, campaign_id, **fields)
-        _add_call(s, campaign_id, candidate_id=cid, **{"persona": fields["persona"], "operator": fields["operator"],
-                                                      **call})
-        return cid, fields["status"], fields["reason"]
+        _add_call(s, campaign_id, **{"persona": fields.get("persona"), "operator": fields["operator"], **call},
+                  candidate_id=cid)
+        return cid, fields.get("status", PENDING), fields.get("reason", "")
 
 
 def link_llm_call(db: Database, call_id: int, candidate_id: int) -> None:
