@@ -44,22 +44,43 @@ class Screened:
         return self.status is None
 
 
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
+_DOC_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _docstring(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+
+
+def _canonical(tree: ast.AST) -> str:
+    """The tree in preorder without positions or docstrings: node type names, list lengths and constants'
+    reprs. Node types fix their field counts, so the sequence reads back one way only. Reads the tree and
+    never changes it (the tree is syntax.parse_shared's, shared with the guard)."""
+    out: list[str] = []
+    stack: list = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.AST):
+            out.append(type(node).__name__)
+            values = []
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if name == "body" and isinstance(node, _DOC_OWNERS) and value and _docstring(value[0]):
+                    value = value[1:] or [ast.Pass()]
+                values.append(value)
+            stack.extend(reversed(values))
+        elif isinstance(node, list):
+            out.append(f"[{len(node)}")
+            stack.extend(reversed(node))
+        else:
+            out.append(repr(node))
+    return "\0".join(out)
 
 
 @functools.lru_cache(maxsize=512)
 def _file_digest(name: str, text: str) -> bytes:
-    """One file's share of the hash; cached, since most children leave most files as their parent had
-    them and the syntax-tree dump is the expensive part of screening."""
+    """One file's share of the hash; cached, since most children leave most files as their parent had them."""
     try:
-        canon = ast.dump(_strip_docstrings(syntax.parse(text)), include_attributes=False)
+        canon = _canonical(syntax.parse_shared(text, name))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         canon = "text:" + text
     h = hashlib.sha256(f"{name}\0{len(canon)}\0".encode())

@@ -57,9 +57,9 @@ def _short(node: ast.AST) -> str:
     return text if len(text) <= 70 else text[:67] + "..."
 
 
-def _compare_blocks(seed: list, cand: list) -> str | None:
-    for a, b in zip(seed, cand, strict=False):
-        if _dump(a) != _dump(b):
+def _compare_blocks(seed: list, seed_dumps: tuple[str, ...], cand: list) -> str | None:
+    for a, dump_a, b in zip(seed, seed_dumps, cand, strict=False):
+        if dump_a != _dump(b):
             return f"frozen block changed: `{_short(a)}` became `{_short(b)}`"
     if len(seed) > len(cand):
         return f"frozen block changed: `{_short(seed[len(cand)])}` was removed"
@@ -74,49 +74,48 @@ def _allowed_prelude(node: ast.stmt, index: int) -> bool:
     return isinstance(node, ast.ImportFrom) and node.module == "__future__"
 
 
-def _bound_names(node: ast.AST) -> Iterable[tuple[str, int]]:
-    """Names a statement tree binds or stores into (including attribute and globals()[...] stores)."""
+def _names(node: ast.AST) -> Iterable[tuple[bool, str, int]]:
+    """(binds, name, line) for every name a statement tree mentions (binds=False) and every name it binds or
+    stores into (binds=True: assignment, def, import, `global`, attribute and globals()[...] stores,
+    setattr/delattr with a literal name). One walk of the tree for both questions the guard asks."""
     for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-            yield sub.id, sub.lineno
-        elif isinstance(sub, ast.Attribute) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-            yield sub.attr, sub.lineno
-        elif isinstance(sub, ast.Subscript) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-            if isinstance(sub.slice, ast.Constant) and isinstance(sub.slice.value, str):
-                yield sub.slice.value, sub.lineno
-        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            yield sub.name, sub.lineno
-        elif isinstance(sub, (ast.Global, ast.Nonlocal)):
+        cls = type(sub)
+        if cls is ast.Name:
+            yield False, sub.id, sub.lineno
+            if type(sub.ctx) is not ast.Load:
+                yield True, sub.id, sub.lineno
+        elif cls is ast.Attribute:
+            yield False, sub.attr, sub.lineno
+            if type(sub.ctx) is not ast.Load:
+                yield True, sub.attr, sub.lineno
+        elif cls is ast.Subscript:
+            if type(sub.ctx) is not ast.Load and isinstance(sub.slice, ast.Constant) \
+                    and isinstance(sub.slice.value, str):
+                yield True, sub.slice.value, sub.lineno
+        elif cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            yield True, sub.name, sub.lineno
+        elif cls in (ast.Global, ast.Nonlocal):
             for name in sub.names:
-                yield name, sub.lineno
-        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                yield True, name, sub.lineno
+        elif cls in (ast.Import, ast.ImportFrom):
             for alias in sub.names:
-                yield (alias.asname or alias.name).split(".")[0], sub.lineno
-        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("setattr", "delattr"):
+                yield True, (alias.asname or alias.name).split(".")[0], sub.lineno
+        elif cls is ast.alias:
+            yield False, (sub.asname or sub.name).split(".")[-1], getattr(sub, "lineno", 0)
+        elif cls is ast.Call and isinstance(sub.func, ast.Name) and sub.func.id in ("setattr", "delattr"):
             if len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str):
-                yield sub.args[1].value, sub.lineno
-
-
-def _named(node: ast.AST) -> Iterable[tuple[str, int]]:
-    """Every name and attribute a statement tree mentions."""
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name):
-            yield sub.id, sub.lineno
-        elif isinstance(sub, ast.Attribute):
-            yield sub.attr, sub.lineno
-        elif isinstance(sub, ast.alias):
-            yield (sub.asname or sub.name).split(".")[-1], getattr(sub, "lineno", 0)
+                yield True, sub.args[1].value, sub.lineno
 
 
 def _check_mutable(file: str, statements: list, fz: Frozen) -> list[str]:
     frozen, private = set(fz.names), set(fz.private)
     problems = []
     for stmt in statements:
-        for name, line in _bound_names(stmt):
-            if name in frozen:
-                problems.append(f"{file} line {line} rebinds the frozen name {name!r}")
-        for name, line in _named(stmt):
-            if name in private:
+        for binds, name, line in _names(stmt):
+            if binds:
+                if name in frozen:
+                    problems.append(f"{file} line {line} rebinds the frozen name {name!r}")
+            elif name in private:
                 problems.append(f"{file} line {line} uses {name!r}, which only the frozen block may touch")
     return problems
 
@@ -135,22 +134,29 @@ def check(task: Task, files: Mapping[str, str]) -> list[str]:
     return problems
 
 
+@functools.lru_cache(maxsize=8)
+def _seed_block(fz: Frozen, seed_text: str, name: str) -> tuple[list, tuple[str, ...]]:
+    """The seed's frozen statements and their dumps: the same for every candidate of a task."""
+    inside = _region_statements(syntax.parse(seed_text, name), frozen_region(seed_text, fz))[1]
+    return inside, tuple(_dump(node) for node in inside)
+
+
 @functools.lru_cache(maxsize=512)
 def _check_file(fz: Frozen, seed_text: str, name: str, text: str) -> tuple[str, ...]:
     """One file's problems. Cached: a child usually leaves most files exactly as its parent had them."""
-    tree = syntax.parse(text, name)
+    tree = syntax.parse_shared(text, name)
     if name != fz.file:
         return tuple(_check_mutable(name, tree.body, fz))
     region = frozen_region(text, fz)
     if isinstance(region, str):
         return (region,)
     try:
-        seed_parts = _region_statements(syntax.parse(seed_text, name), frozen_region(seed_text, fz))
+        seed_block, seed_dumps = _seed_block(fz, seed_text, name)
         before, inside, after = _region_statements(tree, region)
     except ValueError as e:
         return (f"{name}: {e}",)
     problems = []
-    changed = _compare_blocks(seed_parts[1], inside)
+    changed = _compare_blocks(seed_block, seed_dumps, inside)
     if changed:
         problems.append(changed)
     for i, node in enumerate(before):

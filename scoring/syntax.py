@@ -9,6 +9,7 @@ here, so the controller's threads never parse concurrently.
 from __future__ import annotations
 
 import ast
+import functools
 import threading
 
 _LOCK = threading.Lock()
@@ -17,3 +18,11 @@ _LOCK = threading.Lock()
 def parse(source: str, filename: str = "<unknown>") -> ast.Module:
     with _LOCK:
         return ast.parse(source, filename=filename)
+
+
+@functools.lru_cache(maxsize=16)
+def parse_shared(source: str, filename: str = "<unknown>") -> ast.Module:
+    """`parse`, cached: one tree per text for every reader of a candidate (reply parser, guard). The tree
+    is shared, so a caller must never change it; one that does (screen's docstring stripping) uses `parse`.
+    Parsing is the largest part of screening a candidate, and each of its files is read several times."""
+    return parse(source, filename)

@@ -169,7 +169,7 @@ def _same(a: str, b: str) -> bool:
 
 def _syntax_problem(name: str, text: str) -> str | None:
     try:
-        syntax.parse(text)
+        syntax.parse_shared(text, name)  # the guard reads the same tree next
     except SyntaxError as e:
         return f"{name} line {e.lineno}: {e.msg}"
     except Exception as e:  # null bytes (ValueError), absurd nesting (RecursionError, MemoryError)

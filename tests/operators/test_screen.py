@@ -49,3 +49,26 @@ def test_code_hash_ignores_formatting_but_not_code():
     c = {"m.py": "x = 2\ndef f():\n    return x\n"}
     assert code_hash(a) == code_hash(b) != code_hash(c)
     assert code_hash(a) != code_hash({"n.py": a["m.py"]})
+
+
+def test_code_hash_tells_apart_programs_with_the_same_tokens():
+    # the canonical form records structure (list lengths, node types), not just the tokens in order
+    pairs = [("x = [1, 2]\n", "x = [1], 2\n"), ("f(a, b)\n", "f(a)(b)\n"), ("x = 'a' 'b'\n", "x = 'a', 'b'\n"),
+             ("def f():\n    '''only a docstring'''\n", "def f():\n    pass\n    pass\n"),
+             ("x = None\n", "x = 'None'\n")]
+    for one, other in pairs:
+        assert code_hash({"m.py": one}) != code_hash({"m.py": other}), (one, other)
+    # a body that is only a docstring counts as `pass`
+    assert code_hash({"m.py": "def f():\n    '''doc'''\n"}) == code_hash({"m.py": "def f():\n    pass\n"})
+
+
+def test_hashing_leaves_the_shared_syntax_tree_as_parsed():
+    import ast
+
+    from scoring import syntax
+
+    text = "'''module doc'''\n\n\nclass A:\n    '''class doc'''\n    x = 1\n"
+    tree = syntax.parse_shared(text, "m.py")
+    before = ast.dump(tree)
+    code_hash({"m.py": text})
+    assert syntax.parse_shared(text, "m.py") is tree and ast.dump(tree) == before
