@@ -2,8 +2,9 @@
 
 1. Slot utilization: LLM replies through litellm from the loopback server with a fixed latency L, and
    evaluations that take exactly S seconds; the share of wall time the evaluation slots are busy.
-2. Controller time per candidate with 10, 1,000 and 10,000 candidates already in the database (instant
-   LLM, instant evaluation): what the loop itself costs as the lineage grows.
+2. Controller time per candidate with 10, 1,000 and 10,000 candidates already in the campaign (the seed,
+   then bench/fill.py's synthetic candidates written in bulk; instant LLM, instant evaluation): what the
+   loop itself costs as the lineage grows.
 
     python bench/pipeline.py [--quick] [--json]
 """
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from bench.fill import fill_campaign  # noqa: E402
 from evolve import config as cfgmod  # noqa: E402
 from evolve.executors import Job  # noqa: E402
 from evolve.launch import prepare_launch, prepare_resume, run_session  # noqa: E402
@@ -93,11 +95,14 @@ def controller_cost(sizes: list[int], extra: int) -> list[dict]:
     rows = []
     for n in sizes:
         name = f"ctl-{n}-{time.monotonic_ns()}"
-        run_session(prepare_launch(_settings(n, {"name": "offline"}), name,
-                                   executor_factory=lambda t, c: FixedExecutor(0.0)))
+        session = prepare_launch(_settings(1, {"name": "offline"}), name,
+                                 executor_factory=lambda t, c: FixedExecutor(0.0))
+        run_session(session)  # the seed's evaluation, then n - 1 more candidates written in bulk
+        stored = fill_campaign(session, n - 1)
+        resumed = prepare_resume(name, budget={"max_evals": stored + extra},
+                                 executor_factory=lambda t, c: FixedExecutor(0.0))
         t0 = time.perf_counter()
-        run_session(prepare_resume(name, budget={"max_evals": n + extra},
-                                   executor_factory=lambda t, c: FixedExecutor(0.0)))
+        run_session(resumed)
         wall = time.perf_counter() - t0
         rows.append({"candidates_in_db": n, "new_evaluations": extra, "wall_s": round(wall, 2),
                      "ms_per_evaluation": round(1000 * wall / extra, 1)})

@@ -8,12 +8,17 @@ and answered with the whole new program in one ```python block, which is what th
 `diff_based_evolution: false`.
 
 `hang_at=k` makes the k-th answer that carries code a candidate whose `train()` never returns (the
-hung-candidate benchmark). Runs in our venv; the peer reaches it over HTTP only.
+hung-candidate benchmark). Runs in our venv, in a process of its own (BenchServer): neither framework's
+process pays for producing the replies, as neither would for a real LLM; both reach it over HTTP only.
+
+    python bench/peer/loopback.py --task DIR [--latency S] [--hang-at K]   (prints its URL, then serves)
 """
 
 from __future__ import annotations
 
+import argparse
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,8 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from evolve.operators.offline.operator import mutate_files  # noqa: E402
-from evolve.operators.server import LoopbackHTTPServer, LoopbackServer  # noqa: E402
-from scoring.task import Task  # noqa: E402
+from evolve.operators.server import LoopbackHTTPServer  # noqa: E402
+from scoring.task import Task, load_task  # noqa: E402
 
 HANG = "    while True:  # benchmark: this candidate never returns\n        time.sleep(1)\n"
 _CURRENT = re.compile(r"^# Current Program\n```[a-z]*\n(.*?)\n```", re.S | re.M)
@@ -69,9 +74,46 @@ class BenchHTTPServer(LoopbackHTTPServer):
             return self.hang_at is not None and self.code_replies == self.hang_at
 
 
-class BenchServer(LoopbackServer):
-    """`with BenchServer(task, latency_s=...) as s:` then point either framework at `s.url`."""
+class BenchServer:
+    """`with BenchServer(task, latency_s=...) as s:` then point either framework at `s.url`.
+
+    The server is a child process: a campaign in this process then pays only for its own work, as the
+    peer, which runs in a process of its own, does."""
 
     def __init__(self, task: Task, latency_s: float = 0.0, hang_at: int | None = None):
-        self.httpd = BenchHTTPServer(("127.0.0.1", 0), latency_s, task, hang_at)
-        self._thread = None
+        self.cmd = [sys.executable, str(Path(__file__).resolve()), "--task", str(task.root),
+                    "--latency", str(latency_s)] + (["--hang-at", str(hang_at)] if hang_at else [])
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def __enter__(self) -> BenchServer:
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, text=True)
+        self.url = (self.proc.stdout.readline() if self.proc.stdout else "").strip()
+        if not self.url.startswith("http://"):
+            self.proc.kill()
+            raise RuntimeError(f"the loopback server did not start ({' '.join(self.cmd)})")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True, help="the task folder whose program the peer's prompts carry")
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--hang-at", type=int, default=None)
+    args = ap.parse_args()
+    httpd = BenchHTTPServer(("127.0.0.1", 0), args.latency, load_task(Path(args.task)), args.hang_at)
+    host, port = httpd.server_address[:2]
+    print(f"http://{host}:{port}/v1", flush=True)
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()
+
+
+if __name__ == "__main__":
+    main()

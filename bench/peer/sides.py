@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from bench.fill import fill_campaign  # noqa: E402
 from bench.peer.loopback import BenchServer  # noqa: E402
 from bench.pipeline import FixedExecutor  # noqa: E402
 from evolve import config as cfgmod  # noqa: E402
@@ -119,12 +120,15 @@ def ours_controller(n: int, extra: int) -> dict:
     with BenchServer(task) as server:
         name = f"bench-peer-ctl-{n}-{time.time_ns()}"
         t0 = time.time()
-        run_session(prepare_launch(_ours_cfg(server.url, n), name, executor_factory=lambda t, c: FixedExecutor(0.0)))
+        session = prepare_launch(_ours_cfg(server.url, 1), name, executor_factory=lambda t, c: FixedExecutor(0.0))
+        run_session(session)  # the seed's evaluation, then n - 1 more candidates written in bulk
+        stored = fill_campaign(session, n - 1)
         fill = time.time() - t0
         # the stored settings name this server's URL, so the resume talks to the same server
-        t0 = time.time()
-        run_session(prepare_resume(name, budget={"max_evals": n + extra},
-                                   executor_factory=lambda t, c: FixedExecutor(0.0)))
+        resumed = prepare_resume(name, budget={"max_evals": stored + extra},
+                                 executor_factory=lambda t, c: FixedExecutor(0.0))
+        t0 = time.time()  # the loop's run, as the peer's figure is its run() alone
+        run_session(resumed)
         wall = time.time() - t0
     return {"programs": n, "new_evaluations": extra, "fill_s": round(fill, 1), "wall_s": round(wall, 2),
             "ms_per_candidate": round(1000 * wall / extra, 1)}

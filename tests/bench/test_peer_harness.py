@@ -87,6 +87,20 @@ def test_loopback_answers_a_peer_prompt_with_a_full_guard_clean_program(single):
     assert loopback.HANG not in first and loopback.HANG in second  # the 2nd code reply hangs
 
 
+def test_bench_server_serves_from_a_process_of_its_own(single):
+    # neither framework's process may pay for producing the replies: the server is a child process
+    import urllib.request
+
+    with loopback.BenchServer(single, hang_at=1) as server:
+        assert server.proc.pid != os.getpid() and server.proc.poll() is None
+        body = json.dumps({"model": "offline", "messages": [{"role": "user", "content": _peer_prompt(
+            single.seed_files["train_mps.py"].rstrip("\n"))}]}).encode()
+        req = urllib.request.Request(server.url + "/chat/completions", body, {"Content-Type": "application/json"})
+        reply = json.loads(urllib.request.urlopen(req, timeout=30).read())["choices"][0]["message"]["content"]
+        assert loopback.HANG in reply  # its settings reached the child
+    assert server.proc.poll() is not None  # and it is gone after the block
+
+
 def test_peer_evaluator_scores_a_program_with_our_scoring(single, tmp_path, monkeypatch):
     program = tmp_path / "program.py"
     program.write_text(single.seed_files["train_mps.py"])
