@@ -18,6 +18,7 @@ from evolve.operators.context import Change
 from scoring.result import INTERRUPTED, OK, REJECTED
 
 FAILED_FOR_REPAIR = ("crashed", "timeout", "invalid_result")  # what repair can plausibly fix
+_NOT_FINISHED = (PENDING, RUNNING, REJECTED, "constraint_violation")  # migration counts the others
 
 
 @dataclass
@@ -34,6 +35,11 @@ class Cand:
     summary: str = ""
     evals: dict[int, tuple[str, float | None]] = field(default_factory=dict)  # seed -> (status, best_vloss)
     error_tail: str = ""
+
+
+def _finished(c: Cand) -> int:
+    """1 when `c` counts towards its island's migration interval: born there, past screening, finished."""
+    return int(c.status not in _NOT_FINISHED and c.operator != "seed")
 
 
 @dataclass
@@ -53,6 +59,13 @@ class Population:
     # Answers of the O(N) reads, dropped whenever a candidate is added, joins an island or finishes: the
     # loop asks them on every pass, the population changes a few times per candidate.
     _memo: dict = field(default_factory=dict, repr=False)
+    # Kept up to date on every change instead, so a change costs O(1) (O(children) for a finish) however
+    # large the lineage: selection's view of each candidate, the bandit's credit, finished per island.
+    _ind: dict[int, Individual] = field(default_factory=dict, repr=False)
+    _kids: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list), repr=False)
+    _credit: dict[int, tuple[str, bool]] = field(default_factory=dict, repr=False)  # child -> (persona, improved)
+    _record: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]), repr=False)
+    _finished: Counter = field(default_factory=Counter, repr=False)
 
     @classmethod
     def from_db(cls, db: lineage.Database, campaign_id: int, islands: int) -> Population:
@@ -90,10 +103,16 @@ class Population:
             self.hashes.add(code_hash)
         if cand.parent_id is not None:
             self.children[cand.parent_id] += 1
+            self._kids[cand.parent_id].append(cand.id)
+            if cand.parent_id in self.cands:
+                self._reindex(cand.parent_id)
         if cand.operator == "seed":
             self.seed_ids.append(cand.id)
         if member:
             self.members[cand.island].append(cand.id)
+        self._reindex(cand.id)
+        self._recredit(cand)
+        self._finished[cand.island] += _finished(cand)
 
     def record_eval(self, cand_id: int, seed: int, status: str, vloss: float | None, tail: str = "") -> None:
         c = self.cands[cand_id]
@@ -110,8 +129,34 @@ class Population:
 
     def finish(self, cand: Cand, status: str, reason: str, fitness: float | None) -> None:
         self._memo.clear()
+        self._finished[cand.island] -= _finished(cand)
         cand.status, cand.reason, cand.fitness = status, reason, fitness
+        self._finished[cand.island] += _finished(cand)
         self.open_ids.discard(cand.id)
+        self._reindex(cand.id)
+        self._recredit(cand)
+        for kid in self._kids.get(cand.id, ()):  # "better than its parent" moves with the parent's fitness
+            self._recredit(self.cands[kid])
+
+    def _reindex(self, cand_id: int) -> None:
+        c = self.cands[cand_id]
+        self._ind[cand_id] = Individual(cand_id, c.fitness if c.status == OK else None, self.children[cand_id])
+
+    def _recredit(self, c: Cand) -> None:
+        """The bandit's credit for `c` as a child: counted once finished, improved when ok and better than
+        its first parent is now."""
+        old = self._credit.pop(c.id, None)
+        if old is not None:
+            self._record[old[0]][0] -= 1
+            self._record[old[0]][1] -= old[1]
+        if c.persona is None or c.status in (PENDING, RUNNING):
+            return
+        parent = self.cands.get(c.parent_id) if c.parent_id is not None else None
+        improved = bool(c.status == OK and parent and parent.fitness is not None and c.fitness is not None
+                        and c.fitness < parent.fitness)
+        self._credit[c.id] = (c.persona, improved)
+        self._record[c.persona][0] += 1
+        self._record[c.persona][1] += improved
 
     def _memoized(self, key, compute):
         if key not in self._memo:
@@ -122,9 +167,7 @@ class Population:
 
     def individuals(self, island: int) -> list[Individual]:
         """The island's members as selection sees them (a shared list: do not change it)."""
-        return self._memoized(("individuals", island), lambda: [
-            Individual(i, self.cands[i].fitness if self.cands[i].status == OK else None, self.children[i])
-            for i in self.members[island]])
+        return self._memoized(("individuals", island), lambda: [self._ind[i] for i in self.members[island]])
 
     def best(self, island: int | None = None) -> Cand | None:
         return self._memoized(("best", island), lambda: self._best(island))
@@ -149,25 +192,11 @@ class Population:
 
     def finished_on(self, island: int) -> int:
         """Candidates born on the island that reached a final status (screen rejections excluded)."""
-        return self._memoized(("finished_on", island), lambda: sum(
-            1 for c in self.cands.values()
-            if c.island == island and c.status not in (PENDING, RUNNING, REJECTED, "constraint_violation")
-            and c.operator != "seed"))
+        return self._finished[island]
 
     def persona_record(self) -> dict[str, tuple[int, int]]:
         """persona -> (finished children, children better than their first parent): the bandit's reward."""
-        return dict(self._memoized("persona_record", self._persona_record))
-
-    def _persona_record(self) -> dict[str, tuple[int, int]]:
-        record: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for c in self.cands.values():
-            if c.persona is None or c.status in (PENDING, RUNNING):
-                continue
-            record[c.persona][0] += 1
-            parent = self.cands.get(c.parent_id) if c.parent_id is not None else None
-            if c.status == OK and parent and parent.fitness is not None and c.fitness < parent.fitness:
-                record[c.persona][1] += 1
-        return {p: (n, w) for p, (n, w) in record.items()}
+        return {p: (n, w) for p, (n, w) in self._record.items() if n}
 
     def recent_changes(self, island: int, k: int) -> tuple[Change, ...]:
         """The island's newest improving children, newest first, with their fitness delta."""

@@ -30,3 +30,51 @@ def test_best_unfinished_and_credit_follow_each_change() -> None:
     pop.add(failed, None)
     pop.finish(failed, "crashed", "boom", None)
     assert pop.persona_record() == {"newton": (2, 1)} and [c.id for c in pop.failed(0)] == [4]
+
+
+def test_running_tallies_equal_a_recount_after_any_sequence_of_changes() -> None:
+    # The credit, the finished counts and selection's view are kept up to date change by change; after
+    # random adds, joins and finishes (a parent finishing after its children, as when proposals from a
+    # starting program begin while it trains) they must equal a recount from the candidates themselves.
+    import random
+
+    from evolve.islands import Individual
+    from evolve.population import FAILED_FOR_REPAIR
+
+    rng = random.Random(7)
+    for trial in range(20):
+        pop = Population(islands=3)
+        pop.add(_cand(1, 0, "pending", operator="seed", persona=None), "h1")
+        for i in range(3):
+            pop.join(i, 1)
+        for cid in range(2, 80):
+            r = rng.random()
+            if r < 0.5:
+                status = rng.choice(["pending", "pending", "rejected", "constraint_violation"])
+                pop.add(_cand(cid, rng.randrange(3), status, parent=rng.choice(list(pop.cands)),
+                              persona=rng.choice(["newton", "curie", "darwin"])), f"h{cid}",
+                        member=status == "pending")
+            elif r < 0.6 and len(pop.cands) > 1:
+                pop.join(rng.randrange(3), rng.choice(list(pop.cands)))
+            elif pop.open_ids:
+                c = pop.cands[rng.choice(sorted(pop.open_ids))]
+                status = rng.choice(["ok", "ok", "crashed", "timeout"])
+                pop.finish(c, status, "", rng.uniform(1.0, 3.0) if status == "ok" else None)
+        record: dict[str, list[int]] = {}
+        for c in pop.cands.values():
+            if c.persona is None or c.status in ("pending", "running"):
+                continue
+            parent = pop.cands.get(c.parent_id)
+            n_w = record.setdefault(c.persona, [0, 0])
+            n_w[0] += 1
+            n_w[1] += bool(c.status == "ok" and parent and parent.fitness is not None and c.fitness < parent.fitness)
+        assert pop.persona_record() == {p: tuple(v) for p, v in record.items()}, trial
+        for i in range(3):
+            assert pop.finished_on(i) == sum(
+                1 for c in pop.cands.values() if c.island == i and c.operator != "seed"
+                and c.status not in ("pending", "running", "rejected", "constraint_violation")), (trial, i)
+            assert pop.individuals(i) == [
+                Individual(m, pop.cands[m].fitness if pop.cands[m].status == "ok" else None, pop.children[m])
+                for m in pop.members[i]], (trial, i)
+            assert [c.id for c in pop.failed(i)] == [m for m in pop.members[i]
+                                                       if pop.cands[m].status in FAILED_FOR_REPAIR]
