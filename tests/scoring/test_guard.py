@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from scoring import guard
 
 TRAIN = "train_mps.py"
@@ -64,3 +66,30 @@ def test_another_file_cannot_rebind_frozen_names(task):
 def test_unknown_file_is_reported(task):
     expected = ["other.py is not an editable file of task 'nanogpt_shakespeare'"]
     assert guard.check(task, {"other.py": "x = 1\n"}) == expected
+
+
+def test_a_parse_colliding_with_another_threads_parse_is_retried(monkeypatch):
+    # CPython 3.11: a parse running beside another thread's (one not behind our lock) can fail with this
+    # SystemError; the parse is pure, so it is tried again. Any other SystemError is not ours to hide.
+    import ast
+    import types
+
+    from scoring import syntax
+
+    real, calls = ast.parse, []
+
+    def flaky(source, filename="<unknown>", **kw):
+        calls.append(source)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=42, after=65)")
+        return real(source, filename=filename, **kw)
+
+    monkeypatch.setattr(syntax, "ast", types.SimpleNamespace(parse=flaky))  # this module's parses only
+    assert isinstance(syntax.parse("x = 1\n"), ast.Module) and len(calls) == 2
+
+    def broken(source, filename="<unknown>", **kw):
+        raise SystemError("something else")
+
+    monkeypatch.setattr(syntax, "ast", types.SimpleNamespace(parse=broken))
+    with pytest.raises(SystemError, match="something else"):
+        syntax.parse("x = 1\n")
