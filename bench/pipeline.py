@@ -4,7 +4,7 @@
    evaluations that take exactly S seconds; the share of wall time the evaluation slots are busy.
 2. Controller time per candidate with 10, 1,000 and 10,000 candidates already in the campaign (the seed,
    then bench/fill.py's synthetic candidates written in bulk; instant LLM, instant evaluation): what the
-   loop itself costs as the lineage grows.
+   loop itself costs as the lineage grows, after loading the lineage (load_s, once per resume).
 
     python bench/pipeline.py [--quick] [--json]
 """
@@ -25,10 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from bench.fill import fill_campaign  # noqa: E402
+from bench.fill import fill_campaign, timed_resume  # noqa: E402
 from evolve import config as cfgmod  # noqa: E402
 from evolve.executors import Job  # noqa: E402
-from evolve.launch import prepare_launch, prepare_resume, run_session  # noqa: E402
+from evolve.launch import prepare_launch, run_session  # noqa: E402
 from evolve.operators.server import LoopbackServer  # noqa: E402
 from scoring.result import OK, ScoreResult  # noqa: E402
 
@@ -99,13 +99,9 @@ def controller_cost(sizes: list[int], extra: int) -> list[dict]:
                                  executor_factory=lambda t, c: FixedExecutor(0.0))
         run_session(session)  # the seed's evaluation, then n - 1 more candidates written in bulk
         stored = fill_campaign(session, n - 1)
-        resumed = prepare_resume(name, budget={"max_evals": stored + extra},
-                                 executor_factory=lambda t, c: FixedExecutor(0.0))
-        t0 = time.perf_counter()
-        run_session(resumed)
-        wall = time.perf_counter() - t0
+        wall, load = timed_resume(name, stored + extra, lambda t, c: FixedExecutor(0.0))
         rows.append({"candidates_in_db": n, "new_evaluations": extra, "wall_s": round(wall, 2),
-                     "ms_per_evaluation": round(1000 * wall / extra, 1)})
+                     "load_s": round(load, 2), "ms_per_evaluation": round(1000 * (wall - load) / extra, 1)})
         print(f"controller with {n} in the database: {rows[-1]['ms_per_evaluation']} ms per evaluation",
               file=sys.stderr)
     return rows

@@ -36,11 +36,13 @@ SECTIONS = {
     "offline_edits": (
         "Offline edits at the full budget",
         "Each edit of the offline operator's catalog applied alone to the seed program, then a stack of four, "
-        "scored through the sandbox with the full training budget on one evaluation seed (1337): which changes "
-        "the demo's stand-in for an LLM can find. The seed's noise is in the section above.",
-        [PY, "bench/offline_edits.py", "--out", "bench/out/offline_edits_run.jsonl", "--stacks", "1"],
+        "scored through the sandbox with the full training budget on one evaluation seed (1337), two trainings "
+        "at a time on one thread each (as the demo's two slots): which changes the demo's stand-in for an LLM can "
+        "find. The seed's noise is in the section above.",
+        [PY, "bench/offline_edits.py", "--out", "bench/out/offline_edits_run.jsonl", "--stacks", "1",
+         "--workers", "2"],
         [PY, "bench/offline_edits.py", "--out", "bench/out/offline_edits_smoke.jsonl", "--edits", "muon",
-         "--stacks", "0", "--smoke"],
+         "--stacks", "0", "--workers", "2", "--smoke"],
     ),
     "demo": (
         "The demo campaign against the seed's noise",

@@ -81,15 +81,14 @@ def controller(p: dict, partial=None) -> list[dict]:
     rows = []
     for n in p["ctl_sizes"]:
         before = load()
-        # ours fills its population through real campaign evaluations (about 0.1 s each here): 10,000 of
-        # them would take most of the hour, and bench/pipeline.py already measures our loop at 10,000
         ours = sides.ours_controller(n, p["ctl_ours_extra"]) if n <= p["ctl_ours_max"] else \
             {"ms_per_candidate": None, "new_evaluations": 0, "fill_s": None}
         iters = p["ctl_peer_iters"][n]
         peer = sides.peer_run(iters, eval_s=0.0, prefill=n, limit_s=p["ctl_limit_s"])
         done = len(peer["evals"])
         row = {"programs": n, "ours_ms": ours["ms_per_candidate"], "ours_new": ours["new_evaluations"],
-               "ours_fill_s": ours["fill_s"], "peer_iterations": iters, "peer_done": done,
+               "ours_fill_s": ours["fill_s"], "ours_load_s": ours.get("load_s"), "peer_iterations": iters,
+               "peer_done": done,
                "peer_prefill_s": peer.get("prefill_s"), "peer_programs_held": peer.get("programs"),
                "load": [before, load()]}
         if "run_wall_s" in peer and done:

@@ -60,6 +60,8 @@ def controller(rows: list[dict]) -> list[str]:
             peer += f"; it held {r['peer_programs_held']:,} programs"
         ours = "not run here (see The campaign pipeline: bench/pipeline.py)" if r["ours_ms"] is None \
             else f"{r['ours_ms']:.1f}"
+        if r.get("ours_load_s") is not None:
+            ours += f" (+ {r['ours_load_s']:.2f} s to load the lineage, once per resume)"
         out.append(f"| {r['programs']:,} | {ours} | {peer} | {_ratio(r['ours_ms'], r['peer_ms'])} | "
                    f"{r['ours_new']} new candidates; {r['peer_done']} iterations | {r['load'][0]}, {r['load'][1]} |")
     return out
@@ -168,9 +170,11 @@ def render(data: dict) -> str:
     if "controller" in data:
         lines += ["### 2. Controller overhead", "",
                   "Wall time per candidate with an instant LLM (loopback, no added latency) and instant "
-                  "evaluation, after N programs were put into the population (ours: a real campaign of N "
-                  "evaluations, then resumed for the new candidates; the peer: N scored programs added to its "
-                  "database, then run). The peer keeps one program per MAP-Elites cell (default grid) and deletes "
+                  "evaluation, after N programs were put into the population (ours: a launched campaign's seed, "
+                  "N - 1 finished candidates written below it in bulk by bench/fill.py, then resumed for the new "
+                  "candidates, timed after it loaded its lineage; the peer: N scored programs added to its "
+                  "in-memory database, then run). Both LLMs answer from a process of their own. "
+                  "The peer keeps one program per MAP-Elites cell (default grid) and deletes "
                   "the displaced ones, so it holds far fewer than N: its figure is at the population it keeps.",
                   ""] \
             + controller(data["controller"]) + [""]

@@ -27,12 +27,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from bench.fill import fill_campaign  # noqa: E402
+from bench.fill import fill_campaign, timed_resume  # noqa: E402
 from bench.peer.loopback import BenchServer  # noqa: E402
 from bench.pipeline import FixedExecutor  # noqa: E402
 from evolve import config as cfgmod  # noqa: E402
 from evolve.executors import Job, LocalExecutor  # noqa: E402
-from evolve.launch import prepare_launch, prepare_resume, run_session  # noqa: E402
+from evolve.launch import prepare_launch, run_session  # noqa: E402
 from evolve.operators.offline.operator import mutate_files  # noqa: E402
 from scoring.api import score  # noqa: E402
 from scoring.result import ScoreResult  # noqa: E402
@@ -125,13 +125,10 @@ def ours_controller(n: int, extra: int) -> dict:
         stored = fill_campaign(session, n - 1)
         fill = time.time() - t0
         # the stored settings name this server's URL, so the resume talks to the same server
-        resumed = prepare_resume(name, budget={"max_evals": stored + extra},
-                                 executor_factory=lambda t, c: FixedExecutor(0.0))
-        t0 = time.time()  # the loop's run, as the peer's figure is its run() alone
-        run_session(resumed)
-        wall = time.time() - t0
+        wall, load = timed_resume(name, stored + extra, lambda t, c: FixedExecutor(0.0))
+    # the loop's run after loading the lineage, as the peer's figure is its run() with its programs in memory
     return {"programs": n, "new_evaluations": extra, "fill_s": round(fill, 1), "wall_s": round(wall, 2),
-            "ms_per_candidate": round(1000 * wall / extra, 1)}
+            "load_s": round(load, 2), "ms_per_candidate": round(1000 * (wall - load) / extra, 1)}
 
 
 def peer_available(python: Path = PEER_PYTHON) -> bool:
