@@ -1,6 +1,6 @@
 """Ray executor against the local executor on this machine: campaign throughput and Ray's own overhead.
 
-    python bench/ray_throughput.py [--evals N] [--slots 1,2,4] [--overhead-reps R]
+    python bench/ray_throughput.py [--evals N] [--slots 1,2] [--overhead-reps R]
 
 1. Throughput: a `--smoke` campaign (offline operator, one island, no confirmation seeds) of N evaluations,
    run by the real `evolve launch`, with the local executor (1 slot) and with the Ray executor at each slot
@@ -120,7 +120,8 @@ def dispatch_overhead(reps: int, ray_address: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evals", type=int, default=6)
-    parser.add_argument("--slots", default="1,2,4")
+    # default: 1, 2, 4 ... up to the cores (more slots than cores only add contention, see above)
+    parser.add_argument("--slots", default=",".join(str(2 ** i) for i in range(8) if 2 ** i <= (os.cpu_count() or 1)))
     parser.add_argument("--overhead-reps", type=int, default=20)
     opts = parser.parse_args()
     slots = [int(s) for s in opts.slots.split(",")]

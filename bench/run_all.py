@@ -62,8 +62,8 @@ SECTIONS = {
     ),
     "ray_throughput": (
         "Ray against the local executor",
-        "Evaluations per minute of a --smoke campaign with the local executor and 1, 2 and 4 Ray slots on a local "
-        "head node, and the dispatch overhead Ray adds per evaluation.",
+        "Evaluations per minute of a --smoke campaign with the local executor and 1, 2, 4 ... (up to the cores) Ray "
+        "slots on a local head node, and the dispatch overhead Ray adds per evaluation.",
         [PY, "bench/ray_throughput.py"],
         [PY, "bench/ray_throughput.py", "--evals", "2", "--slots", "1", "--overhead-reps", "3"],
     ),
