@@ -48,7 +48,7 @@ class Population:
     cands: dict[int, Cand] = field(default_factory=dict)
     members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     hashes: set[str] = field(default_factory=set)
-    children: Counter = field(default_factory=Counter)
+    kids: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # first parent -> children
     migrations_done: Counter = field(default_factory=Counter)  # source island -> migration rounds recorded
     cost_usd: float = 0.0
     evals_done: int = 0  # finished evaluations (interrupted ones do not count)
@@ -62,7 +62,6 @@ class Population:
     # Kept up to date on every change instead, so a change costs O(1) (O(children) for a finish) however
     # large the lineage: selection's view of each candidate, the bandit's credit, finished per island.
     _ind: dict[int, Individual] = field(default_factory=dict, repr=False)
-    _kids: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list), repr=False)
     _credit: dict[int, tuple[str, bool]] = field(default_factory=dict, repr=False)  # child -> (persona, improved)
     _record: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]), repr=False)
     _finished: Counter = field(default_factory=Counter, repr=False)
@@ -102,8 +101,7 @@ class Population:
         if code_hash:
             self.hashes.add(code_hash)
         if cand.parent_id is not None:
-            self.children[cand.parent_id] += 1
-            self._kids[cand.parent_id].append(cand.id)
+            self.kids[cand.parent_id].append(cand.id)
             if cand.parent_id in self.cands:
                 self._reindex(cand.parent_id)
         if cand.operator == "seed":
@@ -135,12 +133,13 @@ class Population:
         self.open_ids.discard(cand.id)
         self._reindex(cand.id)
         self._recredit(cand)
-        for kid in self._kids.get(cand.id, ()):  # "better than its parent" moves with the parent's fitness
+        for kid in self.kids.get(cand.id, ()):  # "better than its parent" moves with the parent's fitness
             self._recredit(self.cands[kid])
 
     def _reindex(self, cand_id: int) -> None:
         c = self.cands[cand_id]
-        self._ind[cand_id] = Individual(cand_id, c.fitness if c.status == OK else None, self.children[cand_id])
+        self._ind[cand_id] = Individual(cand_id, c.fitness if c.status == OK else None,
+                                        len(self.kids.get(cand_id, ())))
 
     def _recredit(self, c: Cand) -> None:
         """The bandit's credit for `c` as a child: counted once finished, improved when ok and better than

@@ -74,7 +74,7 @@ def test_running_tallies_equal_a_recount_after_any_sequence_of_changes() -> None
                 1 for c in pop.cands.values() if c.island == i and c.operator != "seed"
                 and c.status not in ("pending", "running", "rejected", "constraint_violation")), (trial, i)
             assert pop.individuals(i) == [
-                Individual(m, pop.cands[m].fitness if pop.cands[m].status == "ok" else None, pop.children[m])
+                Individual(m, pop.cands[m].fitness if pop.cands[m].status == "ok" else None, len(pop.kids.get(m, ())))
                 for m in pop.members[i]], (trial, i)
             assert [c.id for c in pop.failed(i)] == [m for m in pop.members[i]
                                                        if pop.cands[m].status in FAILED_FOR_REPAIR]
