@@ -1,6 +1,7 @@
-"""Synthetic lineage, written in bulk: the one home of the benchmarks' "a campaign that already has N
-candidates". Used by bench/lineage_scale.py (100,000 candidates) and, to fill a launched campaign before
-its controller is timed, by bench/pipeline.py and bench/peer/sides.py.
+"""Synthetic campaigns for the benchmarks: lineage written in bulk (the one home of "a campaign that
+already has N candidates") and evaluations of a fixed length (FixedExecutor, where only the pipeline is
+measured). Used by bench/lineage_scale.py (100,000 candidates) and bench/peer/sides.py (our side of the
+comparison with OpenEvolve: a launched campaign filled, then timed).
 
 Each candidate's parent is drawn from the last 30 ok candidates of its island, as fitness-based selection
 in a steady-state loop would; 5% are crossovers with a second parent from the same window. Every candidate
@@ -12,19 +13,53 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import sqlalchemy as sa
 
 from evolve import lineage as L
+from evolve.executors import Job
 from evolve.lineage.models import Blob, Candidate, CandidateFile, Evaluation, Event, LlmCall, Membership, utcnow
+from scoring.result import OK, ScoreResult
 
 WINDOW = 30
 BATCH = 5_000
 SCREENED = ("rejected", "constraint_violation")  # refused before training: no evaluation row
 STATUSES = ["ok"] * 70 + ["crashed"] * 12 + ["rejected"] * 8 + ["timeout"] * 5 + ["constraint_violation"] * 5
 FilesFor = Callable[[int], dict[str, str]]
+
+
+class FixedExecutor:
+    """Every evaluation takes `seconds` and scores a little better than the last."""
+
+    name = "fixed"
+
+    def __init__(self, seconds: float, slots: int = 1):
+        self.seconds, self.slots = seconds, slots
+        self.stop_now = threading.Event()
+        self.busy_s = 0.0
+        self._n = 0
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=slots)
+
+    def _run(self, job: Job) -> ScoreResult:
+        t0 = time.perf_counter()
+        if self.seconds:
+            time.sleep(self.seconds)
+        with self._lock:
+            self._n += 1
+            self.busy_s += time.perf_counter() - t0
+            v = 3.0 - 1e-4 * self._n
+        return ScoreResult(OK, "", job.seed, best_vloss=v, returned_vloss=v, test_loss=v, wall_s=self.seconds)
+
+    def submit(self, slot: int, job: Job) -> Future:
+        return self._pool.submit(self._run, job)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def plan(n: int, rng: random.Random, islands: int, personas: Sequence[str], roots: Sequence[dict] = (),

@@ -52,14 +52,6 @@ SECTIONS = {
         [PY, "bench/demo_result.py"],
         [PY, "bench/demo_result.py", "--smoke"],
     ),
-    "pipeline": (
-        "The campaign pipeline",
-        "Share of wall time the evaluation slot is busy when LLM replies (through litellm and the loopback server) "
-        "take L seconds and evaluations take S; and the controller's own time per evaluation as the lineage grows "
-        "(instant LLM, instant evaluation).",
-        [PY, "bench/pipeline.py"],
-        [PY, "bench/pipeline.py", "--quick"],
-    ),
     "ray_throughput": (
         "Ray against the local executor",
         "Evaluations per minute of a --smoke campaign with the local executor and 1, 2, 4 ... (up to the cores) Ray "

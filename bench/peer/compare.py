@@ -64,7 +64,7 @@ def utilization(p: dict, partial=None) -> list[dict]:
     s, n = p["util_s"], p["util_evals"]
     for latency in (s, 4 * s):
         before = load()
-        ours = sides.ours_run(n, latency_s=latency, eval_s=s)
+        ours = sides.fresh("ours_run", evals=n, latency_s=latency, eval_s=s)
         peer = sides.peer_run(n - 1, latency_s=latency, eval_s=s, limit_s=60 + 3 * n * (latency + s))
         peer_wall = peer.get("run_wall_s", peer["wall_s"])
         row = {"L_s": latency, "S_s": s, "evals_ours": ours["n_evals"], "evals_peer": len(peer["evals"]),
@@ -81,7 +81,7 @@ def controller(p: dict, partial=None) -> list[dict]:
     rows = []
     for n in p["ctl_sizes"]:
         before = load()
-        ours = sides.ours_controller(n, p["ctl_ours_extra"]) if n <= p["ctl_ours_max"] else \
+        ours = sides.fresh("ours_controller", n=n, extra=p["ctl_ours_extra"]) if n <= p["ctl_ours_max"] else \
             {"ms_per_candidate": None, "new_evaluations": 0, "fill_s": None}
         iters = p["ctl_peer_iters"][n]
         peer = sides.peer_run(iters, eval_s=0.0, prefill=n, limit_s=p["ctl_limit_s"])
@@ -127,7 +127,7 @@ def search(p: dict, partial=None) -> dict:
         for arm in runs:
             before = load()
             if arm == "ours":
-                r = sides.ours_run(n, seed=seed, smoke=smoke, timeout_s=timeout)
+                r = sides.fresh("ours_run", evals=n, seed=seed, smoke=smoke, timeout_s=timeout)
             elif arm == "peer":
                 r = sides.peer_run(n - 1, seed=seed, smoke=smoke, timeout_s=timeout)
             else:
@@ -145,7 +145,7 @@ def search(p: dict, partial=None) -> dict:
 def hung(p: dict, partial=None) -> dict:
     t, n = p["hang_timeout_s"], p["hang_evals"]
     before = load()
-    ours = sides.ours_run(n, smoke=True, timeout_s=t, hang_at=2)
+    ours = sides.fresh("ours_run", evals=n, smoke=True, timeout_s=t, hang_at=2)
     peer = sides.peer_run(n - 1, smoke=True, timeout_s=t, score_timeout_s=p["hang_inner_s"], hang_at=2,
                           limit_s=p["hang_inner_s"] + 6 * t + 120)
     return {"timeout_s": t, "peer_inner_kill_s": p["hang_inner_s"], "ours": _hang_view(ours["evals"]),

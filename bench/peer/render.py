@@ -58,7 +58,7 @@ def controller(rows: list[dict]) -> list[str]:
                     f"{r['peer_iterations']} iterations)"
         if r.get("peer_programs_held") is not None:
             peer += f"; it held {r['peer_programs_held']:,} programs"
-        ours = "not run here (see The campaign pipeline: bench/pipeline.py)" if r["ours_ms"] is None \
+        ours = "not run" if r["ours_ms"] is None \
             else f"{r['ours_ms']:.1f}"
         if r.get("ours_load_s") is not None:
             ours += f" (+ {r['ours_load_s']:.2f} s to load the lineage, once per resume)"
@@ -173,7 +173,8 @@ def render(data: dict) -> str:
                   "evaluation, after N programs were put into the population (ours: a launched campaign's seed, "
                   "N - 1 finished candidates written below it in bulk by bench/fill.py, then resumed for the new "
                   "candidates, timed after it loaded its lineage; the peer: N scored programs added to its "
-                  "in-memory database, then run). Both LLMs answer from a process of their own. "
+                  "in-memory database, then run). Both LLMs answer from a process of their own, and each of our "
+                  "runs is a fresh process, as each of the peer's is. "
                   "The peer keeps one program per MAP-Elites cell (default grid) and deletes "
                   "the displaced ones, so it holds far fewer than N: its figure is at the population it keeps.",
                   ""] \

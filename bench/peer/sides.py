@@ -1,14 +1,18 @@
 """The three contestants of the side-by-side benchmarks, each run once on given work.
 
 - ours: a real campaign (evolve.launch) on the single-file task, LLM through litellm from the loopback
-  server, evaluations by a real LocalExecutor (sandboxed training) or by bench/pipeline.py's fixed-length
+  server, evaluations by a real LocalExecutor (sandboxed training) or by bench/fill.py's fixed-length
   executor; each evaluation's start, end, status and loss are recorded in the slot thread.
 - peer: OpenEvolve 0.4.0 in its own venv (bench/peer/run_peer.py), same loopback server, its evaluator
   calling our scoring; the evaluator logs the same record per evaluation.
 - best_of_n: no search: every child is one offline-operator mutation of the seed, scored in turn.
 
 Every function returns plain values: {"wall_s", "evals": [{"start", "end", "status", "best_vloss"}], ...}
-with times in seconds since the run started.
+with times in seconds since the run started. `fresh(name, ...)` runs one of them in a new process, as each
+peer run is and as a user's controller is (measured: a campaign run after others in one long-lived
+process took 20-45% longer per candidate).
+
+    python bench/peer/sides.py NAME JSON_KWARGS   (prints the function's result as one JSON line)
 """
 
 from __future__ import annotations
@@ -27,9 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from bench.fill import fill_campaign, timed_resume  # noqa: E402
+from bench.fill import FixedExecutor, fill_campaign, timed_resume  # noqa: E402
 from bench.peer.loopback import BenchServer  # noqa: E402
-from bench.pipeline import FixedExecutor  # noqa: E402
 from evolve import config as cfgmod  # noqa: E402
 from evolve.executors import Job, LocalExecutor  # noqa: E402
 from evolve.launch import prepare_launch, run_session  # noqa: E402
@@ -203,3 +206,17 @@ def best_of_n(evals: int, *, seed: int = 0, smoke: bool = False, timeout_s: floa
         r = score(files, task, smoke=smoke, timeout=timeout_s)
         records.append({"start": start, "end": time.time(), "status": r.status, "best_vloss": r.best_vloss})
     return {"wall_s": round(time.time() - t0, 3), "evals": _relative(records, t0)}
+
+
+def fresh(name: str, **kwargs) -> dict:
+    """`name(**kwargs)` (ours_run or ours_controller) in a new Python process; its result."""
+    r = subprocess.run([sys.executable, str(Path(__file__).resolve()), name, json.dumps(kwargs)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{name} failed ({r.returncode}): {r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    print(json.dumps({"ours_run": ours_run, "ours_controller": ours_controller}[sys.argv[1]](
+        **json.loads(sys.argv[2]))))

@@ -16,8 +16,7 @@ from scoring.guard import check
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench.fill import fill_campaign  # noqa: E402
-from bench.pipeline import FixedExecutor  # noqa: E402
+from bench.fill import FixedExecutor, fill_campaign  # noqa: E402
 
 
 def test_a_filled_campaign_resumes_on_top_of_its_synthetic_candidates(tmp_path, monkeypatch):
