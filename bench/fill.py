@@ -22,7 +22,9 @@ import sqlalchemy as sa
 
 from evolve import lineage as L
 from evolve.executors import Job
+from evolve.launch import prepare_resume, run_session
 from evolve.lineage.models import Blob, Candidate, CandidateFile, Evaluation, Event, LlmCall, Membership, utcnow
+from evolve.population import Population
 from scoring.result import OK, ScoreResult
 
 WINDOW = 30
@@ -167,30 +169,22 @@ def fill_campaign(session, n: int, seed: int = 0) -> int:
     insert_bulk(db, camp, rows, files_for, event_base)
     # The migrations a campaign would have made on the way (a round per `interval` finished candidates of an
     # island; their migrants are left out): without them the resumed loop would catch up on all at once.
+    # The campaign's own view of the rows counts both, as the resumed loop will.
+    pop = Population.from_db(db, camp, islands)
     interval, now = campaign.cfg.migration.interval, utcnow()
-    done: dict[int, int] = {}
-    for r in existing + rows:
-        if r["operator"] != "seed" and r["status"] not in SCREENED + ("pending", "running"):
-            done[r["island"]] = done.get(r["island"], 0) + 1
-    _, events = L.export_rows(db, camp, "events")
-    made = {i: sum(1 for e in events if e["kind"] == "migration" and e["payload"]["from"] == i) for i in done}
     migrations = [{"campaign_id": camp, "kind": "migration", "created_at": now,
                    "payload": {"from": i, "to": (i + 1) % islands, "round": k + 1, "candidates": []}}
-                  for i, count in done.items() if islands > 1 for k in range(made[i], count // interval)]
+                  for i in range(islands if islands > 1 else 0)
+                  for k in range(pop.migrations_done[i], pop.finished_on(i) // interval)]
     if migrations:
         with db.session() as s, s.begin():
             s.execute(sa.insert(Event), migrations)
-    with db.session() as s:
-        return s.scalar(sa.select(sa.func.count()).select_from(Evaluation).join(Candidate)
-                        .where(Candidate.campaign_id == camp, Evaluation.status != "interrupted"))
+    return pop.evals_done
 
 
 def timed_resume(name: str, max_evals: int, executor_factory) -> tuple[float, float]:
     """Resume campaign `name` up to `max_evals` evaluations: (seconds the loop ran, seconds of that spent
     loading the lineage into memory, which a resume does once; measured by the same load beforehand)."""
-    from evolve.launch import prepare_resume, run_session
-    from evolve.population import Population
-
     resumed = prepare_resume(name, budget={"max_evals": max_evals}, executor_factory=executor_factory)
     t0 = time.perf_counter()
     Population.from_db(resumed.db, resumed.campaign_id, resumed.campaign.cfg.islands.count)

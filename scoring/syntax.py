@@ -29,7 +29,7 @@ def parse(source: str, filename: str = "<unknown>") -> ast.Module:
 
 @functools.lru_cache(maxsize=16)
 def parse_shared(source: str, filename: str = "<unknown>") -> ast.Module:
-    """`parse`, cached: one tree per text for every reader of a candidate (reply parser, guard). The tree
-    is shared, so a caller must never change it; one that does (screen's docstring stripping) uses `parse`.
+    """`parse`, cached: one tree per text for every reader of a candidate (reply parser, guard, code hash).
+    The tree is shared, so a caller must never change it; one that needs to changes a copy or uses `parse`.
     Parsing is the largest part of screening a candidate, and each of its files is read several times."""
     return parse(source, filename)

@@ -58,10 +58,7 @@ def controller(rows: list[dict]) -> list[str]:
                     f"{r['peer_iterations']} iterations)"
         if r.get("peer_programs_held") is not None:
             peer += f"; it held {r['peer_programs_held']:,} programs"
-        ours = "not run" if r["ours_ms"] is None \
-            else f"{r['ours_ms']:.1f}"
-        if r.get("ours_load_s") is not None:
-            ours += f" (+ {r['ours_load_s']:.2f} s to load the lineage, once per resume)"
+        ours = f"{r['ours_ms']:.1f} (+ {r['ours_load_s']:.2f} s to load the lineage, once per resume)"
         out.append(f"| {r['programs']:,} | {ours} | {peer} | {_ratio(r['ours_ms'], r['peer_ms'])} | "
                    f"{r['ours_new']} new candidates; {r['peer_done']} iterations | {r['load'][0]}, {r['load'][1]} |")
     return out

@@ -31,6 +31,8 @@ def test_a_filled_campaign_resumes_on_top_of_its_synthetic_candidates(tmp_path, 
     pop = Population.from_db(session.db, session.campaign_id, 2)
     assert len(pop.cands) == 201 and pop.evals_done == stored and 100 < stored < 200  # some were screened
     assert all(pop.members[i] for i in (0, 1))
+    # the migration rounds the campaign would have made are on record, so the resume does not replay them
+    assert all(pop.migrations_done[i] == pop.finished_on(i) // cfg.migration.interval > 0 for i in (0, 1))
     personas = {c.persona for c in pop.cands.values() if c.persona}
     assert personas and personas <= set(session.campaign.personas)
     some = [c.id for c in pop.cands.values() if c.operator != "seed"][:5]

@@ -181,7 +181,8 @@ def test_render_states_a_reduced_run_and_what_the_peer_could_not_do():
     data = {"machine": {k: "x" for k in ("date", "machine", "cores", "os", "python", "torch", "persona_evolve",
                                          "openevolve", "load_at_start")},
             "reduced": ["search: 2 evaluations per run instead of 5"],
-            "controller": [{"programs": 10000, "ours_ms": None, "ours_new": 0, "peer_ms": 40.0, "peer_done": 10,
+            "controller": [{"programs": 10000, "ours_ms": 60.0, "ours_load_s": 1.5, "ours_new": 100, "peer_ms": 40.0,
+                            "peer_done": 10,
                             "peer_iterations": 10, "peer_programs_held": 200, "load": [1, 1]}],
             "search": {"evals_per_run": 2, "smoke": False, "delta": 0.05,
                        "runs": {"ours": [run], "peer": [run], "best_of_n": []}},
@@ -189,4 +190,5 @@ def test_render_states_a_reduced_run_and_what_the_peer_could_not_do():
     text = render.render(data)
     assert "**Reduced run**" in text and "search: 2 evaluations per run instead of 5" in text
     assert "it held 200 programs" in text and "never, within the run" in text and "| best-of-n | not run" in text
+    assert "60.0 (+ 1.50 s to load the lineage" in text and "| 1.50 |" in text  # our time, load apart; ratio
     assert text.startswith(render.BEGIN) and text.endswith(render.END)
