@@ -1,8 +1,10 @@
 """The one door into scoring: `score(files, task, seed)` -> ScoreResult.
 
 Steps (DESIGN.md, data flow 3-5): syntax and the constraint guard first (nothing runs on a violation);
-then the files go into a fresh folder and the trusted runner executes them in a sandboxed child; the
-verdict comes back through a result file that must carry this evaluation's nonce.
+then the files go into a fresh folder and run in a sandboxed child (scoring/runner.py), which holds no
+data: its training batches and evaluations come over a socket from the trusted referee
+(scoring/referee.py), a second child that runs no candidate code. The verdict is the referee's, read
+from its stdout; nothing the candidate's process writes or prints can change it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import os
 import secrets
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -25,6 +29,7 @@ from scoring.task import Task
 LOG_CAP_BYTES = 1_000_000  # per stream; the rest is counted and dropped
 FILE_LIMIT_MB = 256  # largest file a candidate may write
 TAIL_CHARS = 2000
+REFEREE_GRACE_S = 60.0  # the referee ends at end-of-channel; this bounds a bug in it, not the candidate
 
 
 def default_mem_limit_mb() -> int | None:
@@ -98,97 +103,136 @@ def score(files: Mapping[str, str], task: Task, *, seed: int = 1337, smoke: bool
 def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, ds: data.Dataset,
          timeout: float, slot_env: dict[str, str], mem_limit_mb: int | None,
          stop: threading.Event | None) -> ScoreResult:
-    run_dir, private = root / "run", root / ".private"
+    run_dir, private, decoy = root / "run", root / ".private", root / "data"
     for d in (run_dir, run_dir / "tmp", private):
         d.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (run_dir / name).write_text(text, encoding="utf-8")
-    nonce, token = secrets.token_hex(16), secrets.token_hex(8)
+    ds.write_decoy(decoy)
+    token = secrets.token_hex(8)
     prefix = confine.namespace_prefix()
-    seed_text = task.seed_files[task.frozen.file]
+    fz = task.frozen
+    seed_text = task.seed_files[fz.file]
     first, last = guard.frozen_region(seed_text, task)
+    frozen_source = "\n".join(seed_text.splitlines()[first - 1 : last])
+    spawned_at = time.time()
     job = {
         "run_dir": str(run_dir),
         "entry_module": task.entry_module,
         "entry_function": task.entry_function,
-        "eval_function": task.frozen.eval_function,
-        "batch_function": task.frozen.batch_function,
-        "budget_name": task.frozen.budget_name,
-        "max_evals_name": task.frozen.max_evals_name,
-        "frozen_names": list(task.frozen.names),
-        "frozen_source": "\n".join(seed_text.splitlines()[first - 1 : last]),
-        "test_path": str(ds.test_path) if ds.test_path.is_file() else None,
-        "result_path": str(private / f"result-{nonce[:8]}.json"),
-        "nonce": nonce,
+        "eval_function": fz.eval_function,
+        "batch_function": fz.batch_function,
+        "device_name": fz.device_name,
+        "frozen_names": list(fz.names),
+        "frozen_source": frozen_source,
         "mem_limit_mb": mem_limit_mb,
         "file_limit_mb": FILE_LIMIT_MB,
-        "spawned_at": time.time(),
         "namespaces": bool(prefix),
+        "writable": [str(run_dir)],
+        "keep": [str(decoy), *confine.python_paths()],
+        "hide": [str(p) for p in confine.secret_folders(ds.root)],
+        "secret_files": [str(p) for p in ds.secret_files()],
     }
     job_path = private / "job.json"
     job_path.write_text(json.dumps(job))
-    env = sandbox.scrubbed_env(
-        {**slot_env, "EVOLVE_SEED": str(seed), "EVOLVE_SMOKE": "1" if smoke else "0",
-         "EVOLVE_DATA_DIR": str(ds.public_dir)},
-        home=run_dir, token=token,
-    )
+    frozen_env = {"EVOLVE_SEED": str(seed), "EVOLVE_SMOKE": "1" if smoke else "0"}
+    ours, theirs = socket.socketpair()
+    referee = _start_referee(task, ds, frozen_source, frozen_env, private, ours, spawned_at)
+    env = sandbox.scrubbed_env({**slot_env, **frozen_env, "EVOLVE_DATA_DIR": str(decoy),
+                                "EVOLVE_REFEREE_FD": str(theirs.fileno())}, home=run_dir, token=token)
     stdout_path, stderr_path = root / "stdout.log", root / "stderr.log"
-    argv = [*prefix, sys.executable, "-I", "-m", "scoring.runner", str(job_path)]
+    argv = [*prefix, sys.executable, "-I", "-u", "-m", "scoring.runner", str(job_path)]
     outcome = sandbox.run(argv, cwd=run_dir, env=env,
                           timeout=timeout, stdout_path=stdout_path, stderr_path=stderr_path,
-                          log_cap_bytes=LOG_CAP_BYTES, token=token, stop=stop)
+                          log_cap_bytes=LOG_CAP_BYTES, token=token, stop=stop, extra_fds=(theirs.detach(),))
     job_path.unlink(missing_ok=True)
+    verdict, referee_problem = _referee_verdict(referee, private / "referee.log")
     stdout_tail = sandbox.tail(stdout_path, TAIL_CHARS // 2)
     stderr_tail = sandbox.tail(stderr_path, TAIL_CHARS // 2)
     log_tail = (stdout_tail + ("\n--- stderr ---\n" + stderr_tail if stderr_tail.strip() else "")).strip()
     common = dict(seed=seed, wall_s=round(outcome.wall_s, 3), stdout_path=str(stdout_path),
                   stderr_path=str(stderr_path), log_tail=log_tail[-TAIL_CHARS:])
-    verdict = _read_result(Path(job["result_path"]), nonce)
-    notes = _containment_notes(bool(prefix), verdict)
+    verdict = verdict or {}
+    notes = _containment_notes(bool(prefix), verdict.get("confinement"))
     if outcome.stragglers_killed:
         notes.append(f"killed {outcome.stragglers_killed} process(es) that outlived the evaluation")
-    if verdict is None or outcome.timed_out or outcome.interrupted:
-        status, reason = _reason_without_result(outcome, timeout, stderr_tail)
-        return ScoreResult(status, reason, notes=tuple(notes), **common)
     history = tuple(float("nan") if v is None else v for v in verdict.get("vloss_history", []))
+    figures = dict(vloss_history=history, steps=verdict.get("steps"), elapsed_s=_round(verdict.get("elapsed_s")),
+                   startup_s=_round(verdict.get("startup_s")), peak_mem_mb=verdict.get("peak_mem_mb"),
+                   device=verdict.get("device"), trusted_s=_round(verdict.get("final_eval_s")))
+    if outcome.timed_out or outcome.interrupted or not verdict.get("finished"):
+        status, reason = _reason_without_result(outcome, timeout, stderr_tail)
+        if referee_problem and not (outcome.timed_out or outcome.interrupted):
+            reason = referee_problem
+        return ScoreResult(status, reason, notes=tuple(notes), **figures, **common)
     return ScoreResult(
         status=verdict["status"],
         reason=verdict.get("reason", ""),
         best_vloss=verdict.get("best_vloss"),
         returned_vloss=verdict.get("returned_vloss"),
         test_loss=verdict.get("test_loss"),
-        vloss_history=history,
-        steps=verdict.get("steps"),
-        elapsed_s=_round(verdict.get("elapsed_s")),
-        startup_s=_round(verdict.get("startup_s")),
-        peak_mem_mb=verdict.get("peak_mem_mb"),
-        device=verdict.get("device"),
         notes=tuple(notes),
+        **figures,
         **common,
     )
 
 
-def _containment_notes(namespaces: bool, verdict: dict | None) -> list[str]:
-    """What confinement this evaluation really had: only facts the parent set up or the runner reported."""
+def _start_referee(task: Task, ds: data.Dataset, frozen_source: str, frozen_env: dict[str, str], private: Path,
+                   sock: socket.socket, spawned_at: float) -> subprocess.Popen:
+    """The trusted referee (scoring/referee.py), a child of this process that runs no candidate code."""
+    fz = task.frozen
+    job = {
+        "fd": sock.fileno(), "frozen_source": frozen_source, "spawned_at": spawned_at,
+        "eval_function": fz.eval_function, "batch_function": fz.batch_function,
+        "budget_name": fz.budget_name, "max_evals_name": fz.max_evals_name,
+        "names": {"context": fz.context_name, "batch_size": fz.batch_size_name, "vocab": fz.vocab_name,
+                  "eval_iters": fz.eval_iters_name},
+        "val_path": str(ds.val_path), "test_path": str(ds.test_path), "dtype": ds.dtype,
+    }
+    env = sandbox.scrubbed_env({**frozen_env, "EVOLVE_DATA_DIR": str(ds.public_dir), "CUDA_VISIBLE_DEVICES": "",
+                                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, home=private, token="referee")
+    with open(private / "referee.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-I", "-m", "scoring.referee"], cwd=private, env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                pass_fds=(sock.fileno(),), start_new_session=True)
+    sock.close()
+    proc.stdin.write(json.dumps(job).encode())
+    proc.stdin.close()
+    proc.stdin = None  # sent whole; communicate() later only reads the verdict
+    return proc
+
+
+def _referee_verdict(proc: subprocess.Popen, log: Path) -> tuple[dict | None, str | None]:
+    """The referee's verdict once the candidate is gone (it ends at end-of-channel), or why there is none."""
+    try:
+        out, _ = proc.communicate(timeout=REFEREE_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None, f"the trusted referee did not finish within {REFEREE_GRACE_S:g} s of the candidate"
+    try:
+        verdict = json.loads(out)
+    except ValueError:
+        last = (sandbox.tail(log, 600).strip().splitlines() or ["no output"])[-1]
+        return None, f"the trusted referee failed (exit {proc.returncode}): {last[:300]}"
+    return (verdict, None) if isinstance(verdict, dict) else (None, "the trusted referee returned no verdict")
+
+
+def _containment_notes(namespaces: bool, facts: dict | None) -> list[str]:
+    """What confinement this evaluation really had, as set up here or reported before candidate code ran."""
+    facts = facts or {}
     if not namespaces:
-        return ["network not isolated", "processes not confined to a PID namespace"]
-    notes = ["network isolated", "processes confined to a PID namespace"]
-    if verdict is not None and "fs_readonly" in verdict:
-        notes.append("file system read-only outside the run folder" if verdict["fs_readonly"]
-                     else "file system not read-only: " + "; ".join(verdict.get("confine_failures", []))[:300])
+        notes = ["network not isolated", "processes not confined to a PID namespace"]
+    else:
+        notes = ["network isolated", "processes confined to a PID namespace"]
+        if "fs_readonly" in facts:
+            notes.append("file system read-only outside the run folder" if facts["fs_readonly"]
+                         else "file system not read-only: " + "; ".join(facts.get("confine_failures") or [])[:300])
+    if "data_hidden" in facts:
+        notes.append("dataset hidden from the candidate" if facts["data_hidden"]
+                     else "dataset readable by the candidate (no mount namespace on this host)")
     return notes
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-def _read_result(path: Path, nonce: str) -> dict | None:
-    """The runner's verdict, only if it is whole and carries this evaluation's nonce."""
-    try:
-        verdict = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(verdict, dict) or verdict.get("nonce") != nonce or "status" not in verdict:
-        return None
-    return verdict

@@ -4,10 +4,13 @@ Parent side: `namespace_prefix()` is the argv prefix that starts the runner in a
 mount namespace (`unshare`), or nothing where that is not possible (macOS, kernels that forbid
 unprivileged user namespaces); the evaluation then says so in its notes instead of pretending.
 
-Child side (the trusted runner, before any candidate code): `lock_down()` inside those namespaces makes
-every file system read-only except the folders it is told to keep writable, puts a small private tmpfs
-on /dev/shm, and drops every capability, so candidate code can neither undo it nor write the lineage
-database, the user's files or the seed. In the PID namespace the runner is process 1: when it exits,
+Child side (the runner, before any candidate code): `lock_down()` inside those namespaces covers the
+folders that hold data the candidate must not read (the dataset cache, the user's home, the temporary
+folder) with empty file systems, putting back only what the child needs (the Python installation, the
+run folder); then it makes every file system read-only except the folders it is told to keep writable,
+puts a small private tmpfs on /dev/shm, and drops every capability, so candidate code can neither undo
+it, read the validation or test data, nor write the lineage database, the user's files or the seed.
+In the PID namespace the runner is process 1: when it exits,
 the kernel kills every process the candidate started, however it detached itself.
 """
 
@@ -20,6 +23,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 UNSHARE_ARGS = ("--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount-proc")
 SHM_SIZE = "size=256m"
@@ -47,6 +52,26 @@ def namespace_prefix() -> tuple[str, ...]:
     except (OSError, subprocess.SubprocessError):
         return ()
     return (exe, *UNSHARE_ARGS) if probe.returncode == 0 else ()
+
+
+_SYSTEM = ("/", "/usr", "/etc", "/lib", "/lib64", "/bin", "/sbin", "/opt", "/var", "/proc", "/sys", "/dev", "/run")
+
+
+def secret_folders(dataset_root: Path) -> list[Path]:
+    """Folders a candidate has no business reading and that may hold the evaluation data or its source:
+    the dataset cache, the user's home (pip's cache keeps downloaded corpora there), the temporary folder."""
+    found = {os.path.realpath(p) for p in (dataset_root.parent.parent, Path.home(), tempfile.gettempdir())}
+    return [Path(p) for p in sorted(found) if p not in _SYSTEM]
+
+
+@functools.cache
+def python_paths() -> tuple[str, ...]:
+    """What the child's Python (`python -I`) needs to start and import torch and this package: kept visible."""
+    probe = subprocess.run([sys.executable, "-I", "-c", "import sys; print(chr(10).join(sys.path))"],
+                           capture_output=True, text=True, timeout=60)
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).resolve().parent.parent)}
+    paths.update(p for p in probe.stdout.splitlines() if p and os.path.isdir(p))
+    return tuple(sorted(os.path.realpath(p) for p in paths))
 
 
 def _libc() -> ctypes.CDLL:
@@ -79,10 +104,35 @@ def _under(path: str, roots: tuple[str, ...]) -> bool:
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
-def lock_down(writable: list[str]) -> list[str]:
-    """Read-only file systems except `writable`, private /dev/shm, no capabilities. Returns what failed."""
+def _hide(libc: ctypes.CDLL, folder: str, keep: tuple[str, ...]) -> None:
+    """Cover `folder` with an empty tmpfs, then bind back each folder of `keep` that lies inside it."""
+    inside = [k for k in keep if k != folder and _under(k, (folder,)) and os.path.isdir(k)]
+    inside = [k for k in inside if not any(o != k and _under(k, (o,)) for o in inside)]  # outermost only
+    fds = [os.open(k, os.O_PATH | os.O_DIRECTORY) for k in inside]  # handles that outlive the covering
+    try:
+        _mount(libc, "tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+        for k, fd in zip(inside, fds, strict=True):
+            os.makedirs(k, exist_ok=True)
+            _mount(libc, f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def lock_down(writable: list[str], hide: list[str] = (), keep: list[str] = ()) -> list[str]:
+    """Folders in `hide` covered (except what `writable` and `keep` need), read-only file systems except
+    `writable`, private /dev/shm, no capabilities. Returns what failed."""
     libc, failures = _libc(), []
-    keep = tuple(os.path.realpath(p) for p in writable)
+    writable_real = tuple(os.path.realpath(p) for p in writable)
+    needed = writable_real + tuple(os.path.realpath(p) for p in keep)
+    for folder in sorted({os.path.realpath(h) for h in hide}, key=len):
+        if not os.path.isdir(folder):
+            continue  # inside a folder hidden already (or never there): nothing to cover
+        try:
+            _hide(libc, folder, needed)
+        except OSError as e:
+            failures.append(str(e))
+    keep = writable_real
     for path in keep:
         _mount(libc, path, path, None, MS_BIND | MS_REC)
     try:

@@ -58,8 +58,32 @@ class Dataset:
         return self.root / "heldout" / "test.bin"
 
     @property
+    def val_path(self) -> Path:
+        return self.public_dir / "val.bin"
+
+    @property
     def meta(self) -> dict:
         return json.loads((self.root / "meta.json").read_text())
+
+    @property
+    def dtype(self) -> str:
+        return str(self.meta.get("dtype", "uint16"))
+
+    def secret_files(self) -> list[Path]:
+        """The files whose content the candidate's process must not read: the token splits."""
+        return [self.public_dir / "train.bin", self.val_path, self.test_path]
+
+    def write_decoy(self, folder: Path) -> None:
+        """What the candidate's frozen block opens instead of the dataset: the same file names and sizes,
+        the metadata itself, and token files of zeros (sparse, so they cost no disk). Its batches and
+        evaluation come from the referee; the data it could otherwise read holds nothing."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in self.public_dir.iterdir():
+            if f.suffix == ".bin":
+                with open(folder / f.name, "wb") as out:
+                    out.truncate(f.stat().st_size)
+            else:
+                shutil.copyfile(f, folder / f.name)
 
 
 def dataset(name: str = BUILTIN) -> Dataset:

@@ -23,12 +23,13 @@ class ScoreResult:
     status: str
     reason: str
     seed: int
-    best_vloss: float | None = None  # the fitness: lowest loss the trusted wrapper recorded
-    returned_vloss: float | None = None  # what train() claimed
-    test_loss: float | None = None  # held-out split, on the model estimate_loss last saw; never selected on
-    vloss_history: tuple[float, ...] = ()
-    steps: int | None = None  # training batches drawn through the frozen batch function
-    elapsed_s: float | None = None  # train() wall time, device synchronized
+    # The fitness: the referee's loss of the model train() leaves, on validation windows never sent before.
+    best_vloss: float | None = None
+    returned_vloss: float | None = None  # what train() claimed: must be the lowest monitoring loss
+    test_loss: float | None = None  # the held-out split, the same way; reported, never selected on
+    vloss_history: tuple[float, ...] = ()  # the monitoring losses (train()'s own estimate_loss calls)
+    steps: int | None = None  # training batches the referee sent
+    elapsed_s: float | None = None  # train() wall time on the referee's clock, device synchronized
     startup_s: float | None = None  # child start until train() is called
     wall_s: float | None = None  # the whole child, measured by the parent
     peak_mem_mb: float | None = None
@@ -37,6 +38,7 @@ class ScoreResult:
     stderr_path: str | None = None
     log_tail: str = ""
     notes: tuple[str, ...] = field(default=())  # containment facts worth recording (e.g. no network isolation)
+    trusted_s: float | None = None  # the referee's final evaluation (fitness, test loss, probe)
 
     @property
     def ok(self) -> bool:

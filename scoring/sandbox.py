@@ -108,17 +108,22 @@ def kill_token_holders(token: str) -> int:
 
 
 def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, stdout_path: Path,
-        stderr_path: Path, log_cap_bytes: int, token: str, stop: threading.Event | None = None) -> ChildOutcome:
-    """Run `argv` and wait for it, its timeout, or `stop` (then it is killed like a timeout)."""
+        stderr_path: Path, log_cap_bytes: int, token: str, stop: threading.Event | None = None,
+        extra_fds: tuple[int, ...] = ()) -> ChildOutcome:
+    """Run `argv` and wait for it, its timeout, or `stop` (then it is killed like a timeout).
+
+    `extra_fds` are handed to the child and closed here once it has started (this process keeps no copy).
+    """
     t0 = time.monotonic()
     life_r, life_w = os.pipe()  # both non-inheritable: other children of this process never hold them
     try:
         try:
             proc = subprocess.Popen(argv, cwd=cwd, env={**env, LIFELINE_VAR: str(life_r)},
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True, close_fds=True, pass_fds=(life_r,))
+                                    start_new_session=True, close_fds=True, pass_fds=(life_r, *extra_fds))
         finally:
-            os.close(life_r)  # once only: closing a number twice may close another thread's new file
+            for fd in (life_r, *extra_fds):
+                os.close(fd)  # once only: closing a number twice may close another thread's new file
         counts = ([0], [0])
         readers = [threading.Thread(target=_drain, args=(s, p, log_cap_bytes, c), daemon=True)
                    for s, p, c in ((proc.stdout, stdout_path, counts[0]), (proc.stderr, stderr_path, counts[1]))]

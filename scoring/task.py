@@ -22,6 +22,17 @@ class Frozen:
     max_evals_name: str
     names: tuple[str, ...]
     private: tuple[str, ...]
+    # The trusted referee's view of the protocol: which frozen names hold the context length, the batch size,
+    # the vocabulary size, the device and the number of validation batches one evaluation averages.
+    context_name: str
+    batch_size_name: str
+    vocab_name: str
+    device_name: str
+    eval_iters_name: str
+
+    @property
+    def shape_names(self) -> tuple[str, ...]:
+        return (self.context_name, self.batch_size_name, self.vocab_name, self.device_name, self.eval_iters_name)
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,8 @@ class Task:
 
 _TOP = {"name", "description", "dataset", "editable", "entry", "objective", "frozen", "evaluation"}
 _FROZEN = {"file", "begin_marker", "end_marker", "eval_function", "batch_function", "budget_name",
-           "max_evals_name", "names", "private"}
+           "max_evals_name", "names", "private", "context_name", "batch_size_name", "vocab_name", "device_name",
+           "eval_iters_name"}
 _EVAL = {"timeout_s", "smoke_timeout_s"}
 
 
@@ -123,6 +135,11 @@ def load_task(path: str | Path) -> Task:
         max_evals_name=_need(fz, "max_evals_name", str, fwhere),
         names=_strings(fz, "names", fwhere),
         private=_strings(fz, "private", fwhere),
+        context_name=_need(fz, "context_name", str, fwhere),
+        batch_size_name=_need(fz, "batch_size_name", str, fwhere),
+        vocab_name=_need(fz, "vocab_name", str, fwhere),
+        device_name=_need(fz, "device_name", str, fwhere),
+        eval_iters_name=_need(fz, "eval_iters_name", str, fwhere),
     )
     for required in (entry_file, frozen.file):
         if required not in editable:
@@ -138,7 +155,8 @@ def load_task(path: str | Path) -> Task:
             seed_files[name] = f.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
             raise InputError(f"{where}: editable file {name!r} is not UTF-8 text ({e.reason})") from None
-    for name in (frozen.eval_function, frozen.batch_function, frozen.budget_name, frozen.max_evals_name):
+    for name in (frozen.eval_function, frozen.batch_function, frozen.budget_name, frozen.max_evals_name,
+                 *frozen.shape_names):
         if name not in frozen.names:
             raise InputError(f"{fwhere}: {name!r} must also be listed in 'names'")
     timeout_s = _need(ev, "timeout_s", float, f"{where} [evaluation]")

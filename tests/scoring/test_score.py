@@ -35,10 +35,13 @@ def test_seed_scores_ok_with_all_figures(task, tmp_path):
     r = score({}, task, smoke=True, workdir=tmp_path)
     assert r.status == OK, r.reason
     assert 1.0 < r.best_vloss < 5.0
-    assert r.returned_vloss == pytest.approx(r.best_vloss, abs=1e-6)
+    # train()'s claim is its lowest monitoring loss; the fitness is the referee's final evaluation of the
+    # model it left, on other windows: close to the last monitoring loss, not equal to it
+    assert r.returned_vloss == pytest.approx(min(r.vloss_history), abs=1e-6)
+    assert r.best_vloss != r.vloss_history[-1] and abs(r.best_vloss - r.vloss_history[-1]) < 0.2
     assert r.test_loss is not None and 1.0 < r.test_loss < 5.0
-    assert r.steps == 10  # the smoke budget, counted by the hook on the frozen batch function
-    assert r.best_vloss == min(v for v in r.vloss_history)
+    assert r.steps == 10  # the smoke budget, counted by the referee that sent the batches
+    assert len(r.vloss_history) == 11 and r.trusted_s > 0
     assert r.elapsed_s > 0 and r.startup_s > 0 and r.wall_s >= r.elapsed_s
     assert r.device == "cpu"
     assert "val loss" in Path(r.stdout_path).read_text()

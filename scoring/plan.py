@@ -1,0 +1,162 @@
+"""The final evaluation's plan: which windows the trusted referee sends after train() returns, and how it
+reads the answers. Pure functions on arrays; the referee (scoring/referee.py) runs them.
+
+- Fitness windows: from the validation split, disjoint from each other and from every window the
+  candidate's own monitoring (`estimate_loss`) was shown, drawn by a fixed generator: the same windows
+  for every candidate and every seed, never sent before the final evaluation.
+- Test windows: the same way from the held-out split, which no other message ever carries.
+- Probe rows, shuffled in among them at the evaluation's exact batch shape: *splices* (a fitness or test
+  window whose tokens after a cut are replaced by another window's) and *repeats* (an exact copy of one).
+  A causal model that does not learn while it is evaluated gives a splice the same log-probabilities as
+  its original up to the cut, and a repeat the same everywhere.
+- The last position of every window predicts a token that is in no window sent: its loss cannot have
+  leaked, so a model whose earlier positions are far better than its last one is flagged as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FITNESS_SALT, TEST_SALT, PROBE_SALT = 20261201, 20261202, 20261203  # fixed: comparable across candidates
+PROBE_TOLERANCE = 2e-3  # nats of log-probability: float32 noise is ~1e-5, a leak that pays is ~0.1 and up
+REPEAT_SHARE = 0.25  # of the probe rows; the rest are splices
+LAST_POSITION_MARGIN = 0.25  # nats: how much worse the unleakable last position may be than the rest
+FITNESS, TEST, SPLICE, REPEAT = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    x: np.ndarray  # (N, T) int64 inputs, N a multiple of the batch size, already in sending order
+    y: np.ndarray  # (N, T) int64 targets (of the original window for probe rows; unused for them)
+    role: np.ndarray  # (N,) FITNESS / TEST / SPLICE / REPEAT
+    partner: np.ndarray  # (N,) for probe rows the row they are compared with, else -1
+    cut: np.ndarray  # (N,) for splices the last position that must agree, for repeats T-1, else -1
+    batch: int
+    overlaps_unknown: int  # monitoring windows that could not be located in the validation split
+
+    def batches(self):
+        for i in range(0, len(self.x), self.batch):
+            yield self.x[i : i + self.batch]
+
+
+def locate(data: np.ndarray, rows: np.ndarray) -> list[int | None]:
+    """Where each row of tokens occurs in `data` (first occurrence), or None."""
+    haystack, size = data.tobytes(), data.dtype.itemsize
+    found = []
+    for row in rows:
+        needle, start = row.astype(data.dtype).tobytes(), 0
+        while True:
+            at = haystack.find(needle, start)
+            if at < 0 or at % size == 0:
+                break
+            start = at + 1
+        found.append(None if at < 0 else at // size)
+    return found
+
+
+def disjoint_windows(length: int, n: int, width: int, covered: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`n` offsets of windows [o, o + width) in 0..length that touch no covered position and no other."""
+    covered = covered.copy()
+    chosen: list[int] = []
+    tries = 0
+    while len(chosen) < n:
+        tries += 1
+        if tries > 50 * n + 1000:
+            raise ValueError(f"cannot place {n} disjoint windows of {width} tokens in a split of {length}")
+        o = int(rng.integers(0, length - width + 1))
+        if not covered[o : o + width].any():
+            covered[o : o + width] = True
+            chosen.append(o)
+    return np.array(chosen, dtype=np.int64)
+
+
+def _windows(data: np.ndarray, offsets: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.stack([np.asarray(data[o : o + T + 1], dtype=np.int64) for o in offsets])
+    return rows[:, :T], rows[:, 1:]
+
+
+def build(val: np.ndarray, test: np.ndarray, monitor_rows: np.ndarray, T: int, B: int, n_batches: int) -> Plan:
+    """The plan for windows of T tokens sent B at a time, with n_batches batches each of fitness and test."""
+    n = n_batches * B
+    covered = np.zeros(len(val), dtype=bool)
+    unknown = 0
+    for at in locate(val, monitor_rows.reshape(-1, monitor_rows.shape[-1])) if len(monitor_rows) else []:
+        if at is None:
+            unknown += 1
+        else:
+            covered[at : at + monitor_rows.shape[-1] + 1] = True
+    fx, fy = _windows(val, disjoint_windows(len(val), n, T + 1, covered, np.random.default_rng(FITNESS_SALT)), T)
+    tx, ty = _windows(test, disjoint_windows(len(test), n, T + 1, np.zeros(len(test), bool),
+                                             np.random.default_rng(TEST_SALT)), T)
+    x, y = np.concatenate([fx, tx]), np.concatenate([fy, ty])
+    role = np.array([FITNESS] * n + [TEST] * n)
+    rng = np.random.default_rng(PROBE_SALT)
+    n_probe = max(B, (2 * n) // 4)
+    n_probe += -(2 * n + n_probe) % B  # every batch has exactly B rows
+    px, partner, cut, prole = [], [], [], []
+    n_repeat = max(1, int(n_probe * REPEAT_SHARE))
+    for k in range(n_probe):
+        i = int(rng.integers(0, 2 * n))
+        if k < n_repeat:
+            row, kind, c = x[i].copy(), REPEAT, T - 1
+        else:
+            # cuts at both ends every time, the rest anywhere: position 0 and T-2 are where leaks hide best
+            c = (0, T - 2)[k - n_repeat] if k - n_repeat < 2 else int(rng.integers(0, T - 1))
+            same_split = np.flatnonzero((role == role[i]) & (x[:, c + 1] != x[i, c + 1]))
+            j = int(rng.choice(same_split)) if len(same_split) else (i + 1) % (2 * n)
+            row, kind = np.concatenate([x[i, : c + 1], x[j, c + 1 :]]), SPLICE
+        px.append(row)
+        prole.append(kind)
+        cut.append(c)
+        partner.append(i)
+    x = np.concatenate([x, np.stack(px)])
+    y = np.concatenate([y, y[partner]])
+    role = np.concatenate([role, prole])
+    partner = np.array([-1] * (2 * n) + partner)
+    cut = np.array([-1] * (2 * n) + cut)
+    order = rng.permutation(len(x))
+    where = np.empty_like(order)
+    where[order] = np.arange(len(order))
+    partner = np.where(partner >= 0, where[np.maximum(partner, 0)], -1)
+    return Plan(x[order], y[order], role[order], partner[order], cut[order], B, unknown)
+
+
+@dataclass(frozen=True)
+class Reading:
+    fitness: float
+    test: float
+    probe_max_delta: float  # largest log-probability difference over every probe row
+    problem: str | None  # why the answers show a leak or state, or None
+    problem_kind: str | None  # "causal" or "state"
+
+
+def read(plan: Plan, logp: np.ndarray) -> Reading:
+    """Losses and probe verdicts from the log-softmax of every row's logits, (N, T, V) float64."""
+    T = plan.x.shape[1]
+    nll = -np.take_along_axis(logp, plan.y[:, :, None], axis=2)[:, :, 0]  # (N, T)
+    fitness = float(nll[plan.role == FITNESS].mean())
+    test = float(nll[plan.role == TEST].mean())
+    worst, problem, kind = 0.0, None, None
+    for r in np.flatnonzero(plan.partner >= 0):
+        c, p = plan.cut[r], plan.partner[r]
+        deltas = np.abs(logp[r, : c + 1] - logp[p, : c + 1]).max(axis=-1)
+        d = float(deltas.max())
+        worst = max(worst, d)
+        if problem is None and not d <= PROBE_TOLERANCE:
+            at = int(np.argmax(deltas))
+            if plan.role[r] == REPEAT:
+                problem, kind = (f"the same window, sent twice, got log-probabilities {d:.3g} apart at position "
+                                 f"{at}: the model changed or kept state while it was evaluated"), "state"
+            else:
+                problem, kind = (f"log-probabilities at position {at} changed by {d:.3g} when only tokens after "
+                                 f"position {c} changed"), "causal"
+    scored = nll[(plan.role == FITNESS) | (plan.role == TEST)]
+    if problem is None and T >= 4:
+        gap = scored[:, T - 1] - scored[:, T // 2 : T - 1].mean(axis=1)
+        bound = LAST_POSITION_MARGIN + 3 * float(gap.std()) / np.sqrt(len(gap))
+        if float(gap.mean()) > bound:
+            problem, kind = (f"the last position, whose target no input holds, has a loss {gap.mean():.3f} higher "
+                             f"than positions {T // 2}..{T - 2} (at most {bound:.3f} without a leak)"), "causal"
+    return Reading(fitness, test, worst, problem, kind)

@@ -1,0 +1,296 @@
+"""The trusted referee: the process that decides an evaluation's verdict and never runs candidate code.
+
+`python -I -m scoring.referee` reads its job (JSON) on stdin and writes the verdict (JSON) on stdout, which
+only the controller reads. It holds the data; the candidate's process (scoring/runner.py) holds the model.
+Over the channel (scoring/wire.py) the referee:
+
+- runs the task's frozen block itself, from the seed's text, on the real data files (on the CPU), and
+  answers each training-batch request with the next batch of the frozen batch function, counting them:
+  nothing beyond the budget is ever sent;
+- runs the frozen evaluation function itself for each monitoring request, with a stand-in for the model
+  that sends the inputs over and takes logits back, so that loss is computed here, by untouched code;
+- after train() returns, sends the final evaluation (scoring/plan.py): windows the candidate never
+  received, at the evaluation's batch shape, with the causality probe shuffled in; the fitness, the test
+  loss and the probe's verdict are computed here from the logits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from scoring import plan as planning
+from scoring import wire
+from scoring.result import CAUSAL_LEAK, CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT, OK
+
+RETURN_TOLERANCE = 1e-4  # train()'s claimed best loss may differ from the recorded one by rounding only
+
+
+class Verdict(Exception):
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class RemoteModel:
+    """What the frozen evaluation function is given for `model`: calling it asks the candidate for logits.
+
+    It answers the calls a frozen evaluation makes of a model (`model(x)`, `.training`, `.eval()`,
+    `.train(flag)`); the candidate's side puts the real model in eval mode around each evaluation.
+    """
+
+    def __init__(self, forward):
+        self._forward = forward
+        self.training = True
+
+    def __call__(self, x):
+        return self._forward(x)
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        return self
+
+    def __getattr__(self, name):
+        raise AttributeError(f"the frozen evaluation uses model.{name}, which the trusted referee cannot serve "
+                             "(it may only call the model and use .training / .eval() / .train())")
+
+
+def _cpu_only() -> None:
+    """The frozen block picks its device; here every tensor stays on the CPU, whatever the host has."""
+    import torch
+
+    torch.set_num_threads(1)  # the candidate's training gets the cores
+    torch.cuda.is_available = lambda: False
+    if hasattr(torch.backends, "mps"):
+        torch.backends.mps.is_available = lambda: False
+
+
+class Referee:
+    def __init__(self, job: dict, sock: socket.socket):
+        self.job, self.sock = job, sock
+        self.t_start = time.time()
+        _cpu_only()
+        self.ns: dict = {"__name__": "__evolve_frozen__"}
+        exec(compile(job["frozen_source"], "<frozen block>", "exec"), self.ns)
+        n = job["names"]
+        self.T, self.B, self.V = (int(self.ns[n[k]]) for k in ("context", "batch_size", "vocab"))
+        self.n_eval_batches = int(self.ns[n["eval_iters"]])
+        self.budget, self.max_evals = int(self.ns[job["budget_name"]]), int(self.ns[job["max_evals_name"]])
+        self.get_batch, self.estimate_loss = self.ns[job["batch_function"]], self.ns[job["eval_function"]]
+        self.out: dict = {"steps": 0, "vloss_history": [], "finished": False}
+        self.losses: list[float] = []
+        self.violation: str | None = None
+        self.t_train: float | None = None
+
+    # ---- the candidate's requests while train() runs ----
+
+    def ask_logits(self, x) -> object:
+        """Send one evaluation batch, return the candidate's logits as a float64 tensor, checked."""
+        import torch
+
+        x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.int64)
+        wire.send(self.sock, "forward", (x,))
+        header, arrays = wire.recv(self.sock)
+        if header["kind"] == "failed":
+            raise _Failed(header)
+        if header["kind"] != "logits" or len(arrays) != 1:
+            raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process answered an evaluation batch with "
+                                               f"{header['kind']!r} instead of logits")
+        logits = arrays[0]
+        want = (*x.shape, self.V)
+        if tuple(logits.shape) != want or logits.dtype.kind != "f":
+            raise Verdict(INVALID_RESULT, f"model(x) returned {logits.dtype.name} logits of shape "
+                                          f"{tuple(logits.shape)}, expected {want}")
+        return torch.from_numpy(logits.astype(np.float64))
+
+    def serve_batch(self) -> None:
+        if self.out["steps"] >= self.budget:
+            self.refuse(f"drew more than {self.job['budget_name']}={self.budget} training batches")
+            return
+        x, y = self.get_batch()
+        self.out["steps"] += 1
+        wire.send(self.sock, "batch", (x.cpu().numpy(), y.cpu().numpy()))
+
+    def serve_eval(self) -> None:
+        if len(self.losses) >= self.max_evals:
+            self.refuse(f"called {self.job['eval_function']} more than {self.job['max_evals_name']}="
+                        f"{self.max_evals} times")
+            return
+        value = self.estimate_loss(RemoteModel(self.ask_logits))
+        loss = float(value.item() if hasattr(value, "item") else value)
+        self.losses.append(loss)
+        self.out["vloss_history"].append(loss if math.isfinite(loss) else None)
+        wire.send(self.sock, "evaluated", loss=loss)
+
+    def refuse(self, reason: str) -> None:
+        self.violation = self.violation or reason
+        wire.send(self.sock, "refused", reason=reason)
+
+    # ---- after train() ----
+
+    def check_return(self, value: dict) -> None:
+        kind, claimed = value.get("type"), value.get("claimed")
+        if kind not in ("tuple", "list") or value.get("len") != 2:
+            got = f"a {value.get('len')}-tuple" if kind in ("tuple", "list") else str(kind)
+            raise Verdict(INVALID_RESULT, f"train() returned {got}, expected (best_vloss, elapsed_min)")
+        if not isinstance(claimed, (int, float)) or isinstance(claimed, bool):
+            raise Verdict(INVALID_RESULT, f"train() returned best_vloss of type {value.get('claimed_type')}, "
+                                          "expected a number")
+        claimed = float(claimed)
+        self.out["returned_vloss"] = claimed
+        if not math.isfinite(claimed):
+            raise Verdict(INVALID_RESULT, f"train() returned best_vloss = {claimed}")
+        if not value.get("elapsed_ok"):
+            raise Verdict(INVALID_RESULT, f"train() returned elapsed_min of type {value.get('elapsed_type')}")
+        finite = [v for v in self.losses if math.isfinite(v)]
+        if not self.losses:
+            raise Verdict(INVALID_RESULT, "train() never called the frozen evaluation function, so it has no "
+                                          "validation loss")
+        if not finite:
+            raise Verdict(INVALID_RESULT, f"every validation loss was non-finite ({self.losses[-1]})")
+        if abs(claimed - min(finite)) > RETURN_TOLERANCE:
+            raise Verdict(INTEGRITY_VIOLATION, f"train() returned best_vloss {claimed:.4f} but the lowest "
+                                               f"validation loss the frozen evaluation computed was "
+                                               f"{min(finite):.4f}")
+
+    def final_evaluation(self) -> None:
+        """Fitness, test loss and probe on the model train() leaves, from windows it never received."""
+        import torch
+
+        t0 = time.perf_counter()
+        p = self.plan()
+        logp = np.empty((len(p.x), self.T, self.V), dtype=np.float64)
+        for i, xb in enumerate(p.batches()):
+            logits = self.ask_logits(xb)
+            logp[i * p.batch : (i + 1) * p.batch] = torch.log_softmax(logits, dim=-1).numpy()
+        reading = planning.read(p, logp)
+        self.out.update(best_vloss=reading.fitness, test_loss=reading.test,
+                        probe_max_delta=reading.probe_max_delta, final_eval_s=time.perf_counter() - t0,
+                        final_rows=len(p.x), monitor_windows_unlocated=p.overlaps_unknown)
+        if not math.isfinite(reading.fitness):
+            raise Verdict(INVALID_RESULT, f"the final validation loss is {reading.fitness}")
+        if reading.problem:
+            raise Verdict(CAUSAL_LEAK if reading.problem_kind == "causal" else INTEGRITY_VIOLATION,
+                          reading.problem)
+
+    def plan(self) -> planning.Plan:
+        """Fixed for the task: the monitoring windows are found by running its frozen evaluation locally."""
+        import torch
+
+        shown = []
+
+        def record(x):
+            shown.append(np.asarray(x.cpu().numpy(), dtype=np.int64))
+            return torch.zeros((*x.shape, self.V))
+
+        self.estimate_loss(RemoteModel(record))
+        dtype = np.dtype(self.job["dtype"])
+        val = np.fromfile(self.job["val_path"], dtype=dtype)
+        test = np.fromfile(self.job["test_path"], dtype=dtype)
+        monitor = np.concatenate(shown) if shown else np.zeros((0, self.T), np.int64)
+        return planning.build(val, test, monitor, self.T, self.B, self.n_eval_batches)
+
+    # ---- the conversation ----
+
+    def run(self) -> None:
+        """Serve the candidate until it reports train()'s return value, then score its model."""
+        while True:
+            header, _ = wire.recv(self.sock)
+            kind = header["kind"]
+            if kind == "hello":
+                self.out["confinement"] = {k: header.get(k) for k in ("fs_readonly", "data_hidden",
+                                                                      "confine_failures")}
+            elif kind == "begin":
+                self.t_train = time.perf_counter()
+                self.out["startup_s"] = time.time() - self.job["spawned_at"]
+                self.out["device"] = header.get("device")
+            elif kind == "batch":
+                self.serve_batch()
+            elif kind == "eval":
+                self.serve_eval()
+            elif kind == "failed":
+                raise _Failed(header)
+            elif kind == "returned":
+                self.out["elapsed_s"] = time.perf_counter() - (self.t_train or time.perf_counter())
+                self.out["peak_mem_mb"] = header.get("peak_mem_mb")
+                if self.violation:
+                    raise Verdict(INTEGRITY_VIOLATION, self.violation)
+                try:
+                    self.check_return(header.get("value") or {})
+                except Verdict:
+                    if self.losses:  # the model's real figures are recorded beside a false claim
+                        self.final_evaluation()
+                    raise
+                self.final_evaluation()
+                return
+            else:
+                raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process sent {kind!r} out of turn")
+
+
+class _Failed(Exception):
+    """The candidate's side reported a failure (its crash, or a tripwire it hit)."""
+
+    def __init__(self, header: dict):
+        super().__init__(header.get("reason", ""))
+        self.header = header
+
+
+def judge(job: dict, sock: socket.socket) -> dict:
+    ref = None
+    try:
+        ref = Referee(job, sock)
+        ref.run()
+        ref.out.update(status=OK, reason="", finished=True)
+    except Verdict as v:
+        ref.out.update(status=v.status, reason=v.reason, finished=True)
+    except _Failed as f:
+        status = f.header.get("status") if f.header.get("status") in (CRASHED, INTEGRITY_VIOLATION) else CRASHED
+        if ref.violation:  # a refused request came first: that is the verdict, whatever followed
+            status, reason = INTEGRITY_VIOLATION, ref.violation
+        else:
+            reason = str(f.header.get("reason", ""))[:2000]
+        ref.out.update(status=status, reason=reason, finished=True, peak_mem_mb=f.header.get("peak_mem_mb"))
+    except wire.Closed:
+        pass  # the candidate's process ended first: the controller knows why (timeout, crash, exit)
+    except wire.ProtocolError as e:
+        ref.out.update(status=INTEGRITY_VIOLATION, reason=f"the candidate's process broke the scoring protocol: "
+                                                           f"{e}", finished=True)
+    except Exception as e:  # the frozen code failed on what the candidate sent (e.g. logits it cannot use)
+        detail = traceback.format_exception_only(type(e), e)[-1].strip()
+        if ref is None:
+            return {"status": CRASHED, "reason": f"the referee could not run the frozen block: {detail}",
+                    "finished": True, "referee_error": True}
+        ref.out.update(status=CRASHED, reason=f"the frozen evaluation failed on the model's answer: {detail}",
+                       finished=True)
+    finally:
+        try:
+            wire.send(sock, "end")
+        except OSError:
+            pass
+    if ref.violation and ref.out.get("status") == OK:
+        ref.out.update(status=INTEGRITY_VIOLATION, reason=ref.violation)
+    ref.out["referee_s"] = time.time() - ref.t_start
+    return ref.out
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    sock = socket.socket(fileno=int(job["fd"]))
+    out = judge(job, sock)
+    sock.close()
+    sys.stdout.write(json.dumps(out))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The final evaluation's plan and its reading, on hand-made data: no training, no processes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scoring import plan
+
+T, B, V = 16, 8, 11
+
+
+def _data(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, V, n).astype(np.uint16)
+
+
+def _monitor(val: np.ndarray) -> np.ndarray:
+    offsets = np.random.default_rng(0).integers(0, len(val) - T - 1, B)
+    return np.stack([val[o : o + T] for o in offsets]).astype(np.int64)
+
+
+def _plan(n_batches: int = 2) -> tuple[plan.Plan, np.ndarray, np.ndarray]:
+    val, test = _data(5000, 1), _data(5000, 2)
+    return plan.build(val, test, _monitor(val), T, B, n_batches), val, test
+
+
+def test_locate_finds_rows_at_their_offsets_only_on_token_boundaries():
+    data = np.array([1, 256, 1, 2, 3, 4], dtype=np.uint16)  # 256 = bytes 00 01: a misaligned match of [1, 1]
+    assert plan.locate(data, np.array([[2, 3], [1, 2], [9, 9]])) == [3, 2, None]
+
+
+def test_fitness_windows_avoid_every_monitoring_window_and_each_other():
+    p, val, _ = _plan()
+    monitor = _monitor(val)
+    starts = plan.locate(val, monitor)
+    fitness = p.x[p.role == plan.FITNESS]
+    found = plan.locate(val, fitness)
+    assert None not in found and len(fitness) == 2 * B
+    spans = sorted((o, o + T + 1) for o in found) + sorted((o, o + T + 1) for o in starts)
+    for o, end in [(o, o + T + 1) for o in found]:
+        others = [s for s in spans if s != (o, end)]
+        assert all(end <= a or b <= o for a, b in others)
+
+
+def test_the_plan_is_the_same_every_time_and_every_batch_is_full():
+    a, _, _ = _plan()
+    b, _, _ = _plan()
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.role, b.role)
+    assert len(a.x) % B == 0 and all(len(xb) == B for xb in a.batches())
+    roles = set(a.role.tolist())
+    assert roles == {plan.FITNESS, plan.TEST, plan.SPLICE, plan.REPEAT}
+    # probes share their partner's prefix up to the cut, and are mixed in, not appended
+    for r in np.flatnonzero(a.partner >= 0):
+        c = a.cut[r]
+        assert np.array_equal(a.x[r, : c + 1], a.x[a.partner[r], : c + 1])
+    assert np.flatnonzero(a.partner >= 0).min() < len(a.x) - np.sum(a.partner >= 0)
+
+
+def _causal_logp(x: np.ndarray) -> np.ndarray:
+    """A causal 'model': position t's distribution depends on tokens 0..t only (a bigram on x[t])."""
+    table = np.log(np.random.default_rng(5).dirichlet(np.ones(V), V))
+    return table[x]
+
+
+def test_a_causal_model_passes_and_its_losses_are_read_from_the_right_rows():
+    p, _, _ = _plan()
+    logp = _causal_logp(p.x)
+    r = plan.read(p, logp)
+    assert r.problem is None and r.probe_max_delta == 0.0
+    nll = -np.take_along_axis(logp, p.y[:, :, None], 2)[:, :, 0]
+    assert r.fitness == nll[p.role == plan.FITNESS].mean() and r.test == nll[p.role == plan.TEST].mean()
+
+
+def test_a_model_that_sees_the_next_token_is_a_causal_leak():
+    p, _, _ = _plan()
+    peek = np.concatenate([p.x[:, 1:], p.x[:, -1:]], axis=1)  # position t looks at token t+1
+    logp = np.log(np.full((len(p.x), T, V), 0.01 / (V - 1)))
+    np.put_along_axis(logp, peek[:, :, None], np.log(0.99), axis=2)
+    r = plan.read(p, logp)
+    assert r.problem_kind == "causal" and "when only tokens after" in r.problem
+
+
+def test_a_window_answered_differently_the_second_time_is_state():
+    p, _, _ = _plan()
+    changed = _causal_logp(p.x)
+    changed[np.flatnonzero(p.role == plan.REPEAT)[0]] += np.log(1.5) * np.eye(V)[0]  # only the repeat moves
+    changed = changed - np.log(np.exp(changed).sum(-1, keepdims=True))
+    r = plan.read(p, changed)
+    assert r.problem_kind == "state" and "sent twice" in r.problem
+
+
+def test_earlier_positions_far_better_than_the_unleakable_last_one_are_flagged():
+    p, _, _ = _plan(n_batches=4)
+    logp = _causal_logp(p.x)
+    # a model that is (somehow) sure of every target except at the last position, and consistent on probes
+    sure = np.log(np.full((len(p.x), T, V), 0.01 / (V - 1)))
+    np.put_along_axis(sure, p.y[:, :, None], np.log(0.99), axis=2)
+    sure[:, T - 1] = logp[:, T - 1]
+    for r in np.flatnonzero(p.partner >= 0):  # answer probes like their partners: the pair-aware leak
+        sure[r] = sure[p.partner[r]]
+    r = plan.read(p, sure)
+    assert r.problem_kind == "causal" and "last position" in r.problem
