@@ -33,6 +33,15 @@ SECTIONS = {
         [PY, "bench/seed_task.py", "--seeds", "5"],
         [PY, "bench/seed_task.py", "--seeds", "1", "--smoke"],
     ),
+    "trusted_overhead": (
+        "What the trusted evaluation costs",
+        "The seed's train() run on its own (reading the data files itself, no sandbox) and the same seed scored "
+        "(sandbox; the referee serves every batch and evaluation and then scores the model on windows it never "
+        "sent), in turn per seed, full budget: medians of both train() times and their ratio, and the referee's "
+        "final evaluation (fitness, test loss, probe) as a share of the evaluation's wall time. Goal: under 5%.",
+        [PY, "bench/trusted_overhead.py", "--seeds", "5"],
+        [PY, "bench/trusted_overhead.py", "--seeds", "1", "--smoke"],
+    ),
     "offline_edits": (
         "Offline edits at the full budget",
         "Each edit of the offline operator's catalog applied alone to the seed program, then a stack of four, "

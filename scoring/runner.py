@@ -14,7 +14,6 @@ evaluated), which name the cheap, common ways of breaking the protocol early and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import resource
@@ -105,14 +104,15 @@ def describe_return(value) -> dict:
     return d
 
 
-def fingerprint(model) -> str:
-    """A digest of every parameter and buffer's bytes: a model that learns while it is evaluated changes it."""
+def fingerprint(model) -> list[float]:
+    """Per parameter and buffer, its sum and a strided sample's sum: a model that learns while it is
+    evaluated moves them. A tripwire (this process runs candidate code), so cheap, not collision-proof."""
     import torch
 
-    h = hashlib.blake2b(digest_size=16)
-    for t in (*model.parameters(), *model.buffers()):
-        h.update(t.detach().contiguous().view(-1).view(torch.uint8).cpu().numpy().tobytes())
-    return h.hexdigest()
+    tensors = [t.detach().reshape(-1) for t in (*model.parameters(), *model.buffers()) if t.numel()]
+    if not tensors:
+        return []
+    return torch.stack([s for t in tensors for s in (t.float().sum(), t[::97].float().sum())]).tolist()
 
 
 def _sync(device: str) -> None:
