@@ -32,7 +32,7 @@ def _cell(text: str, limit: int = 110) -> str:
 
 
 def zoo_table(observations: list[Observation]) -> str:
-    rows = ["| candidate | what it does | expected | observed | reason (observed) | left behind |",
+    rows = ["| candidate | what it does | expected | observed | reason, or fitness / test loss when ok | left behind |",
             "|---|---|---|---|---|---|"]
     for o in observations:
         h = o.hostile
@@ -40,7 +40,11 @@ def zoo_table(observations: list[Observation]) -> str:
             observed, reason, left = "skipped", o.skipped, "-"
         else:
             observed = o.result.status + ("" if o.matches else " **MISMATCH**")
-            reason, left = o.result.reason or "-", str(len(o.leftovers))
+            r = o.result
+            figures = f"fitness {r.best_vloss:.4f} / test {r.test_loss:.4f}" if r.ok and r.best_vloss else "-"
+            reason, left = r.reason or figures, str(len(o.leftovers))
+            if h.honest:
+                reason += " (a cheat: no better than `honest_seed`)"
         rows.append(f"| `{h.name}` | {_cell(h.what, 90)} | {h.expect} | {observed} | {_cell(reason)} | {left} |")
     return "\n".join(rows)
 

@@ -10,7 +10,9 @@ reads the answers. Pure functions on arrays; the referee (scoring/referee.py) ru
   A causal model that does not learn while it is evaluated gives a splice the same log-probabilities as
   its original up to the cut, and a repeat the same everywhere.
 - The last position of every window predicts a token that is in no window sent: its loss cannot have
-  leaked, so a model whose earlier positions are far better than its last one is flagged as well.
+  leaked, so a model with a band of earlier positions far better than its last one is flagged as well.
+  This one needs no pair: a model that remembers earlier rows and answers every probe pair alike
+  (a cache of logits by prefix) defeats the probe rows, not this.
 """
 
 from __future__ import annotations
@@ -154,9 +156,22 @@ def read(plan: Plan, logp: np.ndarray) -> Reading:
                                  f"position {c} changed"), "causal"
     scored = nll[(plan.role == FITNESS) | (plan.role == TEST)]
     if problem is None and T >= 4:
-        gap = scored[:, T - 1] - scored[:, T // 2 : T - 1].mean(axis=1)
+        problem, kind = _last_position_check(scored)
+    return Reading(fitness, test, worst, problem, kind)
+
+
+def _last_position_check(nll: np.ndarray) -> tuple[str | None, str | None]:
+    """The last position's target is in no input, so its loss cannot have leaked. With more context than
+    any other position it is, for a causal model, about as good as the best of them; a band of positions
+    whose loss is far below it has seen its targets. Bands of T/8 positions, each compared with a margin
+    plus three standard errors of the paired difference (per row: last minus the band's mean)."""
+    T = nll.shape[1]
+    width = max(1, (T - 1) // 8)
+    for a in range(0, T - 1, width):
+        b = min(a + width, T - 1)
+        gap = nll[:, T - 1] - nll[:, a:b].mean(axis=1)
         bound = LAST_POSITION_MARGIN + 3 * float(gap.std()) / np.sqrt(len(gap))
         if float(gap.mean()) > bound:
-            problem, kind = (f"the last position, whose target no input holds, has a loss {gap.mean():.3f} higher "
-                             f"than positions {T // 2}..{T - 2} (at most {bound:.3f} without a leak)"), "causal"
-    return Reading(fitness, test, worst, problem, kind)
+            return (f"the last position, whose target no input holds, has a loss {gap.mean():.3f} higher than "
+                    f"positions {a}..{b - 1} (at most {bound:.3f} without a leak)"), "causal"
+    return None, None

@@ -207,7 +207,8 @@ class Referee:
         while True:
             header, _ = wire.recv(self.sock)
             kind = header["kind"]
-            if kind == "hello":
+            if kind == "hello" and "confinement" not in self.out and self.t_train is None:
+                # the runner's facts, sent before any candidate code ran; a later "hello" is forged
                 self.out["confinement"] = {k: header.get(k) for k in ("fs_readonly", "data_hidden",
                                                                       "confine_failures")}
             elif kind == "begin":

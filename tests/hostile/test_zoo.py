@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scoring import confine
-from tests.hostile.zoo import SECRET, ZOO, Observation, cap_bytes, run_zoo_in_controller
+from tests.hostile.zoo import HONEST_MARGIN, SECRET, ZOO, Observation, cap_bytes, run_zoo_in_controller
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.isdir("/proc"), reason="checks leftovers in /proc")]
 
@@ -27,7 +27,7 @@ def zoo(task, tmp_path_factory) -> tuple[dict[str, Observation], Path]:
 
 
 def test_the_zoo_is_big_enough_and_covers_every_status():
-    assert len(ZOO) >= 25
+    assert len(ZOO) >= 58  # the 36 of the first zoo, and at least 22 against the trusted evaluation
     assert {h.expect for h in ZOO} >= {"ok", "rejected", "constraint_violation", "timeout", "crashed",
                                        "invalid_result", "integrity_violation", "causal_leak"}
 
@@ -43,6 +43,17 @@ def test_candidate_gets_its_expected_status_and_reason(zoo, name):
     assert not obs.secret_in_logs
     assert obs.escaped_files == []
     assert obs.log_bytes[0] <= cap_bytes() and obs.log_bytes[1] <= cap_bytes()
+
+
+@pytest.mark.parametrize("name", [h.name for h in ZOO if h.honest])
+def test_a_cheat_scored_ok_earned_no_better_fitness_than_the_unchanged_seed(zoo, name):
+    obs, seed = zoo[0][name], zoo[0]["honest_seed"]
+    if obs.skipped:
+        pytest.skip(obs.skipped)
+    assert obs.result.status == "ok" and seed.result.status == "ok"
+    assert obs.result.best_vloss >= seed.result.best_vloss - HONEST_MARGIN, (obs.result.best_vloss,
+                                                                             seed.result.best_vloss)
+    assert obs.result.test_loss >= seed.result.test_loss - HONEST_MARGIN
 
 
 def test_the_flood_is_capped_and_counted(zoo):
@@ -62,8 +73,10 @@ def test_notes_say_truthfully_whether_the_network_was_isolated(zoo):
     notes = zoo[0]["return_nan"].result.notes
     if confine.namespace_prefix():
         assert "network isolated" in notes and "file system read-only outside the run folder" in notes
+        assert "dataset hidden from the candidate" in notes
     else:
         assert "network not isolated" in notes
+        assert "dataset readable by the candidate (no mount namespace on this host)" in notes
     network = zoo[0]["opens_network"]
     if not network.skipped:
         assert "network unreachable" in network.result.log_tail

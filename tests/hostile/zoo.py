@@ -2,7 +2,9 @@
 
 Each file in `candidates/` is one hostile candidate: a docstring (what it does), `EXPECT` (status),
 `REASON` (a fragment the reason must contain), `EDITS` (file, anchor, code) applied to the seed task,
-and optionally `TIMEOUT`, `MEM_LIMIT_MB`, `NEEDS_NAMESPACES`. Anchors: "@start" inserts the code at the
+and optionally `TIMEOUT`, `MEM_LIMIT_MB`, `NEEDS_NAMESPACES`, and `HONEST = True` for a cheat that may
+score `ok` only because it gained nothing: its fitness must be no better than the unchanged seed's
+(`honest_seed`, the same seed and budget, so deterministic). Anchors: "@start" inserts the code at the
 top of train(), "@return" replaces its return statement, anything else is replaced literally.
 Placeholders: @MARKER@ (a string unique to the run, for finding leftover processes), @PORT@ (a TCP
 listener on 127.0.0.1 on the controller's side).
@@ -39,6 +41,7 @@ SECRET = "sk-zoo-secret-7f3a91c2-never-in-a-row"
 START_ANCHOR = "    t0 = time.time()\n"
 RETURN_ANCHOR = "    return best_vloss, elapsed_min\n"
 DEFAULT_TIMEOUT = 180.0  # generous: a loaded CI box can take 30 s for a smoke run
+HONEST_MARGIN = 0.01  # a cheat that is ok must not beat the unchanged seed by more than float noise
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Hostile:
     timeout: float = DEFAULT_TIMEOUT
     mem_limit_mb: int | None = None
     needs_namespaces: bool = False
+    honest: bool = False
 
 
 def _load() -> list[Hostile]:
@@ -61,7 +65,8 @@ def _load() -> list[Hostile]:
         m = importlib.import_module(f"{candidates.__name__}.{info.name}")
         zoo.append(Hostile(info.name, (m.__doc__ or "").strip().splitlines()[0], m.EXPECT, m.REASON,
                            tuple(m.EDITS), float(getattr(m, "TIMEOUT", DEFAULT_TIMEOUT)),
-                           getattr(m, "MEM_LIMIT_MB", None), getattr(m, "NEEDS_NAMESPACES", False)))
+                           getattr(m, "MEM_LIMIT_MB", None), getattr(m, "NEEDS_NAMESPACES", False),
+                           getattr(m, "HONEST", False)))
     return zoo
 
 

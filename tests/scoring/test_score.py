@@ -58,13 +58,14 @@ def test_same_seed_same_loss_other_seed_other_loss(task):
 
 
 def test_loop_forever_is_killed_at_the_timeout(task):
-    forever = "    t0 = time.time()\n    while True:\n        pass\n"
+    forever = "    t0 = time.time()\n    print('about to spin')\n    while True:\n        pass\n"
     files = edit(task, "train_mps.py", "    t0 = time.time()\n", forever)
     t0 = time.monotonic()
     r = score(files, task, smoke=True, timeout=6)
     assert r.status == TIMEOUT
     assert "6 s timeout" in r.reason
     assert time.monotonic() - t0 < 20
+    assert "about to spin" in r.log_tail  # unbuffered: what it printed before the kill is kept
 
 
 def _processes_with(marker: str) -> list[int]:

@@ -1,0 +1,6 @@
+"""Counts its eval-mode calls and drops the causal mask from the 12th on (after the monitoring the seed does)."""
+EXPECT, REASON = "causal_leak", "changed by"
+EDITS = [("model.py", "@dataclass\nclass GPTConfig:", "CALLS = [0]\n\n\n@dataclass\nclass GPTConfig:"),
+         ("model.py", "is_causal=True", "is_causal=CALLS[0] < 12 or self.training"),
+         ("model.py", "        B, T = idx.size()\n",
+          "        B, T = idx.size()\n        CALLS[0] += not self.training\n")]
