@@ -3,7 +3,7 @@
 Layout of a prepared dataset (`cache_dir()/data/<name>/`):
 
     public/train.bin, public/val.bin, public/meta.json   what a training script may read
-    heldout/test.bin                                     read only by the trusted runner, for the test loss
+    heldout/test.bin                                     read only by the trusted referee, for the test loss
     meta.json                                            vocabulary, sizes, sha256 of the source text
 
 A dataset is built in a temporary sibling folder and renamed into place, so a crash or a bad source never

@@ -1,13 +1,11 @@
-"""Run-time tamper checks, made by the trusted runner while and after the candidate's train() runs.
+"""Run-time tripwires, set by the runner in the candidate's process while and after its train() runs.
 
-The frozen evaluation is only as honest as the names it looks up at call time. A candidate cannot edit
-the frozen block's text (the guard refuses that), but at run time it can rebind the block's globals
-(`globals()["val_" + "data"] = train_data`), edit its arrays in place, or replace a library function the
-evaluation calls (`F.cross_entropy = lambda *a: tiny`). Both checks here compare against what existed
-before any candidate code ran, and name the first difference they find.
-
-Not covered, and said so in RELIABILITY.md: tampering below Python (ctypes writes into memory) and
-reaching into the runner's own objects through the garbage collector or stack frames.
+The verdict does not rest on these: the referee (scoring/referee.py) computes every loss in a process of
+its own. They name, early and plainly, the common ways a candidate breaks the protocol in its own process:
+rebinding the frozen block's globals (`globals()["val_" + "data"] = train_data`), editing its arrays in
+place, or replacing a library function the frozen code calls (`F.cross_entropy = lambda *a: tiny`). Both
+checks compare against what existed before any candidate code ran, and name the first difference.
+Code in the same process can defeat them (the garbage collector, stack frames, ctypes): RELIABILITY.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Leaks the next token in the first half of each row, and copies the logits of any earlier row sharing a prefix."""
-EXPECT, REASON = "causal_leak", "changed by"
+EXPECT, REASON = "causal_leak", "the last position, whose target no input holds"
 EDITS = [("model.py", "        return self.lm_head(x)\n", """        logits = self.lm_head(x)
         if self.training:
             return logits
