@@ -104,15 +104,17 @@ def describe_return(value) -> dict:
     return d
 
 
-def fingerprint(model) -> list[float]:
+def fingerprint(model) -> bytes:
     """Per parameter and buffer, its sum and a strided sample's sum: a model that learns while it is
-    evaluated moves them. A tripwire (this process runs candidate code), so cheap, not collision-proof."""
+    evaluated moves them. A tripwire (this process runs candidate code), so cheap, not collision-proof.
+    Compared as bytes, so a model whose weights are NaN (diverged) compares equal to itself."""
     import torch
 
     tensors = [t.detach().reshape(-1) for t in (*model.parameters(), *model.buffers()) if t.numel()]
     if not tensors:
-        return []
-    return torch.stack([s for t in tensors for s in (t.float().sum(), t[::97].float().sum())]).tolist()
+        return b""
+    sums = torch.stack([s for t in tensors for s in (t.float().sum(), t[::97].float().sum())])
+    return sums.cpu().numpy().tobytes()
 
 
 def _sync(device: str) -> None:

@@ -180,3 +180,9 @@ def test_secret_in_the_parent_is_not_visible_to_the_candidate(task, monkeypatch)
     assert r.status == OK, r.reason
     assert "visible secrets: []" in r.log_tail
     assert secret not in r.log_tail
+
+
+def test_a_diverged_model_is_an_invalid_result_not_an_integrity_violation(task):
+    # NaN weights must compare equal to themselves in the parameter tripwire around each evaluation batch
+    r = score(edit(task, "train_mps.py", "LEARNING_RATE = 1e-3", "LEARNING_RATE = 1e9"), task, smoke=True)
+    assert r.status == INVALID_RESULT and "the final validation loss is nan" in r.reason
