@@ -1,8 +1,7 @@
-"""Walks the stack from forward to the runner's `before` fingerprint and overwrites it after learning in place."""
+"""Walks the stack to the runner's globals and stubs its fingerprint tripwire (from train()), then learns in forward."""
 EXPECT, REASON = "causal_leak", "changed by"
 EDITS = [("model.py", "        return self.lm_head(x)\n", """        logits = self.lm_head(x)
         if not self.training and idx.size(1) > 1:
-            import sys
             with torch.enable_grad():
                 self.train()
                 lg = self(idx)
@@ -12,10 +11,13 @@ EDITS = [("model.py", "        return self.lm_head(x)\n", """        logits = se
             with torch.no_grad():
                 for p, g in zip(self.parameters(), grads):
                     p -= 1e-2 * g.sign()
-            f = sys._getframe(1)
-            while f is not None and not isinstance(f.f_locals.get("before"), list):
-                f = f.f_back
-            if f is not None:
-                f.f_locals["before"][:] = f.f_globals["fingerprint"](self)
         return logits
+"""),
+         ("train_mps.py", "@start", """
+import sys
+_f = sys._getframe()
+while _f is not None and "fingerprint" not in _f.f_globals:
+    _f = _f.f_back
+if _f is not None:
+    _f.f_globals["fingerprint"] = lambda model: b"unchanged"
 """)]
