@@ -156,6 +156,9 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
     notes = _containment_notes(bool(prefix), verdict.get("confinement"))
     if outcome.stragglers_killed:
         notes.append(f"killed {outcome.stragglers_killed} process(es) that outlived the evaluation")
+    if verdict.get("monitor_windows_unlocated"):
+        notes.append(f"{verdict['monitor_windows_unlocated']} monitoring windows are not in the validation split: "
+                     "the fitness windows could not be kept apart from them")
     history = tuple(float("nan") if v is None else v for v in verdict.get("vloss_history", []))
     figures = dict(vloss_history=history, steps=verdict.get("steps"), elapsed_s=_round(verdict.get("elapsed_s")),
                    startup_s=_round(verdict.get("startup_s")), peak_mem_mb=verdict.get("peak_mem_mb"),

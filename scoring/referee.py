@@ -174,9 +174,8 @@ class Referee:
             logits = self.ask_logits(xb)
             logp[i * p.batch : (i + 1) * p.batch] = torch.log_softmax(logits, dim=-1).numpy()
         reading = planning.read(p, logp)
-        self.out.update(best_vloss=reading.fitness, test_loss=reading.test,
-                        probe_max_delta=reading.probe_max_delta, final_eval_s=time.perf_counter() - t0,
-                        final_rows=len(p.x), monitor_windows_unlocated=p.overlaps_unknown)
+        self.out.update(best_vloss=reading.fitness, test_loss=reading.test, final_eval_s=time.perf_counter() - t0,
+                        monitor_windows_unlocated=p.overlaps_unknown)
         if not math.isfinite(reading.fitness):
             raise Verdict(INVALID_RESULT, f"the final validation loss is {reading.fitness}")
         if reading.problem:
@@ -270,7 +269,7 @@ def judge(job: dict, sock: socket.socket) -> dict:
         detail = traceback.format_exception_only(type(e), e)[-1].strip()
         if ref is None:
             return {"status": CRASHED, "reason": f"the referee could not run the frozen block: {detail}",
-                    "finished": True, "referee_error": True}
+                    "finished": True}
         ref.out.update(status=CRASHED, reason=f"the frozen evaluation failed on the model's answer: {detail}",
                        finished=True)
     finally:

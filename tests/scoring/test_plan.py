@@ -99,3 +99,10 @@ def test_earlier_positions_far_better_than_the_unleakable_last_one_are_flagged()
         sure[r] = sure[p.partner[r]]
     r = plan.read(p, sure)
     assert r.problem_kind == "causal" and "last position" in r.problem
+
+
+def test_monitoring_windows_not_in_the_validation_split_are_counted():
+    val, test = _data(5000, 1), _data(5000, 2)
+    foreign = np.full((3, T), V + 5, dtype=np.int64)  # tokens the split never holds
+    p = plan.build(val, test, np.concatenate([_monitor(val), foreign]), T, B, 1)
+    assert p.overlaps_unknown == 3
