@@ -6,6 +6,9 @@ its slot at once, and proposals are kept ahead of the slots so a slot never wait
 budget lasts. The queue is the set of `pending` candidates in the database, so a killed controller
 loses at most the evaluations that were running; `evolve resume` picks them up again.
 
+Proposals stop, while what is queued still trains, when the LLM cost or LLM-call budget is spent or
+when the progress guard (evolve/progress.py) sees too many proposals in a row give nothing to train.
+
 Randomness: every choice for proposal n uses `random.Random(f"{campaign seed}:{n}")`.
 """
 
@@ -18,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from evolve import islands as isl
@@ -26,16 +30,30 @@ from evolve.config import CampaignConfig
 from evolve.executors import Job
 from evolve.lineage import PENDING, RUNNING
 from evolve.operators import prompts
-from evolve.operators.context import Context, Parent
+from evolve.operators.context import Context, Limits, Parent
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import Persona
 from evolve.population import Cand, Population
+from evolve.progress import Cause, ProgressGuard, cause_of
 from evolve.screen import screen
-from scoring.result import INTERRUPTED, OK, ScoreResult
+from scoring.result import INTERRUPTED, OK, REJECTED, ScoreResult
 from scoring.task import Task
 
 LEASE_RENEW_S = 10.0
-MAX_LLM_FAILURES_IN_A_ROW = 10
+
+
+class Stop(StrEnum):
+    """Why a campaign ended; the outcome's status follows from it (STATUS_OF)."""
+
+    BUDGET = "budget"  # evaluations or minutes used up
+    SPEND = "spend"  # LLM cost or LLM calls used up; what was queued was trained
+    NOTHING_LEFT = "nothing_left"
+    USER = "user"  # Ctrl-C or SIGTERM
+    NO_PROGRESS = "no_progress"  # the progress guard stopped the proposals
+    SEED_FAILED = "seed_failed"
+
+
+STATUS_OF = {Stop.USER: "stopped", Stop.NO_PROGRESS: "stopped", Stop.SEED_FAILED: "failed"}  # else finished
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,8 @@ class Snapshot:
     name: str
     evals_done: int
     max_evals: int
+    llm_calls: int
+    max_llm_calls: int
     best: tuple[int, float] | None
     seed_fitness: float | None
     island_best: tuple[float | None, ...]
@@ -69,12 +89,14 @@ class Snapshot:
 @dataclass(frozen=True)
 class Outcome:
     status: str  # finished | stopped | failed
+    cause: Stop
     reason: str
     evals_done: int
     best_id: int | None
     best_fitness: float | None
     seed_id: int | None
     seed_fitness: float | None
+    llm_calls: int = 0
     best_dir: str | None = None  # populations/NAME/best/, written when the run ends
 
 
@@ -111,8 +133,11 @@ class Campaign:
         self.proposer = ThreadPoolExecutor(max_workers=config.llm.concurrency, thread_name_prefix="proposer")
         self.stop_mode = ""  # "" | "graceful" | "now"
         self.stop_reason = ""
-        self.llm_failures = 0
-        self.cost_noted = False
+        self.stop_cause: Stop | None = None
+        self.halted: tuple[Stop, str] | None = None  # proposals stopped (spend or no progress); the queue trains
+        self.guard = ProgressGuard(config.llm.max_fruitless, config.llm.fruitless_backoff_s)
+        self.next_proposal_at = 0.0  # monotonic time: the guard's backoff
+        self.limits = Limits(max_chars=config.llm.max_prompt_chars)
         self.eval_walls: list[float] = []
         self.log: list[str] = []
         self.started = time.monotonic()
@@ -120,10 +145,10 @@ class Campaign:
 
     # -- control ----------------------------------------------------------------------------------------
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str = "stopped by the user") -> None:
         """First call: finish what is running, start nothing new. Second call: kill running evaluations."""
         if not self.stop_mode:
-            self.stop_mode, self.stop_reason = "graceful", "stopped by the user"
+            self._stop(Stop.USER, reason)
         else:
             self.stop_mode = "now"
             self.executor.stop_now.set()
@@ -148,7 +173,12 @@ class Campaign:
                 self._start_proposals()
                 if not self.running and (not self.proposing or self.stop_mode == "now") and self._finished():
                     break
-                done, _ = wait([*self.running, *self.proposing], timeout=0.25, return_when=FIRST_COMPLETED)
+                waiting = [*self.running, *self.proposing]
+                if waiting:
+                    done, _ = wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)
+                else:  # only the guard's backoff is pending: wait() on nothing would return at once
+                    done = set()
+                    time.sleep(min(0.25, max(0.01, self.next_proposal_at - time.monotonic())))
                 self._record_executor_events()  # before the evaluations they concern
                 for fut in done:
                     if fut in self.running:
@@ -172,24 +202,35 @@ class Campaign:
         b = self.cfg.budget
         seeds = [self.pop.cands[i] for i in self.pop.seed_ids]
         if seeds and all(s.status not in (OK, PENDING, RUNNING) for s in seeds):
-            self.stop_mode = "graceful"
-            self.stop_reason = f"the seed program failed ({seeds[0].status}: {seeds[0].reason})"
+            self._stop(Stop.SEED_FAILED, f"the seed program failed ({seeds[0].status}: {seeds[0].reason})")
         elif self.pop.evals_done >= b.max_evals:
             self._budget(f"evaluation budget reached ({b.max_evals})")
         elif b.max_minutes is not None and self.elapsed_s() >= b.max_minutes * 60:
             self._budget(f"time budget reached ({b.max_minutes:g} min)")
-        elif self._cost_exhausted() and not self.cost_noted:
-            self.cost_noted = True  # proposals stop; what is queued is still trained
-            reason = f"LLM cost budget reached (${self.cfg.budget.max_cost_usd:g})"
-            lineage.record_event(self.db, self.cid, "budget_reached", {"reason": reason, "cost_usd": self.pop.cost_usd})
-            self._note(reason)
-        elif self.llm_failures >= MAX_LLM_FAILURES_IN_A_ROW:
-            self.stop_mode = "graceful"
-            self.stop_reason = f"{self.llm_failures} LLM calls failed in a row (see `evolve sql` on llm_calls)"
+        elif self.halted:
+            return
+        elif self._cost_exhausted():
+            self._halt(Stop.SPEND, f"LLM cost budget reached (${b.max_cost_usd:g})", cost_usd=self.pop.cost_usd)
+        elif self.pop.llm_calls >= b.llm_call_limit():
+            self._halt(Stop.SPEND, f"LLM-call budget reached ({b.llm_call_limit()} calls)",
+                       llm_calls=self.pop.llm_calls)
+        elif (why := self.guard.verdict()) is not None:
+            self._halt(Stop.NO_PROGRESS, why, causes=self.guard.counts())
+
+    def _stop(self, cause: Stop, reason: str) -> None:
+        self.stop_mode, self.stop_cause, self.stop_reason = "graceful", cause, reason
 
     def _budget(self, reason: str) -> None:
-        self.stop_mode, self.stop_reason = "graceful", reason
+        self._stop(Stop.BUDGET, reason)
         lineage.record_event(self.db, self.cid, "budget_reached", {"reason": reason, "evals": self.pop.evals_done})
+        self._note(reason)
+
+    def _halt(self, cause: Stop, reason: str, **payload) -> None:
+        """No more proposals; what is queued or running is still trained, then the campaign ends."""
+        self.halted = (cause, reason)
+        kind = "no_progress" if cause is Stop.NO_PROGRESS else "budget_reached"
+        lineage.record_event(self.db, self.cid, kind, {"reason": reason, "evals": self.pop.evals_done,
+                                                      "llm_calls": self.pop.llm_calls, **payload})
         self._note(reason)
 
     def _cost_exhausted(self) -> bool:
@@ -352,19 +393,21 @@ class Campaign:
     def _may_propose(self) -> bool:
         # Proposals from a starting program begin while it trains, so its slot's next job is ready when it
         # ends instead of one LLM latency later (a seed that fails wastes at most the queue's depth of calls).
-        if self.stop_mode or self._cost_exhausted() or (self.pop.best() is None and not self._starting()):
+        if (self.stop_mode or self.halted or self._cost_exhausted()
+                or self.pop.llm_calls + len(self.proposing) >= self.cfg.budget.llm_call_limit()
+                or (self.pop.best() is None and not self._starting())):
             return False
         planned = self.pop.evals_done + len(self.running) + self._queued_jobs() + len(self.proposing)
         return planned < self.cfg.budget.max_evals
 
     def _start_proposals(self) -> None:
         depth = 2 * self.executor.slots + self.cfg.llm.concurrency
-        while (len(self.proposing) < self.cfg.llm.concurrency and self._may_propose()
-               and self._queued_jobs() + len(self.proposing) < depth):
+        while (len(self.proposing) < self.cfg.llm.concurrency and time.monotonic() >= self.next_proposal_at
+               and self._may_propose() and self._queued_jobs() + len(self.proposing) < depth):
             planned = self._plan(self.pop.next_event)
             self.pop.next_event += 1
             if planned is None:
-                continue
+                return  # nothing to propose from now, or a prompt that could not be built: next pass
             proposal, text, spec = planned
             call_seed = self.cfg.seed * 1_000_003 + proposal.event_no
             fut = self.proposer.submit(self._propose, text, spec, call_seed, proposal.parent_files)
@@ -386,7 +429,8 @@ class Campaign:
                                      cfg.persona_choice.method, cfg.persona_choice.exploration)
         spec = self.llm.pick(rng.random())
         best = self.pop.best(island)
-        context = Context(island_best=best.fitness if best else None, recent=self.pop.recent_changes(island, 5))
+        recent = self.pop.recent_changes(island, self.limits.max_changes)
+        context = Context(island_best=best.fitness if best else None, recent=recent)
         p2 = None
         if operator == "repair":
             p1 = self.pop.cands[rng.choice(failed).id]
@@ -403,19 +447,37 @@ class Campaign:
                 p2 = self.pop.cands[second.id] if second else None
                 operator = "crossover" if p2 else "mutate"
         a = self._parent(p1)
+        context = dataclasses.replace(context, attempts=self.pop.attempts(p1.id))
         try:
             if operator == "repair":
-                prompt = prompts.repair(self.personas[persona], a, self.task, context)
+                prompt = prompts.repair(self.personas[persona], a, self.task, context, self.limits)
             elif operator == "crossover":
-                prompt = prompts.crossover(self.personas[persona], a, self._parent(p2), self.task, context)
+                prompt = prompts.crossover(self.personas[persona], a, self._parent(p2), self.task, context,
+                                           self.limits)
             else:
-                prompt = prompts.mutate(self.personas[persona], a, self.task, context)
+                prompt = prompts.mutate(self.personas[persona], a, self.task, context, self.limits)
         except prompts.PromptTooLong as e:
-            self._note(f"event {event_no}: prompt too long, skipped ({e})")
+            self._prompt_too_long(event_no, operator, p1, p2, str(e))
             return None
         proposal = Proposal(event_no, island, operator, persona, spec.model, p1.id, p2.id if p2 else None,
                             dict(a.files), prompt.hash)
         return proposal, prompt.text, spec
+
+    def _prompt_too_long(self, event_no: int, operator: str, p1: Cand, p2: Cand | None, why: str) -> None:
+        """Recorded and counted by the guard. From a starting program alone it can only recur: stop now."""
+        lineage.record_event(self.db, self.cid, "proposal_skipped", {
+            "event_no": event_no, "operator": operator, "parent": p1.id, "parent2": p2.id if p2 else None,
+            "cause": Cause.PROMPT_TOO_LONG.value, "reason": why})
+        self._fruitless(Cause.PROMPT_TOO_LONG)
+        self._note(f"event {event_no}: prompt too long, skipped ({why})")
+        if p2 is None and p1.id in self.pop.seed_ids and not self.halted:
+            self._halt(Stop.NO_PROGRESS, f"the prompt for starting program #{p1.id} cannot be built: {why} "
+                       "(raise llm.max_prompt_chars, or make the task's editable files shorter)",
+                       causes=self.guard.counts())
+
+    def _fruitless(self, cause: Cause, detail: str = "") -> None:
+        self.guard.fruitless(cause, detail)
+        self.next_proposal_at = time.monotonic() + self.guard.wait_s()
 
     def _parent(self, c: Cand) -> Parent:
         return Parent(files=self._files(c.id), fitness=c.fitness, label=str(c.id), change=c.summary,
@@ -435,13 +497,14 @@ class Campaign:
         if not rec.ok:
             lineage.record_llm_call(self.db, self.cid, persona=p.persona, operator=p.operator, **call)
             self.pop.cost_usd += rec.cost_usd or 0.0
-            self.llm_failures += 1
+            self.pop.llm_calls += 1
+            self._fruitless(Cause.LLM_ERROR, rec.error or "")
             self._note(f"LLM call failed ({p.model}): {rec.error[:80]}")
             return
-        self.llm_failures = 0
-        if s.accepted and s.code_hash in self.pop.hashes:  # known only here, where every candidate is recorded
-            s = dataclasses.replace(s, status="rejected", kind="duplicate", files={}, reason="the same program "
-                                    "(up to comments and formatting) is already in the campaign")
+        original = self.pop.hashes.get(s.code_hash) if s.accepted else None
+        if original is not None:  # known only here, where every candidate is recorded
+            s = dataclasses.replace(s, status=REJECTED, kind=Cause.DUPLICATE.value, files={}, reason=(
+                f"the same program (up to comments and formatting) as candidate {original}"))
         status = s.status or PENDING
         reason = f"{s.kind}: {s.reason}" if s.status else ""
         cid, status, reason = lineage.record_proposal(self.db, self.cid, call=call, candidate=dict(
@@ -449,9 +512,13 @@ class Campaign:
             model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
             code_hash=s.code_hash if s.accepted else None, event_no=p.event_no, summary=s.summary))
         self.pop.cost_usd += rec.cost_usd or 0.0
+        self.pop.llm_calls += 1
         self.pop.add(Cand(cid, p.island, p.parent_id, p.parent2_id, p.operator, p.persona, status, reason, None,
                           s.summary), s.code_hash if status == PENDING else None)
-        if status != PENDING:
+        if status == PENDING:
+            self.guard.fruitful()
+        else:  # screened out, or a duplicate the database caught
+            self._fruitless(cause_of(s.kind) if s.status else Cause.DUPLICATE)
             self._note(f"#{cid} {p.persona}/{p.operator}: {reason[:70]}")
 
     # -- reporting --------------------------------------------------------------------------------------
@@ -466,11 +533,13 @@ class Campaign:
         eta = (statistics.median(self.eval_walls) * remaining / self.executor.slots) if self.eval_walls else None
         return Snapshot(
             name=self.name, evals_done=self.pop.evals_done, max_evals=self.cfg.budget.max_evals,
+            llm_calls=self.pop.llm_calls, max_llm_calls=self.cfg.budget.llm_call_limit(),
             best=(best.id, best.fitness) if best else None, seed_fitness=self._seed_fitness(),
             island_best=tuple((b.fitness if (b := self.pop.best(i)) else None) for i in range(self.cfg.islands.count)),
             slots=tuple(self.slots), queued=self._queued_jobs(), proposing=len(self.proposing),
             cost_usd=self.pop.cost_usd, elapsed_s=self.elapsed_s(), eta_s=eta,
-            stopping=self.stop_reason if self.stop_mode else "", log=tuple(self.log))
+            stopping=self.stop_reason if self.stop_mode else (f"no more proposals: {self.halted[1]}"
+                                                             if self.halted else ""), log=tuple(self.log))
 
     def _update(self) -> None:
         if self.on_update is not None:
@@ -478,11 +547,11 @@ class Campaign:
 
     def _outcome(self) -> Outcome:
         best = self.pop.best()
-        seed_failed = self.stop_reason.startswith("the seed program failed")
-        status = "failed" if seed_failed else ("stopped" if self.stop_reason.startswith("stopped") else "finished")
-        if status == "finished" and not self.stop_reason:
-            self.stop_reason = (f"LLM cost budget reached (${self.cfg.budget.max_cost_usd:g})" if self.cost_noted
-                                else "nothing left to do within the budget")
-        return Outcome(status, self.stop_reason, self.pop.evals_done, best.id if best else None,
-                       best.fitness if best else None, seed.id if (seed := self.pop.seed()) else None,
-                       self._seed_fitness())
+        if self.stop_cause is not None:
+            cause, reason = self.stop_cause, self.stop_reason
+        else:
+            cause, reason = self.halted or (Stop.NOTHING_LEFT, "nothing left to do within the budget")
+        seed = self.pop.seed()
+        return Outcome(STATUS_OF.get(cause, "finished"), cause, reason, self.pop.evals_done,
+                       best.id if best else None, best.fitness if best else None, seed.id if seed else None,
+                       self._seed_fitness(), self.pop.llm_calls)

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from scoring.errors import InputError
 
+LLM_CALLS_PER_EVAL = 4  # the default LLM-call budget per evaluation of the budget
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -32,6 +34,12 @@ class LLM(_Strict):
     timeout_s: float = Field(300.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
     concurrency: int = Field(2, ge=1, le=64)  # proposers: LLM calls in flight at once
+    max_prompt_chars: int = Field(60_000, ge=2_000)  # longer prompts are cut as prompts.py states, or not sent
+    # The progress guard (evolve/progress.py): after a proposal that gave nothing to train (rejected reply,
+    # duplicate, constraint violation, prompt too long, failed call) the next one waits, first
+    # `fruitless_backoff_s`, doubling up to 10 s; `max_fruitless` such proposals in a row stop the proposals.
+    max_fruitless: int = Field(40, ge=1)
+    fruitless_backoff_s: float = Field(1.0, ge=0)
 
 
 class Islands(_Strict):
@@ -72,6 +80,10 @@ class Budget(_Strict):
     max_evals: int = Field(20, ge=1)
     max_minutes: float | None = Field(None, gt=0)
     max_cost_usd: float | None = Field(None, gt=0)
+    max_llm_calls: int | None = Field(None, ge=1)  # default: LLM_CALLS_PER_EVAL per evaluation in the budget
+
+    def llm_call_limit(self) -> int:
+        return self.max_llm_calls if self.max_llm_calls is not None else LLM_CALLS_PER_EVAL * self.max_evals
 
 
 class Evaluation(_Strict):

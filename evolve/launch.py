@@ -256,9 +256,11 @@ def run_session(session: Session) -> Outcome:
     finally:
         session.campaign.executor.shutdown()
     if outcome.status == "stopped":
-        lineage.record_event(db, cid, "interruption", {"reason": outcome.reason, "evals": outcome.evals_done})
+        lineage.record_event(db, cid, "interruption", {"reason": outcome.reason, "cause": outcome.cause.value,
+                                                       "evals": outcome.evals_done})
     else:
-        lineage.record_event(db, cid, "finished", {"status": outcome.status, "reason": outcome.reason,
+        lineage.record_event(db, cid, "finished", {"status": outcome.status, "cause": outcome.cause.value,
+                                                   "reason": outcome.reason,
                                                    "evals": outcome.evals_done, "best": outcome.best_id})
     best = export_best(db, cid, session.folder, session.campaign.cfg.islands.count)
     lineage.set_campaign_status(db, cid, outcome.status)

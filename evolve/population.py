@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from evolve import lineage
 from evolve.islands import Individual
 from evolve.lineage import PENDING, RUNNING
-from evolve.operators.context import Change
+from evolve.operators.context import Attempt, Change
 from scoring.result import INTERRUPTED, OK, REJECTED
 
 FAILED_FOR_REPAIR = ("crashed", "timeout", "invalid_result")  # what repair can plausibly fix
@@ -47,10 +47,11 @@ class Population:
     islands: int
     cands: dict[int, Cand] = field(default_factory=dict)
     members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    hashes: set[str] = field(default_factory=set)
+    hashes: dict[str, int] = field(default_factory=dict)  # code hash -> the candidate that has it
     kids: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # first parent -> children
     migrations_done: Counter = field(default_factory=Counter)  # source island -> migration rounds recorded
     cost_usd: float = 0.0
+    llm_calls: int = 0  # rows in llm_calls: the LLM-call budget counts them
     evals_done: int = 0  # finished evaluations (interrupted ones do not count)
     next_event: int = 0
     seed_ids: list[int] = field(default_factory=list)  # the starting programs (operator 'seed')
@@ -89,6 +90,7 @@ class Population:
                 pop.confirming.add(r["payload"]["candidate"])
         _, rows = lineage.export_rows(db, campaign_id, "llm_calls")
         pop.cost_usd = sum(r["cost_usd"] or 0.0 for r in rows)
+        pop.llm_calls = len(rows)
         return pop
 
     # -- updates (each mirrors a row just written) ------------------------------------------------------
@@ -99,7 +101,7 @@ class Population:
         if cand.status in (PENDING, RUNNING):
             self.open_ids.add(cand.id)
         if code_hash:
-            self.hashes.add(code_hash)
+            self.hashes.setdefault(code_hash, cand.id)
         if cand.parent_id is not None:
             self.kids[cand.parent_id].append(cand.id)
             if cand.parent_id in self.cands:
@@ -208,4 +210,15 @@ class Population:
                                   c.persona or "", c.operator))
                 if len(out) == k:
                     break
+        return tuple(out)
+
+    def attempts(self, parent_id: int) -> tuple[Attempt, ...]:
+        """Every child of `parent_id` (as first parent), newest first: what it tried and how it ended."""
+        parent = self.cands[parent_id]
+        out = []
+        for cid in reversed(self.kids.get(parent_id, ())):
+            c = self.cands[cid]
+            delta = (c.fitness - parent.fitness if c.status == OK and c.fitness is not None
+                     and parent.fitness is not None else None)
+            out.append(Attempt(str(c.id), c.summary, c.status, c.reason, delta, c.persona or "", c.operator))
         return tuple(out)

@@ -11,12 +11,13 @@ from typing import Any
 import typer
 from rich.console import Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from evolve import config as cfgmod
 from evolve import lineage
-from evolve.campaign import Outcome, Snapshot
+from evolve.campaign import Outcome, Snapshot, Stop
 from evolve.cli import app
 from evolve.cli.render import err, out, print_json
 from evolve.launch import Session, prepare_launch, prepare_resume, run_session
@@ -39,7 +40,8 @@ def render(s: Snapshot) -> Group:
     """The live view: progress, best overall and per island, each slot, the queue, cost, ETA."""
     head = Text.assemble(
         (f"{s.name}  ", "bold"), f"evaluations {s.evals_done}/{s.max_evals}   ",
-        f"elapsed {_duration(s.elapsed_s)}   ETA {_duration(s.eta_s)}   LLM cost ${s.cost_usd:.4f}",
+        f"elapsed {_duration(s.elapsed_s)}   ETA {_duration(s.eta_s)}   LLM calls {s.llm_calls}/{s.max_llm_calls}"
+        f"   cost ${s.cost_usd:.4f}",
     )
     best = "-" if s.best is None else f"#{s.best[0]} {s.best[1]:.4f}"
     gain = ""
@@ -64,15 +66,17 @@ def render(s: Snapshot) -> Group:
 
 
 def _run(session: Session, as_json: bool) -> Outcome:
-    """Run with Ctrl-C handling: the first stops gracefully, the second stops now."""
+    """Run with Ctrl-C and SIGTERM handling (what `docker compose stop`, systemd and Kubernetes send): the
+    first stops gracefully, the second stops now."""
     campaign = session.campaign
 
-    def on_sigint(_sig, _frame):
-        campaign.request_stop()
-        err.print("stopping: " + ("running evaluations finish first (Ctrl-C again to stop now)"
+    def on_signal(sig, _frame):
+        how = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name
+        campaign.request_stop("stopped by the user" if sig == signal.SIGINT else f"stopped by {how}")
+        err.print("stopping: " + (f"running evaluations finish first ({how} again to stop now)"
                                   if campaign.stop_mode == "graceful" else "killing running evaluations"))
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if as_json or not sys.stdout.isatty():
             last = [0.0]
@@ -82,7 +86,8 @@ def _run(session: Session, as_json: bool) -> Outcome:
                     last[0] = time.monotonic()
                     best = "-" if s.best is None else f"#{s.best[0]} {s.best[1]:.4f}"
                     err.print(f"[{_duration(s.elapsed_s)}] evaluations {s.evals_done}/{s.max_evals}, best {best}, "
-                              f"queued {s.queued}, cost ${s.cost_usd:.4f}")
+                              f"queued {s.queued}, LLM calls {s.llm_calls}/{s.max_llm_calls}, "
+                              f"cost ${s.cost_usd:.4f}" + (f", stopping: {escape(s.stopping)}" if s.stopping else ""))
 
             campaign.on_update = plain
             return run_session(session)
@@ -90,15 +95,17 @@ def _run(session: Session, as_json: bool) -> Outcome:
             campaign.on_update = lambda s: live.update(render(s))
             return run_session(session)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def summary(session: Session, outcome: Outcome) -> dict[str, Any]:
     """The end of a run: best candidate, its gain over the seed (val and test), its lineage, next steps."""
     db, cid = session.db, session.campaign_id
-    result: dict[str, Any] = {"campaign": session.campaign.name, "status": outcome.status, "reason": outcome.reason,
-                              "evaluations": outcome.evals_done, "folder": str(session.folder),
-                              "best_dir": outcome.best_dir}
+    result: dict[str, Any] = {"campaign": session.campaign.name, "status": outcome.status,
+                              "cause": outcome.cause.value, "reason": outcome.reason,
+                              "evaluations": outcome.evals_done, "llm_calls": outcome.llm_calls,
+                              "folder": str(session.folder), "best_dir": outcome.best_dir}
 
     def test_loss(candidate: int) -> float | None:
         evs = [e["test_loss"] for e in lineage.candidate(db, cid, candidate)["evaluations"]
@@ -128,15 +135,20 @@ def summary(session: Session, outcome: Outcome) -> dict[str, Any]:
             if result["seed"]["test_loss"] is not None and result["best"]["test_loss"] is not None else None,
         }
     name = session.campaign.name
-    result["next"] = [f"evolve top {name}", f"evolve lineage {name} {outcome.best_id}",
-                      f"evolve checkout {name} best DIR",
-                      f"evolve show {name} {outcome.best_id} --diff", f"evolve personas {name}",
-                      f"evolve resume {name} --max-evals N"]
+    if outcome.best_id is not None:
+        result["next"] = [f"evolve top {name}", f"evolve lineage {name} {outcome.best_id}",
+                          f"evolve checkout {name} best DIR",
+                          f"evolve show {name} {outcome.best_id} --diff", f"evolve personas {name}",
+                          f"evolve resume {name} --max-evals N"]
+    else:  # nothing scored: what went wrong is in the rejected and failed candidates and the LLM calls
+        result["next"] = [f"evolve status {name}", f"evolve report {name}",
+                          f"evolve sql {name} \"select id, status, reason from candidates order by id desc limit 20\""]
     return result
 
 
 def print_summary(s: dict[str, Any]) -> None:
-    out.print(f"\n[bold]{s['campaign']}[/bold]: {s['status']} after {s['evaluations']} evaluations ({s['reason']})")
+    out.print(f"\n[bold]{s['campaign']}[/bold]: {s['status']} after {s['evaluations']} evaluations and "
+              f"{s['llm_calls']} LLM calls ({escape(s['reason'])})")
     if "best" in s:
         b = s["best"]
         out.print(f"best candidate #{b['id']} ({b['persona'] or 'seed'}, {b['operator']}): val loss "
@@ -165,7 +177,7 @@ def print_summary(s: dict[str, Any]) -> None:
 def _finish(session: Session, outcome: Outcome, as_json: bool) -> None:
     s = summary(session, outcome)
     print_json(s) if as_json else print_summary(s)
-    raise typer.Exit(1 if outcome.status == "failed" else 0)
+    raise typer.Exit(1 if outcome.status == "failed" or outcome.cause is Stop.NO_PROGRESS else 0)
 
 
 def _set(d: dict, path: str, value: Any) -> None:
@@ -189,6 +201,8 @@ def launch(
     max_evals: int = typer.Option(None, "--max-evals", help="Budget: evaluations (confirmations included)."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Budget: wall-clock minutes."),
     max_cost: float = typer.Option(None, "--max-cost", help="Budget: LLM cost in USD."),
+    max_llm_calls: int = typer.Option(None, "--max-llm-calls", help="Budget: LLM calls (default: 4 per "
+                                      "evaluation of the budget)."),
     workers: int = typer.Option(None, "--workers", help="Evaluation slots (one per device)."),
     confirm_seeds: int = typer.Option(None, "--confirm-seeds", help="Extra seeds before a new island best."),
     timeout: float = typer.Option(None, "--timeout", help="Per-evaluation timeout in seconds."),
@@ -207,7 +221,8 @@ def launch(
     overrides: dict[str, Any] = {}
     for path, value in [("task", task), ("personas", personas), ("islands.count", islands),
                         ("budget.max_evals", max_evals), ("budget.max_minutes", max_minutes),
-                        ("budget.max_cost_usd", max_cost), ("evaluation.workers", workers),
+                        ("budget.max_cost_usd", max_cost), ("budget.max_llm_calls", max_llm_calls),
+                        ("evaluation.workers", workers),
                         ("evaluation.confirm_seeds", confirm_seeds), ("evaluation.timeout_s", timeout),
                         ("seed", seed), ("evaluation.smoke", smoke), ("start.campaign", start_from),
                         ("start.db", from_db), ("start.top", top), ("evaluation.executor", executor),
@@ -233,9 +248,11 @@ def resume(
     max_evals: int = typer.Option(None, "--max-evals", help="New evaluation budget (total, not additional)."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="New time budget in minutes (total)."),
     max_cost: float = typer.Option(None, "--max-cost", help="New LLM cost budget in USD (total)."),
+    max_llm_calls: int = typer.Option(None, "--max-llm-calls", help="New LLM-call budget (total)."),
     db: str = typer.Option(None, "--db", help="SQLAlchemy URL of the lineage database."),
     as_json: bool = typer.Option(False, "--json", help="No live view; print the outcome as JSON."),
 ) -> None:
     """Continue a stopped or killed campaign: running evaluations are re-queued, finished ones never repeat."""
-    session = prepare_resume(name, db, {"max_evals": max_evals, "max_minutes": max_minutes, "max_cost_usd": max_cost})
+    session = prepare_resume(name, db, {"max_evals": max_evals, "max_minutes": max_minutes, "max_cost_usd": max_cost,
+                                        "max_llm_calls": max_llm_calls})
     _finish(session, _run(session, as_json), as_json)

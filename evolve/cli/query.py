@@ -24,6 +24,7 @@ from evolve.checkout import resolve
 from evolve.cli import app
 from evolve.cli.render import out, print_fields, print_json, print_table
 from evolve.files import write_atomic
+from evolve.launch import effective_config
 from evolve.lineage.db import corruption_as_input_error
 from scoring.errors import InputError
 
@@ -72,6 +73,8 @@ def status(
     with _campaign(name, db) as (d, cid):
         summary = lineage.status_summary(d, cid)
         islands = lineage.island_stats(d, cid)
+        budget = effective_config(d, cid).budget
+    summary["max_llm_calls"] = budget.llm_call_limit()
     if as_json:
         print_json({**summary, "island_stats": islands})
         return

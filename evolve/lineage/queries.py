@@ -316,6 +316,8 @@ def _walk(db: Database, campaign_id: int, candidate_id: int, up: bool) -> list[C
 
 # -- summary -----------------------------------------------------------------------------------------------
 
+STOP_EVENTS = ("finished", "interruption", "no_progress", "budget_reached")
+
 
 def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
     """What `evolve status` shows and what resume recomputes budgets from: all counted from rows."""
@@ -355,6 +357,13 @@ def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
                 .order_by(Event.kind)
             ).all()
         )
+        # why it ended, or why proposals stopped while the queue trains: the newest such event says
+        last_stop = s.scalar(
+            sa.select(Event.payload)
+            .where(Event.campaign_id == campaign_id, Event.kind.in_(STOP_EVENTS))
+            .order_by(Event.id.desc())
+            .limit(1)
+        )
     best = top(db, campaign_id, 1)
     return {
         "campaign": info["name"],
@@ -382,5 +391,6 @@ def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
         "tokens_in": int(tin),
         "tokens_out": int(tout),
         "cost_usd": float(cost),
+        "stop_reason": (last_stop or {}).get("reason"),
         "events": events,
     }

@@ -32,7 +32,9 @@ PENDING, RUNNING = "pending", "running"  # proposed and queued / being evaluated
 CANDIDATE_STATUSES = (PENDING, RUNNING, *STATUSES)
 CAMPAIGN_STATUSES = ("created", "running", "stopped", "finished", "failed")
 EVENT_KINDS = ("launch", "resume", "interruption", "migration", "confirmation", "budget_reached", "finished",
-               "retry")  # retry: an executor re-ran an evaluation whose worker died
+               "retry",  # an executor re-ran an evaluation whose worker died
+               "no_progress",  # the progress guard stopped the proposals
+               "proposal_skipped")  # a proposal that made no LLM call (its prompt could not be built)
 VIAS = ("seed", "birth", "migration")
 LOG_TAIL_CHARS = 4096  # rows keep a tail; whole logs stay on disk (stdout_path / stderr_path)
 
@@ -346,7 +348,8 @@ def record_proposal(db: Database, campaign_id: int, *, call: Mapping[str, Any],
             cid = _add_candidate(s, campaign_id, **fields)
         except DuplicateCode as e:  # raised before anything was written
             fields.update(files={}, code_hash=None, status=REJECTED,
-                          reason=f"duplicate: same program as candidate {e.existing_id}")
+                          reason=f"duplicate: the same program (up to comments and formatting) as "
+                                 f"candidate {e.existing_id}")
             cid = _add_candidate(s, campaign_id, **fields)
         _add_call(s, campaign_id, **{"persona": fields.get("persona"), "operator": fields["operator"], **call},
                   candidate_id=cid)

@@ -33,9 +33,23 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """An earlier child of the same parent: what it tried and how it ended, so the LLM need not repeat it."""
+
+    label: str  # the child's candidate id
+    summary: str  # its one-line account of the change ("" when the reply had none)
+    status: str  # pending, running, ok, rejected, constraint_violation, crashed, ...
+    reason: str = ""  # why it was rejected or failed
+    delta: float | None = None  # ok: child minus parent fitness
+    persona: str = ""
+    operator: str = ""
+
+
+@dataclass(frozen=True)
 class Context:
     island_best: float | None = None
     recent: tuple[Change, ...] = ()  # newest first
+    attempts: tuple[Attempt, ...] = ()  # earlier children of the (first) parent, newest first
 
 
 @dataclass(frozen=True)
@@ -47,3 +61,5 @@ class Limits:
     max_change_chars: int = 200
     max_error_chars: int = 2_000
     min_error_chars: int = 400
+    max_attempts: int = 8
+    max_reason_chars: int = 300  # the newest rejected attempt's reason; older ones get half

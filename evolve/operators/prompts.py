@@ -4,12 +4,17 @@ A prompt is the persona's text, then the parent's files, the task's constraints 
 Files are fenced blocks named on their first line, the same format the reply must use, so the prompt is
 machine-readable: the offline operator reads it back exactly as an LLM would receive it.
 
+The context includes the parent's earlier children (`Context.attempts`): what each tried and how it
+ended, with the reason of the newest rejection in full, so a model told its last reply was a duplicate or
+broke the frozen block can correct itself instead of repeating it.
+
 Length is bounded by `Limits.max_chars`. Files are never cut (the answer must be whole files). What is
 cut, in this fixed order, and stated at the end of the prompt:
-  1. recent changes beyond the newest `max_changes`; each summary beyond `max_change_chars`;
+  1. recent changes beyond the newest `max_changes`; each summary beyond `max_change_chars`; earlier
+     attempts beyond the newest `max_attempts`;
   2. the error tail beyond its last `max_error_chars`;
-  3. if still too long: recent changes, oldest first; then the error tail, down to `min_error_chars`;
-     then the persona text, keeping its beginning.
+  3. if still too long: recent changes, oldest first; then earlier attempts, oldest first; then the
+     error tail, down to `min_error_chars`; then the persona text, keeping its beginning.
 A prompt whose files and fixed text alone exceed the limit raises PromptTooLong.
 """
 
@@ -18,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from evolve.operators.context import Change, Context, Limits, Parent
+from evolve.operators.context import Attempt, Change, Context, Limits, Parent
 from evolve.operators.fences import file_block
 from evolve.operators.personas import Persona
 from scoring.task import Task
@@ -30,6 +35,7 @@ PARENT_HEADING = "## Parent files"
 PARENT_A_HEADING = "## Parent A files"
 PARENT_B_HEADING = "## Parent B files"
 ERROR_HEADING = "## Error tail of the failed parent"
+ATTEMPTS_HEADING = "## Earlier attempts from this parent"
 
 _GOALS = {
     MUTATE: "Improve the parent program: lower its best validation loss within the fixed training budget.",
@@ -94,12 +100,36 @@ def _constraints(task: Task) -> str:
     ])
 
 
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _change_line(change: Change, limit: int) -> str:
-    summary = " ".join(change.summary.split())
-    if len(summary) > limit:
-        summary = summary[: limit - 3] + "..."
     who = "/".join(x for x in (change.persona, change.operator) if x)
-    return f"- {'[' + who + '] ' if who else ''}{summary} (delta {change.delta:+.4f})"
+    return f"- {'[' + who + '] ' if who else ''}{_short(change.summary, limit)} (delta {change.delta:+.4f})"
+
+
+def _attempt_line(a: Attempt, limits: Limits, newest_rejection: bool) -> str:
+    who = "/".join(x for x in (a.persona, a.operator) if x)
+    if a.status == "ok":
+        ended = "scored" + (f", delta {a.delta:+.4f}" if a.delta is not None else "")
+    elif a.status in ("pending", "running"):
+        ended = "not scored yet"
+    else:
+        room = limits.max_reason_chars if newest_rejection else limits.max_reason_chars // 2
+        ended = f"{a.status}: {_short(a.reason, room)}" if a.reason else a.status
+    summary = _short(a.summary, limits.max_change_chars) if a.summary.strip() else "(no summary)"
+    return f"- candidate {a.label}{' [' + who + ']' if who else ''}: {summary} -> {ended}"
+
+
+def _attempts(attempts: list[Attempt], limits: Limits, dropped: int) -> str:
+    lines = [f"{ATTEMPTS_HEADING} (newest first; do not repeat them, and avoid what made them fail)"]
+    newest = next((i for i, a in enumerate(attempts) if a.status not in ("ok", "pending", "running")), None)
+    lines += [_attempt_line(a, limits, i == newest) for i, a in enumerate(attempts)]
+    if dropped:
+        lines.append(f"- ({dropped} older attempts not shown)")
+    return "\n".join(lines)
 
 
 def _context(parent: Parent, context: Context, changes: list[Change], limits: Limits, dropped: int) -> str:
@@ -125,13 +155,15 @@ def _error(parent: Parent, tail: str) -> str:
 
 def _assemble(persona: Persona, persona_text: str, operator: str, file_sections: list[str], task: Task,
               parent: Parent, context: Context, changes: list[Change], dropped: int, tail: str | None,
-              limits: Limits, cuts: list[str]) -> str:
+              limits: Limits, cuts: list[str], attempts: list[Attempt], attempts_dropped: int) -> str:
     parts = [persona_text.rstrip(), "# This request",
              f"Operator: {operator}\nPersona: {persona.name} ({persona.title}); "
              f"tags: {', '.join(persona.tags)}\nGoal: {_GOALS[operator]}"]
     parts += file_sections
     parts.append(_constraints(task))
     parts.append(_context(parent, context, changes, limits, dropped))
+    if attempts or attempts_dropped:
+        parts.append(_attempts(attempts, limits, attempts_dropped))
     if tail is not None:
         parts.append(_error(parent, tail))
     if cuts:
@@ -148,6 +180,10 @@ def _render(operator: str, persona: Persona, parent: Parent, file_sections: list
     dropped = len(context.recent) - len(changes)
     if any(len(" ".join(c.summary.split())) > limits.max_change_chars for c in changes):
         cuts.append(f"change summaries shortened to {limits.max_change_chars} characters")
+    attempts = list(context.attempts[: limits.max_attempts])
+    attempts_dropped = len(context.attempts) - len(attempts)
+    if attempts_dropped:
+        cuts.append(f"earlier attempts beyond the newest {limits.max_attempts} not shown")
     tail = None
     if with_error:
         tail = parent.error_tail
@@ -158,7 +194,7 @@ def _render(operator: str, persona: Persona, parent: Parent, file_sections: list
 
     def build() -> str:
         return _assemble(persona, persona_text, operator, file_sections, task, parent, context, changes,
-                         dropped, tail, limits, cuts)
+                         dropped, tail, limits, cuts, attempts, attempts_dropped)
 
     text = build()
     # Step 3 of the stated order: shed context until the prompt fits.
@@ -167,6 +203,12 @@ def _render(operator: str, persona: Persona, parent: Parent, file_sections: list
         dropped += 1
         cuts[:] = [c for c in cuts if not c.startswith("older changes")] + [
             "older changes dropped to fit; the newest are kept"]
+        text = build()
+    while len(text) > limits.max_chars and attempts:
+        attempts.pop()
+        attempts_dropped += 1
+        cuts[:] = [c for c in cuts if not c.startswith("older attempts")] + [
+            "older attempts dropped to fit; the newest are kept"]
         text = build()
     if tail is not None and len(text) > limits.max_chars and len(tail) > limits.min_error_chars:
         keep = max(limits.min_error_chars, len(tail) - (len(text) - limits.max_chars) - 200)

@@ -5,12 +5,21 @@ For tests and benchmarks: litellm talks to it over real HTTP (`model="openai/off
 network or a key. Optional added latency and a rate of garbage replies (prose only, a cut-off block,
 a syntax error, an unknown file) let benchmarks and tests see the failure paths.
 
-    python -m evolve.operators.server --port 8765 [--latency 0.5] [--garbage-rate 0.1] [--seed 0]
+A `mode` other than "offline" makes the server a model that never helps, for the progress guard's
+tests and benchmark:
+- stuck: the first well-formed answer it gave, to every later request (a deterministic or weak model:
+  after the first, every reply is a duplicate);
+- prose: text without a single file block;
+- frozen_edit: the parent's files with a statement added inside the frozen block;
+- stall: no answer within `stall_s` seconds (the client's timeout ends the call).
+
+    python -m evolve.operators.server --port 8765 [--latency 0.5] [--garbage-rate 0.1] [--seed 0] [--mode M]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import json
 import math
@@ -20,7 +29,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from evolve.operators.offline.operator import respond
+from evolve.operators.offline.operator import render_reply, respond
+from evolve.operators.offline.prompt_view import read_prompt
 
 GARBAGE = (
     "I would rather discuss the history of mechanics than write code today.",
@@ -28,6 +38,9 @@ GARBAGE = (
     "```python\nmodel.py\ndef broken(:\n    pass\n```\n\n```python\ntrain_mps.py\n```",
     "```python\nhelpers.py\nx = 1\n```",
 )
+
+
+MODES = ("offline", "stuck", "prose", "frozen_edit", "stall")
 
 
 def count_tokens(text: str) -> int:
@@ -82,6 +95,10 @@ class _Handler(BaseHTTPRequestHandler):
         seed = request.get("seed")
         seed = seed if isinstance(seed, int) else self.server.seed
         reply = self.server.answer(prompt, seed)
+        if reply is None:  # stall: hold the request past the client's timeout, then drop it
+            time.sleep(self.server.stall_s)
+            self.close_connection = True
+            return
         if self.server.latency_s > 0:
             time.sleep(self.server.latency_s)
         tokens_in, tokens_out = count_tokens(prompt), count_tokens(reply)
@@ -101,32 +118,60 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], latency_s: float = 0.0, garbage_rate: float = 0.0,
-                 seed: int = 0):
+                 seed: int = 0, mode: str = "offline", stall_s: float = 30.0):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         super().__init__(address, _Handler)
         self.latency_s = latency_s
         self.garbage_rate = garbage_rate
         self.seed = seed
-        self._count = 0
+        self.mode, self.stall_s = mode, stall_s
+        self.requests = 0  # chat-completion requests received, answered or not
+        self.prompts: collections.deque[str] = collections.deque(maxlen=200)  # the newest, for tests
+        self._first: str | None = None
         self._lock = threading.Lock()
 
-    def answer(self, prompt: str, seed: int) -> str:
+    def answer(self, prompt: str, seed: int) -> str | None:
         # Garbage is drawn per request from (seed, request number): reproducible for a given call order.
         with self._lock:
-            self._count += 1
-            n = self._count
+            self.requests += 1
+            n = self.requests
+            self.prompts.append(prompt)
+        if self.mode == "stall":
+            return None
+        if self.mode == "prose":
+            return GARBAGE[0]
+        if self.mode == "frozen_edit":
+            return _frozen_edit(prompt)
         if self.garbage_rate > 0:
             rng = random.Random(f"{self.seed}:{n}")
             if rng.random() < self.garbage_rate:
                 return rng.choice(GARBAGE)
+        if self.mode == "stuck":
+            with self._lock:
+                if self._first is None:
+                    self._first = respond(prompt, seed)
+                return self._first
         return respond(prompt, seed)
+
+
+def _frozen_edit(prompt: str) -> str:
+    """The parent's files with one assignment added just above the frozen block's end marker."""
+    view = read_prompt(prompt)
+    if view is None or not view.frozen_file or not view.end_marker or view.frozen_file not in view.parent:
+        return GARBAGE[0]
+    lines = view.parent[view.frozen_file].split("\n")
+    at = next(i for i, line in enumerate(lines) if view.end_marker in line)
+    edited = {**view.parent, view.frozen_file: "\n".join(lines[:at] + ["EVAL_ITERS_BONUS = 1"] + lines[at:])}
+    return render_reply("Evaluate a little more carefully.", view.parent, edited, view.editable or tuple(view.parent))
 
 
 class LoopbackServer:
     """Start in-process (tests): `with LoopbackServer() as s: litellm.completion(..., api_base=s.url)`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_s: float = 0.0,
-                 garbage_rate: float = 0.0, seed: int = 0):
-        self.httpd = LoopbackHTTPServer((host, port), latency_s, garbage_rate, seed)
+                 garbage_rate: float = 0.0, seed: int = 0, mode: str = "offline", stall_s: float = 30.0):
+        self.httpd = LoopbackHTTPServer((host, port), latency_s, garbage_rate, seed, mode, stall_s)
         self._thread: threading.Thread | None = None
 
     @property
@@ -159,10 +204,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")
     ap.add_argument("--garbage-rate", type=float, default=0.0, help="fraction of replies that are garbage")
     ap.add_argument("--seed", type=int, default=0, help="offline operator seed when a request has none")
+    ap.add_argument("--mode", choices=MODES, default="offline", help="how the server answers (see above)")
     args = ap.parse_args(argv)
     if not 0.0 <= args.garbage_rate <= 1.0 or args.latency < 0:
         ap.error("--garbage-rate must be in [0, 1] and --latency >= 0")
-    httpd = LoopbackHTTPServer((args.host, args.port), args.latency, args.garbage_rate, args.seed)
+    httpd = LoopbackHTTPServer((args.host, args.port), args.latency, args.garbage_rate, args.seed, args.mode)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

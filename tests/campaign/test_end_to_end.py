@@ -148,20 +148,36 @@ def test_kill_minus_9_and_resume_reaches_the_same_budget(in_tmp):
     assert _campaign_processes(folder) == []
 
 
-def test_ctrl_c_stops_gracefully_and_resume_finishes(in_tmp):
-    folder = in_tmp / "populations" / "interrupted"
-    proc = subprocess.Popen([EVOLVE, "launch", "--task", str(TASK_DIR), "--name", "interrupted", "--smoke",
-                             "--max-evals", "5", "--confirm-seeds", "0", "--json"],
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_after_the_running_evaluation_and_resume_finishes(in_tmp, sig):
+    # SIGTERM is what `docker compose stop`, systemd and Kubernetes send: the same graceful stop as Ctrl-C
+    name = f"interrupted-{sig.name}"
+    folder = in_tmp / "populations" / name
+    proc = subprocess.Popen([EVOLVE, "launch", "--task", str(TASK_DIR), "--name", name, "--smoke",
+                             "--max-evals", "4", "--confirm-seeds", "0", "--json"],
                             cwd=in_tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while _evals_done(folder) < 1 and time.monotonic() < deadline:
+    while not (_evals_done(folder) >= 1 and _running(folder)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    assert _running(folder), "no evaluation was running when the signal was to be sent"
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     stopped = json.loads(out)
-    assert stopped["status"] == "stopped" and stopped["evaluations"] < 5
-    r = run_cli("resume", "interrupted", "--json", cwd=in_tmp, timeout=600)
+    assert stopped["status"] == "stopped" and stopped["cause"] == "user" and 2 <= stopped["evaluations"] < 4
+    with _db(folder) as con:
+        assert con.execute("select status from campaigns").fetchone()[0] == "stopped"
+        # graceful: the evaluation that was running finished and was recorded, none was cut short
+        assert con.execute("select count(*) from evaluations where status = 'interrupted'").fetchone()[0] == 0
+    r = run_cli("resume", name, "--json", cwd=in_tmp, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["evaluations"] == 5
-    _check_consistent(folder, 5)
+    assert json.loads(r.stdout)["evaluations"] == 4
+    _check_consistent(folder, 4)
+
+
+def _running(folder: Path) -> bool:
+    try:
+        with _db(folder) as con:
+            return con.execute("select count(*) from candidates where status = 'running'").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from evolve import lineage as L
-from evolve.campaign import Outcome
+from evolve.campaign import Outcome, Stop
 from evolve.cli.campaign import summary
 from scoring.result import ScoreResult
 
@@ -23,7 +23,20 @@ def test_the_summary_lineage_is_oldest_first(tmp_path):
         L.record_evaluation(db, c, ScoreResult("ok", "", 1337, best_vloss=loss, test_loss=loss))
         L.finish_candidate(db, c, "ok")
     session = SimpleNamespace(db=db, campaign_id=cid, folder=tmp_path, campaign=SimpleNamespace(name="c"))
-    s = summary(session, Outcome("finished", "", 3, cross, 1.9, seed, 2.3))
+    s = summary(session, Outcome("finished", Stop.BUDGET, "", 3, cross, 1.9, seed, 2.3))
     assert [r["id"] for r in s["lineage"]] == [seed, child, cross]
     assert round(s["improvement"]["val_loss"], 6) == 0.4
+    db.close()
+
+
+def test_a_campaign_without_a_best_candidate_names_no_none_in_its_hints(tmp_path):
+    db = L.open_db(L.sqlite_url(tmp_path / "lineage.db"))
+    cid = L.create_campaign(db, "c", task_name="t", task_path="/t", config={}, seed=0, islands=1)
+    seed = L.add_candidate(db, cid, island=0, files=FILES, operator="seed")
+    L.record_evaluation(db, seed, ScoreResult("crashed", "ImportError", 1337))
+    L.finish_candidate(db, seed, "crashed", "ImportError")
+    session = SimpleNamespace(db=db, campaign_id=cid, folder=tmp_path, campaign=SimpleNamespace(name="c"))
+    s = summary(session, Outcome("failed", Stop.SEED_FAILED, "the seed program failed", 1, None, None, seed, None))
+    assert "best" not in s and s["next"] and not any("None" in hint for hint in s["next"])
+    assert "evolve status c" in s["next"]
     db.close()

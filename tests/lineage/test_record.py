@@ -66,7 +66,8 @@ def test_a_proposal_records_its_call_and_candidate_together(db: L.Database, camp
         (cid, "newton", "mutate", 0.5)]
     # the same code again: kept as a rejected duplicate naming the original, its call still counted
     dup, status, reason = L.record_proposal(db, camp, call=call, candidate=child)
-    assert status == "rejected" and reason == f"duplicate: same program as candidate {cid}"
+    assert status == "rejected" and reason == (
+        f"duplicate: the same program (up to comments and formatting) as candidate {cid}")
     assert L.candidate(db, camp, dup)["files"] == {}
     # a candidate that cannot be written leaves no call behind: one transaction
     with pytest.raises(ValueError, match="not in campaign"):

@@ -164,3 +164,21 @@ def test_edit_scores_ok_under_smoke(task, name):
     result = score(files, task, smoke=True)
     assert result.status == "ok", f"{name}: {result.reason}\n{result.log_tail}"
     assert result.best_vloss is not None and result.best_vloss < 4.5
+
+
+def test_mutate_leaves_out_the_edits_already_tried_from_the_parent(task, personas):
+    from evolve.operators.context import Attempt, Context
+
+    parent = Parent(dict(task.seed_files), 2.45, "c1")
+    newton = personas[0]  # optimizer-minded: muon is its likeliest pick
+
+    def picks(context) -> list[str]:
+        return [parse_reply(_reply(mutate(newton, parent, task, context), s), task.seed_files).summary
+                for s in range(40)]
+
+    before = picks(Context())
+    assert sum("[muon]" in x for x in before) >= 5
+    tried = Context(attempts=(Attempt("7", "newton: [muon] Muon for the matrices", "rejected",
+                                      "duplicate: the same program as candidate 4"),))
+    after = picks(tried)
+    assert not any("[muon]" in x for x in after) and all(x.strip() for x in after)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from evolve.operators.context import Change, Context, Limits, Parent
+from evolve.operators.context import Attempt, Change, Context, Limits, Parent
 from evolve.operators.offline.prompt_view import read_prompt
 from evolve.operators.prompts import PromptTooLong, crossover, mutate, repair
 
@@ -60,3 +60,46 @@ def test_cuts_are_deterministic_bounded_and_stated(task, personas):
 
     with pytest.raises(PromptTooLong):
         mutate(personas[0], _parent(task), task, limits=Limits(max_chars=5_000))
+
+
+def _attempts(n: int, reason: str = "duplicate: the same program as candidate 3") -> tuple[Attempt, ...]:
+    """n earlier children, newest first: the newest two rejected, then one that scored, then others."""
+    out = []
+    for i in range(n):
+        label = str(100 - i)
+        if i < 2:
+            out.append(Attempt(label, f"[muon] try {i}", "rejected", reason, None, "newton", "mutate"))
+        elif i == 2:
+            out.append(Attempt(label, "[rope] rotary", "ok", "", +0.0123, "euler", "mutate"))
+        else:
+            out.append(Attempt(label, f"[perturb] LR {i}", "crashed", "RuntimeError: " + "x" * 400))
+    return tuple(out)
+
+
+def test_the_prompt_tells_what_was_tried_from_the_parent_and_why_the_last_reply_was_rejected(task, personas):
+    long_reason = "constraint_violation: train_mps.py: the frozen block differs from the seed's at line 12 " + "y" * 400
+    p = mutate(personas[0], _parent(task), task, Context(2.3, attempts=_attempts(4, long_reason)))
+    section = p.text.split("## Earlier attempts from this parent", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("- candidate")]
+    assert [line.split()[2].rstrip(":") for line in lines] == ["100", "99", "98", "97"]  # newest first
+    assert lines[0].startswith("- candidate 100 [newton/mutate]: [muon] try 0 -> rejected: constraint_violation:")
+    assert lines[2] == "- candidate 98 [euler/mutate]: [rope] rotary -> scored, delta +0.0123"
+    # the newest rejection's reason at full length (300), older ones at half
+    assert len(lines[0].split(" -> rejected: ", 1)[1]) == 300
+    assert len(lines[1].split(" -> rejected: ", 1)[1]) == 150
+    assert p.cuts == ()
+    assert read_prompt(p.text).tried == tuple(lines)  # what the offline operator reads back
+
+
+def test_earlier_attempts_are_bounded_and_their_cuts_stated(task, personas):
+    p = mutate(personas[0], _parent(task), task, Context(2.3, attempts=_attempts(12)))
+    assert "- (4 older attempts not shown)" in p.text and "- candidate 93:" in p.text and "- candidate 92" not in p.text
+    assert "earlier attempts beyond the newest 8 not shown" in p.cuts
+    base = len(mutate(personas[0], _parent(task), task).text)
+    tight = Limits(max_chars=base + 1200)  # room for a few attempt lines: the newest are kept
+    q = mutate(personas[0], _parent(task), task, Context(2.3, attempts=_attempts(12)), tight)
+    assert len(q.text) <= tight.max_chars
+    assert q.cuts.count("older attempts dropped to fit; the newest are kept") == 1
+    assert not any("persona text cut" in c for c in q.cuts)
+    assert "- candidate 100 " in q.text and "- candidate 93:" not in q.text  # the oldest shown go first
+    assert "older attempts not shown)" in q.text and "- (4 older attempts not shown)" not in q.text

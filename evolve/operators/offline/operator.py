@@ -6,7 +6,8 @@ fenced block per file, empty for an unchanged file), so its answers go through t
 
 - mutate: picks one applicable catalog edit, weighted toward edits sharing a tag with the persona and by
   the catalog's expert priors, or the generic numeric perturbation (the only choice for tasks the
-  catalog does not know);
+  catalog does not know). Edits the prompt lists among the earlier attempts from this parent are left
+  out while others remain, as a model told what was tried would do;
 - crossover: adds to parent A the catalog edits parent B has and A lacks, and takes some of B's
   differing numeric settings; if B brings nothing new, it mutates A instead and says so;
 - repair: undoes the parent's last change when the summary names it (catalog edit or perturbation), else
@@ -40,15 +41,22 @@ def _weight(tags: tuple[str, ...], persona_tags: tuple[str, ...]) -> int:
 
 
 def _perturb(view: PromptView, files: Mapping[str, str], rng: random.Random) -> tuple[dict, str] | None:
-    out = perturb(files, view.frozen_names, view.frozen_file, view.end_marker, rng)
+    tried = "\n".join(view.tried)
+    for _ in range(4):  # a perturbation already tried from this parent is drawn again
+        out = perturb(files, view.frozen_names, view.frozen_file, view.end_marker, rng)
+        if out is None or f"[perturb] {out[1]}" not in tried:
+            break
     return None if out is None else (out[0], f"[perturb] {out[1]}")
 
 
 def _mutate(view: PromptView, files: Mapping[str, str], rng: random.Random) -> tuple[dict, str] | None:
     options = [(e, e.apply(files)) for e in CATALOG]
     options = [(e, out) for e, out in options if out is not None]
-    weights = [PRIORS.get(e.name, 1.0) * _weight(e.tags, view.tags) for e, _ in options]
     has_sites = bool(find_sites(files, view.frozen_names, view.frozen_file, view.end_marker))
+    tried = "\n".join(view.tried)
+    fresh = [(e, out) for e, out in options if f"[{e.name}]" not in tried]
+    options = fresh if (fresh or has_sites) else options  # everything tried: repeat rather than say nothing
+    weights = [PRIORS.get(e.name, 1.0) * _weight(e.tags, view.tags) for e, _ in options]
     if has_sites:
         options.append((None, None))
         weights.append(_weight(GENERIC_TAGS, view.tags))

@@ -1,5 +1,6 @@
 """Read a rendered prompt back, as the offline operator receives it: operator, persona tags, parent
-files, constraints, the parent's last change and, for repair, its failure.
+files, constraints, the parent's last change, the earlier attempts from the parent and, for repair, its
+failure.
 
 Only the part after the last '# This request' line is read, so the persona's own example blocks are
 never mistaken for files. Headings are prompts.py's; a prompt this cannot read gives None.
@@ -10,7 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from evolve.operators.prompts import ERROR_HEADING, PARENT_A_HEADING, PARENT_B_HEADING, PARENT_HEADING
+from evolve.operators.prompts import (
+    ATTEMPTS_HEADING,
+    ERROR_HEADING,
+    PARENT_A_HEADING,
+    PARENT_B_HEADING,
+    PARENT_HEADING,
+)
 from evolve.operators.reply import name_block, scan_fences, split_lines
 
 _REQUEST = "# This request"
@@ -29,6 +36,7 @@ class PromptView:
     frozen_names: tuple[str, ...]
     last_change: str
     failure: str  # status, reason and error tail (repair)
+    tried: tuple[str, ...] = ()  # one line per earlier attempt from this parent: its summary and ending
 
 
 def _field(lines: list[str], prefix: str) -> str:
@@ -86,6 +94,8 @@ def read_prompt(prompt: str) -> PromptView | None:
     markers = re.findall(r"'([^']*)'", frozen)
     if not error:
         error = "\n".join(line for line in outside if line.startswith(ERROR_HEADING))
+    tried = tuple(line for i, line in enumerate(lines) if i not in inside and line.startswith("- candidate ")
+                  and heading_at[i].startswith(ATTEMPTS_HEADING))
     return PromptView(
         operator=operator,
         persona=persona.split(" ", 1)[0].rstrip(";"),
@@ -99,4 +109,5 @@ def read_prompt(prompt: str) -> PromptView | None:
                            .split(",") if n.strip()),
         last_change=_field(outside, "- Parent's last change:"),
         failure=error,
+        tried=tried,
     )
