@@ -61,6 +61,15 @@ SECTIONS = {
         [PY, "bench/demo_result.py"],
         [PY, "bench/demo_result.py", "--smoke"],
     ),
+    "progress": (
+        "LLM calls per evaluation, and rejections fed back",
+        "The demo campaign (smoke budget) per campaign seed with and without the earlier attempts in its prompts: "
+        "LLM calls per finished evaluation and the share of replies that duplicate an earlier program. Then two "
+        "stand-ins for a model that mostly does not help (60% garbage replies; a model that repeats its first "
+        "answer), through litellm over HTTP: how each campaign ended and the bound that held its calls.",
+        [PY, "bench/progress.py", "--seeds", "3"],
+        [PY, "bench/progress.py", "--smoke"],
+    ),
     "ray_throughput": (
         "Ray against the local executor",
         "Evaluations per minute of a --smoke campaign with the local executor and 1, 2, 4 ... (up to the cores) Ray "

@@ -178,7 +178,7 @@ class Campaign:
                     done, _ = wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)
                 else:  # only the guard's backoff is pending: wait() on nothing would return at once
                     done = set()
-                    time.sleep(min(0.25, max(0.01, self.next_proposal_at - time.monotonic())))
+                    time.sleep(min(0.25, max(0.05, self.next_proposal_at - time.monotonic())))
                 self._record_executor_events()  # before the evaluations they concern
                 for fut in done:
                     if fut in self.running:

@@ -73,8 +73,11 @@ def status(
     with _campaign(name, db) as (d, cid):
         summary = lineage.status_summary(d, cid)
         islands = lineage.island_stats(d, cid)
-        budget = effective_config(d, cid).budget
-    summary["max_llm_calls"] = budget.llm_call_limit()
+        try:
+            limit: int | None = effective_config(d, cid).budget.llm_call_limit()
+        except InputError:  # settings this version cannot read (hand-made, or older): the counts still show
+            limit = None
+    summary["max_llm_calls"] = limit
     if as_json:
         print_json({**summary, "island_stats": islands})
         return
