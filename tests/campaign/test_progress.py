@@ -161,8 +161,8 @@ def test_through_the_cli_no_progress_exits_1_and_status_says_why(in_tmp):
     (in_tmp / "c.toml").write_text("[llm]\nmax_fruitless = 5\nfruitless_backoff_s = 0.01\n")
     with LoopbackServer(mode="prose") as server:
         r = run_cli("launch", "--config", "c.toml", "--task", str(TASK_DIR), "--name", "mute", "--smoke",
-                    "--max-evals", "6", "--confirm-seeds", "0", "--max-llm-calls", "50", "--model", "openai/offline", "--api-base",
-                    server.url, "--json", cwd=in_tmp, timeout=600)
+                    "--max-evals", "6", "--confirm-seeds", "0", "--max-llm-calls", "50", "--model", "openai/offline",
+                    "--api-base", server.url, "--json", cwd=in_tmp, timeout=600)
     assert r.returncode == 1, r.stderr
     out = json.loads(r.stdout)
     assert out["status"] == "stopped" and out["cause"] == "no_progress" and out["evaluations"] == 1
