@@ -1,25 +1,22 @@
 """The campaign loop: propose -> screen -> queue -> evaluate -> record, asynchronous and steady-state.
 
 One thread (this loop) makes every decision and every database write; proposer threads only call the
-LLM and evaluation slots only run `scoring`. There is no generation barrier: a finished evaluation frees
+LLM (what to propose, and recording the replies, is evolve/proposals.py) and evaluation slots only run
+`scoring`. There is no generation barrier: a finished evaluation frees
 its slot at once, and proposals are kept ahead of the slots so a slot never waits for an LLM while the
 budget lasts. The queue is the set of `pending` candidates in the database, so a killed controller
 loses at most the evaluations that were running; `evolve resume` picks them up again.
 
 Proposals stop, while what is queued still trains, when the LLM cost or LLM-call budget is spent or
 when the progress guard (evolve/progress.py) sees too many proposals in a row give nothing to train.
-
-Randomness: every choice for proposal n uses `random.Random(f"{campaign seed}:{n}")`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import random
 import statistics
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -28,15 +25,13 @@ from evolve import islands as isl
 from evolve import lineage
 from evolve.config import CampaignConfig
 from evolve.executors import Job
+from evolve.kinds import Operator
 from evolve.lineage import PENDING, RUNNING
-from evolve.operators import prompts
-from evolve.operators.context import Context, Limits, Parent
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import Persona
 from evolve.population import Cand, Population
-from evolve.progress import Cause, ProgressGuard, cause_of
-from evolve.screen import screen
-from scoring.result import INTERRUPTED, OK, REJECTED, ScoreResult
+from evolve.proposals import Proposer
+from scoring.result import INTERRUPTED, OK, ScoreResult
 from scoring.task import Task
 
 LEASE_RENEW_S = 10.0
@@ -100,28 +95,12 @@ class Outcome:
     best_dir: str | None = None  # populations/NAME/best/, written when the run ends
 
 
-@dataclass(frozen=True)
-class Proposal:
-    event_no: int
-    island: int
-    operator: str
-    persona: str
-    model: str
-    parent_id: int
-    parent2_id: int | None
-    parent_files: dict[str, str]
-    prompt_hash: str
-
-
 class Campaign:
     def __init__(self, *, db: lineage.Database, campaign_id: int, name: str, config: CampaignConfig, task: Task,
                  personas: tuple[Persona, ...], llm: LLMClient, executor, folder: Path, owner: str,
                  time_used_s: float = 0.0, on_update: Callable[[Snapshot], None] | None = None):
         self.db, self.cid, self.name, self.cfg, self.task = db, campaign_id, name, config, task
-        self.personas = {p.name: p for p in personas}
-        self.schools = isl.island_personas([p.name for p in personas], config.islands.count,
-                                           config.islands.personas)
-        self.llm, self.executor, self.folder, self.owner = llm, executor, folder, owner
+        self.executor, self.folder, self.owner = executor, folder, owner
         self.on_update = on_update
         self.pop = Population.from_db(db, campaign_id, config.islands.count)
         self.time_before = time_used_s
@@ -129,15 +108,13 @@ class Campaign:
         self.confirming: set[int] = {c.id for c in self.pop.unfinished() if c.id in self.pop.confirming}
         self.running: dict[Future, tuple[int, int, int]] = {}  # future -> (slot, candidate, seed)
         self.slots: list[Slot | None] = [None] * executor.slots
-        self.proposing: dict[Future, Proposal] = {}
-        self.proposer = ThreadPoolExecutor(max_workers=config.llm.concurrency, thread_name_prefix="proposer")
+        self.proposer = Proposer(db=db, campaign_id=campaign_id, config=config, task=task, personas=personas,
+                                 llm=llm, pop=self.pop, files=self._files, note=self._note)
+        self.proposing = self.proposer.in_flight  # future -> Proposal
         self.stop_mode = ""  # "" | "graceful" | "now"
         self.stop_reason = ""
         self.stop_cause: Stop | None = None
         self.halted: tuple[Stop, str] | None = None  # proposals stopped (spend or no progress); the queue trains
-        self.guard = ProgressGuard(config.llm.max_fruitless, config.llm.fruitless_backoff_s)
-        self.next_proposal_at = 0.0  # monotonic time: the guard's backoff
-        self.limits = Limits(max_chars=config.llm.max_prompt_chars)
         self.eval_walls: list[float] = []
         self.log: list[str] = []
         self.started = time.monotonic()
@@ -178,19 +155,19 @@ class Campaign:
                     done, _ = wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)
                 else:  # only the guard's backoff is pending: wait() on nothing would return at once
                     done = set()
-                    time.sleep(min(0.25, max(0.05, self.next_proposal_at - time.monotonic())))
+                    time.sleep(min(0.25, max(0.05, self.proposer.next_at - time.monotonic())))
                 self._record_executor_events()  # before the evaluations they concern
                 for fut in done:
                     if fut in self.running:
                         self._on_evaluation(fut)
                     else:
-                        self._on_proposal(fut)
+                        self.proposer.record(fut)
                 if time.monotonic() >= next_renew:
                     lineage.renew_lease(self.db, self.cid, self.owner)
                     next_renew = time.monotonic() + LEASE_RENEW_S
                 self._update()
         finally:
-            self.proposer.shutdown(wait=False, cancel_futures=True)
+            self.proposer.shutdown()
         return self._outcome()
 
     def _finished(self) -> bool:
@@ -214,8 +191,8 @@ class Campaign:
         elif self.pop.llm_calls >= b.llm_call_limit():
             self._halt(Stop.SPEND, f"LLM-call budget reached ({b.llm_call_limit()} calls)",
                        llm_calls=self.pop.llm_calls)
-        elif (why := self.guard.verdict()) is not None:
-            self._halt(Stop.NO_PROGRESS, why, causes=self.guard.counts())
+        elif (why := self.proposer.verdict()) is not None:
+            self._halt(Stop.NO_PROGRESS, why, causes=self.proposer.guard.counts())
 
     def _stop(self, cause: Stop, reason: str) -> None:
         self.stop_mode, self.stop_cause, self.stop_reason = "graceful", cause, reason
@@ -240,12 +217,12 @@ class Campaign:
     # -- evaluation -------------------------------------------------------------------------------------
 
     def _required(self, c: Cand) -> list[int]:
-        return self.seeds if (c.operator == "seed" or c.id in self.confirming) else self.seeds[:1]
+        return self.seeds if (c.operator == Operator.SEED or c.id in self.confirming) else self.seeds[:1]
 
     def _next_job(self) -> tuple[Cand, int] | None:
         busy = {(cid, seed) for _, cid, seed in self.running.values()}
         todo = [c for c in self.pop.unfinished() if not self._failed_evals(c)]
-        todo.sort(key=lambda c: (len(c.evals) == 0, c.operator != "seed", c.id))  # confirmations first
+        todo.sort(key=lambda c: (len(c.evals) == 0, c.operator != Operator.SEED, c.id))  # confirmations first
         for c in todo:
             for seed in self._required(c):
                 done = c.evals.get(seed)
@@ -315,7 +292,7 @@ class Campaign:
         first = c.evals.get(self.seeds[0])
         if first is None or first[0] != OK:
             return
-        if c.operator != "seed" and c.id not in self.confirming:
+        if c.operator != Operator.SEED and c.id not in self.confirming:
             best = self.pop.best(c.island)
             if len(self.seeds) > 1 and (best is None or first[1] < best.fitness):
                 self.confirming.add(c.id)
@@ -385,7 +362,7 @@ class Campaign:
         return sum(1 for c in self.pop.unfinished() for s in self._required(c)
                    if (c.evals.get(s) is None or c.evals[s][0] == INTERRUPTED) and (c.id, s) not in busy)
 
-    def _starting(self, island: int | None = None) -> list[Cand]:
+    def _starting(self, island: int | None) -> list[Cand]:
         """Starting programs still being evaluated (on the island, or anywhere)."""
         ids = self.pop.seed_ids if island is None else [i for i in self.pop.members[island] if i in self.pop.seed_ids]
         return [self.pop.cands[i] for i in ids if self.pop.cands[i].status in (PENDING, RUNNING)]
@@ -395,131 +372,17 @@ class Campaign:
         # ends instead of one LLM latency later (a seed that fails wastes at most the queue's depth of calls).
         if (self.stop_mode or self.halted or self._cost_exhausted()
                 or self.pop.llm_calls + len(self.proposing) >= self.cfg.budget.llm_call_limit()
-                or (self.pop.best() is None and not self._starting())):
+                or (self.pop.best() is None and not self._starting(None))):
             return False
         planned = self.pop.evals_done + len(self.running) + self._queued_jobs() + len(self.proposing)
         return planned < self.cfg.budget.max_evals
 
     def _start_proposals(self) -> None:
         depth = 2 * self.executor.slots + self.cfg.llm.concurrency
-        while (len(self.proposing) < self.cfg.llm.concurrency and time.monotonic() >= self.next_proposal_at
+        while (len(self.proposing) < self.cfg.llm.concurrency and self.proposer.ready()
                and self._may_propose() and self._queued_jobs() + len(self.proposing) < depth):
-            planned = self._plan(self.pop.next_event)
-            self.pop.next_event += 1
-            if planned is None:
+            if not self.proposer.start(self._starting):
                 return  # nothing to propose from now, or a prompt that could not be built: next pass
-            proposal, text, spec = planned
-            call_seed = self.cfg.seed * 1_000_003 + proposal.event_no
-            fut = self.proposer.submit(self._propose, text, spec, call_seed, proposal.parent_files)
-            self.proposing[fut] = proposal
-
-    def _plan(self, event_no: int):
-        cfg = self.cfg
-        rng = random.Random(f"{cfg.seed}:{event_no}")
-        island = event_no % cfg.islands.count
-        pool = self.pop.individuals(island)
-        if not any(p.fitness is not None for p in pool) and not self._starting(island):
-            island = next((i for i in range(cfg.islands.count) if any(p.fitness is not None
-                                                                     for p in self.pop.individuals(i))), island)
-            pool = self.pop.individuals(island)
-        failed = self.pop.failed(island)[-5:]
-        scored = [p for p in pool if p.fitness is not None]
-        operator = isl.choose_operator(rng, cfg.operators, len(scored) >= 2, bool(failed))
-        persona = isl.choose_persona(rng, self.schools[island], self.pop.persona_record(),
-                                     cfg.persona_choice.method, cfg.persona_choice.exploration)
-        spec = self.llm.pick(rng.random())
-        best = self.pop.best(island)
-        recent = self.pop.recent_changes(island, self.limits.max_changes)
-        context = Context(island_best=best.fitness if best else None, recent=recent)
-        p2 = None
-        if operator == "repair":
-            p1 = self.pop.cands[rng.choice(failed).id]
-        else:
-            first = isl.select_parent(rng, pool, cfg.selection)
-            if first is None:  # nothing scored here yet: a child of the island's starting program
-                starting = self._starting(island) or self._starting()
-                if not starting:
-                    return None
-                first = isl.Individual(starting[0].id, None)
-            p1 = self.pop.cands[first.id]
-            if operator == "crossover":
-                second = isl.select_parent(rng, pool, cfg.selection, exclude=first.id)
-                p2 = self.pop.cands[second.id] if second else None
-                operator = "crossover" if p2 else "mutate"
-        a = self._parent(p1)
-        context = dataclasses.replace(context, attempts=self.pop.attempts(p1.id))
-        try:
-            if operator == "repair":
-                prompt = prompts.repair(self.personas[persona], a, self.task, context, self.limits)
-            elif operator == "crossover":
-                prompt = prompts.crossover(self.personas[persona], a, self._parent(p2), self.task, context,
-                                           self.limits)
-            else:
-                prompt = prompts.mutate(self.personas[persona], a, self.task, context, self.limits)
-        except prompts.PromptTooLong as e:
-            self._prompt_too_long(event_no, operator, p1, p2, str(e))
-            return None
-        proposal = Proposal(event_no, island, operator, persona, spec.model, p1.id, p2.id if p2 else None,
-                            dict(a.files), prompt.hash)
-        return proposal, prompt.text, spec
-
-    def _prompt_too_long(self, event_no: int, operator: str, p1: Cand, p2: Cand | None, why: str) -> None:
-        """Recorded and counted by the guard. From a starting program alone it can only recur: stop now."""
-        lineage.record_event(self.db, self.cid, "proposal_skipped", {
-            "event_no": event_no, "operator": operator, "parent": p1.id, "parent2": p2.id if p2 else None,
-            "cause": Cause.PROMPT_TOO_LONG.value, "reason": why})
-        self._fruitless(Cause.PROMPT_TOO_LONG)
-        self._note(f"event {event_no}: prompt too long, skipped ({why})")
-        if p2 is None and p1.id in self.pop.seed_ids and not self.halted:
-            self._halt(Stop.NO_PROGRESS, f"the prompt for starting program #{p1.id} cannot be built: {why} "
-                       "(raise llm.max_prompt_chars, or make the task's editable files shorter)",
-                       causes=self.guard.counts())
-
-    def _fruitless(self, cause: Cause, detail: str = "") -> None:
-        self.guard.fruitless(cause, detail)
-        self.next_proposal_at = time.monotonic() + self.guard.wait_s()
-
-    def _parent(self, c: Cand) -> Parent:
-        return Parent(files=self._files(c.id), fitness=c.fitness, label=str(c.id), change=c.summary,
-                      status=c.status, reason=c.reason, error_tail=c.error_tail)
-
-    def _propose(self, text: str, spec, seed: int, parent_files: dict[str, str]):
-        """In a proposer thread: ask the LLM, then screen the reply (pure work, no database)."""
-        rec = self.llm.complete(text, spec, seed=seed)
-        return rec, (screen(self.task, parent_files, rec.reply, ()) if rec.ok else None)
-
-    def _on_proposal(self, fut: Future) -> None:
-        p = self.proposing.pop(fut)
-        rec, s = fut.result()
-        call = dict(model=rec.model, prompt_hash=rec.prompt_hash, tokens_in=rec.tokens_in or 0,
-                    tokens_out=rec.tokens_out or 0, cost_usd=rec.cost_usd or 0.0, latency_s=rec.latency_s,
-                    reply=rec.reply, error=rec.error)
-        if not rec.ok:
-            lineage.record_llm_call(self.db, self.cid, persona=p.persona, operator=p.operator, **call)
-            self.pop.cost_usd += rec.cost_usd or 0.0
-            self.pop.llm_calls += 1
-            self._fruitless(Cause.LLM_ERROR, rec.error or "")
-            self._note(f"LLM call failed ({p.model}): {rec.error[:80]}")
-            return
-        original = self.pop.hashes.get(s.code_hash) if s.accepted else None
-        if original is not None:  # known only here, where every candidate is recorded
-            s = dataclasses.replace(s, status=REJECTED, kind=Cause.DUPLICATE.value, files={}, reason=(
-                f"the same program (up to comments and formatting) as candidate {original}"))
-        status = s.status or PENDING
-        reason = f"{s.kind}: {s.reason}" if s.status else ""
-        cid, status, reason = lineage.record_proposal(self.db, self.cid, call=call, candidate=dict(
-            island=p.island, files=dict(s.files) if s.accepted else {}, operator=p.operator, persona=p.persona,
-            model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
-            code_hash=s.code_hash if s.accepted else None, event_no=p.event_no, summary=s.summary))
-        self.pop.cost_usd += rec.cost_usd or 0.0
-        self.pop.llm_calls += 1
-        self.pop.add(Cand(cid, p.island, p.parent_id, p.parent2_id, p.operator, p.persona, status, reason, None,
-                          s.summary), s.code_hash if status == PENDING else None)
-        if status == PENDING:
-            self.guard.fruitful()
-        else:  # screened out, or a duplicate the database caught
-            self._fruitless(cause_of(s.kind) if s.status else Cause.DUPLICATE)
-            self._note(f"#{cid} {p.persona}/{p.operator}: {reason[:70]}")
 
     # -- reporting --------------------------------------------------------------------------------------
 

@@ -29,10 +29,13 @@ class ModelChoice(_Strict):
 
 
 class LLM(_Strict):
+    """How LLM calls are made (evolve/operators/llm.py reads these, and nothing else defines them)."""
+
     temperature: float = Field(0.8, ge=0, le=2)
     max_tokens: int = Field(8192, ge=256)
     timeout_s: float = Field(300.0, gt=0)
-    retries: int = Field(3, ge=0, le=10)
+    retries: int = Field(3, ge=0, le=10)  # extra attempts after the first, on transient errors only
+    retry_backoff_s: float = Field(2.0, ge=0)  # first wait before a retry; doubles each retry, capped at 60 s
     concurrency: int = Field(2, ge=1, le=64)  # proposers: LLM calls in flight at once
     max_prompt_chars: int = Field(60_000, ge=2_000)  # longer prompts are cut as prompts.py states, or not sent
     # The progress guard (evolve/progress.py): after a proposal that gave nothing to train (rejected reply,

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from evolve.config import Operators, Selection
+from evolve.kinds import Operator
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,13 @@ def select_parent(rng: random.Random, pool: Sequence[Individual], sel: Selection
     return rng.choices(ranked, weights=weights, k=1)[0]
 
 
-def choose_operator(rng: random.Random, mix: Operators, can_crossover: bool, can_repair: bool) -> str:
+def choose_operator(rng: random.Random, mix: Operators, can_crossover: bool, can_repair: bool) -> Operator:
     """mutate / crossover / repair by the configured weights, among those possible now (mutate always is)."""
-    options = [("mutate", mix.mutate), ("crossover", mix.crossover if can_crossover else 0.0),
-               ("repair", mix.repair if can_repair else 0.0)]
+    options = [(Operator.MUTATE, mix.mutate), (Operator.CROSSOVER, mix.crossover if can_crossover else 0.0),
+               (Operator.REPAIR, mix.repair if can_repair else 0.0)]
     options = [(name, w) for name, w in options if w > 0]
     if not options:
-        return "mutate"
+        return Operator.MUTATE
     return rng.choices([n for n, _ in options], weights=[w for _, w in options], k=1)[0]
 
 

@@ -25,8 +25,9 @@ from evolve.checkout import export_best
 from evolve.config import CampaignConfig
 from evolve.executors import LocalExecutor
 from evolve.files import write_atomic
+from evolve.kinds import Operator
 from evolve.lineage.db import DB_FILE, POPULATIONS
-from evolve.operators.llm import LLMClient, LLMSettings, ModelSpec
+from evolve.operators.llm import LLMClient
 from evolve.operators.personas import load_personas
 from evolve.screen import code_hash
 from scoring import data, guard
@@ -46,10 +47,7 @@ class Session:
 
 
 def llm_client(cfg: CampaignConfig) -> LLMClient:
-    models = tuple(ModelSpec(m.name, m.weight, m.api_base) for m in cfg.models)
-    return LLMClient(LLMSettings(models=models, temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens,
-                                 timeout_s=cfg.llm.timeout_s, retries=cfg.llm.retries,
-                                 concurrency=cfg.llm.concurrency, seed=cfg.seed))
+    return LLMClient(cfg.llm, cfg.models, cfg.seed)
 
 
 def _checked_parts(cfg: CampaignConfig):
@@ -104,7 +102,7 @@ def prepare_launch(cfg: CampaignConfig, name: str, db_url: str | None = None,
     write_atomic(folder / "campaign.toml", cfgmod.to_toml(cfg))
     owner = lineage.new_owner()
     lineage.acquire_lease(db, cid, owner)
-    ids = [lineage.add_candidate(db, cid, island=i % cfg.islands.count, files=files, operator="seed",
+    ids = [lineage.add_candidate(db, cid, island=i % cfg.islands.count, files=files, operator=Operator.SEED,
                                  code_hash=code_hash(files), origin=origin)
            for i, (files, origin) in enumerate(starts)]
     for island in range(len(ids), cfg.islands.count):  # islands left without a start share one

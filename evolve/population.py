@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from evolve import lineage
 from evolve.islands import Individual
+from evolve.kinds import Operator
 from evolve.lineage import PENDING, RUNNING
 from evolve.operators.context import Attempt, Change
 from scoring.result import INTERRUPTED, OK, REJECTED
@@ -39,7 +40,7 @@ class Cand:
 
 def _finished(c: Cand) -> int:
     """1 when `c` counts towards its island's migration interval: born there, past screening, finished."""
-    return int(c.status not in _NOT_FINISHED and c.operator != "seed")
+    return int(c.status not in _NOT_FINISHED and c.operator != Operator.SEED)
 
 
 @dataclass
@@ -106,7 +107,7 @@ class Population:
             self.kids[cand.parent_id].append(cand.id)
             if cand.parent_id in self.cands:
                 self._reindex(cand.parent_id)
-        if cand.operator == "seed":
+        if cand.operator == Operator.SEED:
             self.seed_ids.append(cand.id)
         if member:
             self.members[cand.island].append(cand.id)

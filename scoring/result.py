@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
-OK = "ok"
-REJECTED = "rejected"  # unparseable reply, syntax error, no-op, duplicate
-CONSTRAINT_VIOLATION = "constraint_violation"  # the guard refused it before it ran
-TIMEOUT = "timeout"  # killed (whole process group) at the wall-clock limit
-CRASHED = "crashed"  # raised, exited, was killed by a signal or a resource limit
-INVALID_RESULT = "invalid_result"  # train() returned something that is not a finite loss, or never evaluated
-INTEGRITY_VIOLATION = "integrity_violation"  # broke the frozen protocol at run time, or lied about its loss
-CAUSAL_LEAK = "causal_leak"  # earlier positions' logits depend on later tokens
-INTERRUPTED = "interrupted"  # the controller stopped it (Ctrl-C, shutdown)
 
-STATUSES = (OK, REJECTED, CONSTRAINT_VIOLATION, TIMEOUT, CRASHED, INVALID_RESULT, INTEGRITY_VIOLATION,
-            CAUSAL_LEAK, INTERRUPTED)
+class Status(StrEnum):
+    """How an evaluation (and a candidate) ended. A StrEnum: stored and compared as its string."""
+
+    OK = "ok"
+    REJECTED = "rejected"  # unparseable reply, syntax error, no-op, duplicate
+    CONSTRAINT_VIOLATION = "constraint_violation"  # the guard refused it before it ran
+    TIMEOUT = "timeout"  # killed (whole process group) at the wall-clock limit
+    CRASHED = "crashed"  # raised, exited, was killed by a signal or a resource limit
+    INVALID_RESULT = "invalid_result"  # train() returned something that is not a finite loss, or never evaluated
+    INTEGRITY_VIOLATION = "integrity_violation"  # broke the frozen protocol at run time, or lied about its loss
+    CAUSAL_LEAK = "causal_leak"  # earlier positions' logits depend on later tokens
+    INTERRUPTED = "interrupted"  # the controller stopped it (Ctrl-C, shutdown)
+
+
+OK, REJECTED, CONSTRAINT_VIOLATION = Status.OK, Status.REJECTED, Status.CONSTRAINT_VIOLATION
+TIMEOUT, CRASHED, INVALID_RESULT = Status.TIMEOUT, Status.CRASHED, Status.INVALID_RESULT
+INTEGRITY_VIOLATION, CAUSAL_LEAK, INTERRUPTED = Status.INTEGRITY_VIOLATION, Status.CAUSAL_LEAK, Status.INTERRUPTED
+STATUSES = tuple(Status)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ import traceback
 import types
 
 from scoring import tamper, wire
-
-CRASHED, INTEGRITY = "crashed", "integrity_violation"
+from scoring.result import CRASHED
+from scoring.result import INTEGRITY_VIOLATION as INTEGRITY
 
 
 class _Stop(BaseException):

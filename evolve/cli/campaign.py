@@ -16,11 +16,11 @@ from rich.table import Table
 from rich.text import Text
 
 from evolve import config as cfgmod
-from evolve import lineage
 from evolve.campaign import Outcome, Snapshot, Stop
 from evolve.cli import app
 from evolve.cli.render import err, out, print_json
 from evolve.launch import Session, prepare_launch, prepare_resume, run_session
+from evolve.summary import summarize
 
 
 def _duration(seconds: float | None) -> str:
@@ -99,53 +99,6 @@ def _run(session: Session, as_json: bool) -> Outcome:
             signal.signal(sig, handler)
 
 
-def summary(session: Session, outcome: Outcome) -> dict[str, Any]:
-    """The end of a run: best candidate, its gain over the seed (val and test), its lineage, next steps."""
-    db, cid = session.db, session.campaign_id
-    result: dict[str, Any] = {"campaign": session.campaign.name, "status": outcome.status,
-                              "cause": outcome.cause.value, "reason": outcome.reason,
-                              "evaluations": outcome.evals_done, "llm_calls": outcome.llm_calls,
-                              "folder": str(session.folder), "best_dir": outcome.best_dir}
-
-    def test_loss(candidate: int) -> float | None:
-        evs = [e["test_loss"] for e in lineage.candidate(db, cid, candidate)["evaluations"]
-               if e["status"] == "ok" and e["test_loss"] is not None]
-        return sum(evs) / len(evs) if evs else None
-
-    if outcome.best_id is not None:
-        best = lineage.candidate(db, cid, outcome.best_id)
-        result["best"] = {"id": outcome.best_id, "val_loss": outcome.best_fitness,
-                          "test_loss": test_loss(outcome.best_id),
-                          "seeds": len([e for e in best["evaluations"] if e["status"] == "ok"]),
-                          "persona": best["persona"], "operator": best["operator"]}
-        # oldest first: a crossover's second parent sits before the child, beside the first parent's line
-        chain = sorted(lineage.ancestry(db, cid, outcome.best_id), key=lambda r: (r.generation, r.id))
-        result["lineage"] = [{"id": r.id, "operator": r.operator, "persona": r.persona, "fitness": r.fitness,
-                              "parent": r.parent_id, "parent2": r.parent2_id} for r in chain]
-    if outcome.seed_id is not None:
-        losses = [e["best_vloss"] for e in lineage.candidate(db, cid, outcome.seed_id)["evaluations"]
-                  if e["status"] == "ok"]
-        result["seed"] = {"id": outcome.seed_id, "val_loss": outcome.seed_fitness,
-                          "test_loss": test_loss(outcome.seed_id), "val_losses": losses,
-                          "spread": (max(losses) - min(losses)) if len(losses) > 1 else None}
-    if "best" in result and "seed" in result and outcome.seed_fitness is not None:
-        result["improvement"] = {
-            "val_loss": outcome.seed_fitness - outcome.best_fitness,
-            "test_loss": (result["seed"]["test_loss"] - result["best"]["test_loss"])
-            if result["seed"]["test_loss"] is not None and result["best"]["test_loss"] is not None else None,
-        }
-    name = session.campaign.name
-    if outcome.best_id is not None:
-        result["next"] = [f"evolve top {name}", f"evolve lineage {name} {outcome.best_id}",
-                          f"evolve checkout {name} best DIR",
-                          f"evolve show {name} {outcome.best_id} --diff", f"evolve personas {name}",
-                          f"evolve resume {name} --max-evals N"]
-    else:  # nothing scored: what went wrong is in the rejected and failed candidates and the LLM calls
-        result["next"] = [f"evolve status {name}", f"evolve report {name}",
-                          f"evolve sql {name} \"select id, status, reason from candidates order by id desc limit 20\""]
-    return result
-
-
 def print_summary(s: dict[str, Any]) -> None:
     out.print(f"\n[bold]{s['campaign']}[/bold]: {s['status']} after {s['evaluations']} evaluations and "
               f"{s['llm_calls']} LLM calls ({escape(s['reason'])})")
@@ -175,7 +128,7 @@ def print_summary(s: dict[str, Any]) -> None:
 
 
 def _finish(session: Session, outcome: Outcome, as_json: bool) -> None:
-    s = summary(session, outcome)
+    s = summarize(session.db, session.campaign_id, session.campaign.name, session.folder, outcome)
     print_json(s) if as_json else print_summary(s)
     raise typer.Exit(1 if outcome.status == "failed" or outcome.cause is Stop.NO_PROGRESS else 0)
 

@@ -31,6 +31,7 @@ from evolve.lineage.queries import (
     evaluated_pairs,
     find_by_hash,
     members,
+    ok_losses,
     status_summary,
     top,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "llm_usage",
     "members",
     "new_owner",
+    "ok_losses",
     "open_db",
     "origin",
     "persona_stats",

@@ -186,6 +186,20 @@ def candidate(db: Database, campaign_id: int, candidate_id: int) -> dict[str, An
         }
 
 
+def ok_losses(db: Database, candidate_ids: Iterable[int]) -> dict[int, list[tuple[float, float | None]]]:
+    """(best_vloss, test_loss) of each ok evaluation, by seed, of each candidate (files are not read)."""
+    ids = list(candidate_ids)
+    out: dict[int, list[tuple[float, float | None]]] = {i: [] for i in ids}
+    with db.session() as s:
+        for cid, vloss, test in s.execute(
+            sa.select(Evaluation.candidate_id, Evaluation.best_vloss, Evaluation.test_loss)
+            .where(Evaluation.candidate_id.in_(ids), Evaluation.status == OK)
+            .order_by(Evaluation.candidate_id, Evaluation.seed)
+        ):
+            out[cid].append((vloss, test))
+    return out
+
+
 def candidate_files(db: Database, candidate_id: int) -> dict[str, str]:
     with db.session() as s:
         return dict(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from evolve.kinds import Operator, Queued
 from evolve.lineage.db import Database
 from evolve.lineage.models import (
     Blob,
@@ -27,8 +28,8 @@ from evolve.lineage.models import (
 from scoring.errors import InputError
 from scoring.result import INTERRUPTED, OK, REJECTED, STATUSES, ScoreResult
 
-OPERATORS = ("seed", "mutate", "crossover", "repair")
-PENDING, RUNNING = "pending", "running"  # proposed and queued / being evaluated
+OPERATORS = tuple(Operator)
+PENDING, RUNNING = Queued.PENDING, Queued.RUNNING  # proposed and queued / being evaluated
 CANDIDATE_STATUSES = (PENDING, RUNNING, *STATUSES)
 CAMPAIGN_STATUSES = ("created", "running", "stopped", "finished", "failed")
 EVENT_KINDS = ("launch", "resume", "interruption", "migration", "confirmation", "budget_reached", "finished",

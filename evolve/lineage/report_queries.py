@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from evolve.kinds import Operator
 from evolve.lineage.db import Database
 from evolve.lineage.models import Blob, Candidate, CandidateFile, Evaluation, Event, LlmCall, Membership
 from evolve.lineage.record import PENDING, RUNNING
@@ -61,7 +62,7 @@ def seed_evaluations(db: Database, campaign_id: int) -> list[dict[str, Any]]:
     with db.session() as s:
         seeds = s.execute(
             sa.select(Candidate.id, Candidate.fitness, Candidate.status)
-            .where(Candidate.campaign_id == campaign_id, Candidate.operator == "seed")
+            .where(Candidate.campaign_id == campaign_id, Candidate.operator == Operator.SEED)
             .order_by(Candidate.id)
         ).all()
         ids = [r[0] for r in seeds]

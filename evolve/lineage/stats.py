@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from evolve.kinds import Operator
 from evolve.lineage.db import Database
 from evolve.lineage.models import Candidate, Island, LlmCall, Membership
 from evolve.lineage.record import PENDING, RUNNING
@@ -37,7 +38,7 @@ def _fine_grained(db: Database, campaign_id: int) -> tuple[list[tuple], list[tup
         )
         .where(
             child.campaign_id == campaign_id,
-            child.operator != "seed",
+            child.operator != Operator.SEED,
             child.status.not_in([PENDING, RUNNING]),
         )
         .group_by(child.persona, child.operator)

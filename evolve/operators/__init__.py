@@ -3,7 +3,7 @@
     personas.py     load_personas(dir) -> (Persona, ...)            the mutation operators' texts
     context.py      Parent, Change, Context, Limits                  plain values the campaign fills
     prompts.py      mutate / crossover / repair -> Prompt            bounded, machine-readable prompts
-    llm.py          LLMClient(LLMSettings).complete(prompt) -> CallRecord   litellm or offline
+    llm.py          LLMClient(config.LLM, models).complete(prompt) -> CallRecord   litellm or offline
     reply.py        parse_reply(reply, parent) -> Reply              new file set or a rejection
     offline/        the built-in deterministic operator (`--model offline`) and its edit catalog
     server.py       a loopback OpenAI-compatible endpoint serving the offline operator
@@ -12,11 +12,11 @@ Screening (syntax, guard, duplicates) sits one layer up, in evolve/screen.py.
 """
 
 from evolve.operators.context import Change, Context, Limits, Parent
-from evolve.operators.llm import CallRecord, LLMClient, LLMSettings, ModelSpec
+from evolve.operators.llm import CallRecord, LLMClient
 from evolve.operators.personas import Persona, builtin_personas_dir, load_personas
 from evolve.operators.prompts import Prompt, PromptTooLong, crossover, mutate, repair
 from evolve.operators.reply import Reply, parse_reply
 
-__all__ = ["CallRecord", "Change", "Context", "LLMClient", "LLMSettings", "Limits", "ModelSpec", "Parent",
+__all__ = ["CallRecord", "Change", "Context", "LLMClient", "Limits", "Parent",
            "Persona", "Prompt", "PromptTooLong", "Reply", "builtin_personas_dir", "crossover", "load_personas",
            "mutate", "parse_reply", "repair"]

@@ -2,6 +2,7 @@
 
 - Any litellm model string (`gpt-4o-mini`, `anthropic/...`, `ollama/...`, `openai/<name>` with an
   `api_base`), or `offline`. Several models with weights: the campaign draws one per call with `pick`.
+- Its settings are the campaign's (`evolve.config.LLM` and `ModelChoice`): defined and validated once.
 - litellm is imported lazily (it takes seconds) with LITELLM_LOCAL_MODEL_COST_MAP=True, so nothing is
   fetched at start-up.
 - `check()` runs before a campaign starts: an unknown model or a missing API key is an InputError naming
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evolve.config import LLM, ModelChoice
 from evolve.operators.offline.operator import MODEL_NAME as OFFLINE
 from evolve.operators.offline.operator import respond
 from evolve.operators.server import count_tokens
@@ -50,25 +52,6 @@ def litellm_module() -> Any:
             litellm.telemetry = False
             _litellm = litellm
     return _litellm
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    model: str  # a litellm model string, or "offline"
-    weight: float = 1.0
-    api_base: str | None = None
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    models: tuple[ModelSpec, ...] = (ModelSpec(OFFLINE),)
-    temperature: float = 0.8
-    max_tokens: int = 8192
-    timeout_s: float = 300.0
-    retries: int = 3  # extra attempts after the first, on transient errors only
-    backoff_s: float = 2.0  # first wait; doubles each retry, capped at 60 s
-    concurrency: int = 4
-    seed: int = 0  # the offline operator's seed; sent as `seed` to providers that honour it
 
 
 @dataclass(frozen=True)
@@ -101,58 +84,58 @@ def _secret_names(names: Sequence[str]) -> list[str]:
 
 
 class LLMClient:
-    def __init__(self, settings: LLMSettings = LLMSettings()):  # noqa: B008 - frozen, shared safely
-        if not settings.models:
+    """`settings` and `models` are validated campaign settings; `seed` is the offline operator's seed (and
+    is sent as `seed` to providers that honour it)."""
+
+    def __init__(self, settings: LLM = LLM(), models: Sequence[ModelChoice] = (ModelChoice(),),  # noqa: B008
+                 seed: int = 0):
+        if not models:
             raise InputError("no model configured")
-        for spec in settings.models:
-            if not spec.model.strip():
-                raise InputError("a model name is empty")
-            if not spec.weight > 0:
-                raise InputError(f"model {spec.model!r}: weight must be positive, got {spec.weight}")
-        if settings.concurrency < 1 or settings.retries < 0 or settings.max_tokens < 1 or settings.timeout_s <= 0:
-            raise InputError("LLM settings: concurrency and max_tokens must be >= 1, retries >= 0, timeout > 0")
-        self.settings = settings
+        if any(not m.name.strip() for m in models):
+            raise InputError("a model name is empty")
+        self.settings, self.models, self.seed = settings, tuple(models), seed
         self._slots = threading.BoundedSemaphore(settings.concurrency)
         self._keys: dict[str, str] = {}  # model -> placeholder api_key for keyless api_base servers
 
     def check(self) -> None:
         """Fail before the campaign starts on an unknown model or a missing API key (InputError)."""
-        for spec in self.settings.models:
-            if spec.model == OFFLINE:
+        for spec in self.models:
+            if spec.name == OFFLINE:
                 continue
             litellm = litellm_module()
             try:
-                litellm.get_llm_provider(spec.model, api_base=spec.api_base)
+                litellm.get_llm_provider(spec.name, api_base=spec.api_base)
             except Exception as e:
                 first = " ".join(str(e).split())[:160]
-                raise InputError(f"unknown model {spec.model!r}: litellm cannot tell its provider ({first})") from None
-            env = litellm.validate_environment(model=spec.model, api_base=spec.api_base)
+                raise InputError(f"unknown model {spec.name!r}: litellm cannot tell its provider ({first})") from None
+            env = litellm.validate_environment(model=spec.name, api_base=spec.api_base)
             missing = _secret_names(env.get("missing_keys") or [])
             if missing and spec.api_base:
-                self._keys[spec.model] = _LOCAL_KEY
+                self._keys[spec.name] = _LOCAL_KEY
             elif missing:
-                raise InputError(f"model {spec.model!r} needs {', '.join(missing)} in the environment "
+                raise InputError(f"model {spec.name!r} needs {', '.join(missing)} in the environment "
                                  "(or give an api_base for a keyless local server)")
 
-    def pick(self, u: float) -> ModelSpec:
+    def pick(self, u: float) -> ModelChoice:
         """The model for a uniform draw `u` in [0, 1): weighted, so the campaign's own RNG decides."""
-        total = sum(s.weight for s in self.settings.models)
+        total = sum(s.weight for s in self.models)
         acc = 0.0
-        for spec in self.settings.models:
+        for spec in self.models:
             acc += spec.weight / total
             if u < acc:
                 return spec
-        return self.settings.models[-1]
+        return self.models[-1]
 
-    def complete(self, prompt: str, model: ModelSpec | None = None, *, seed: int | None = None) -> CallRecord:
-        spec = model or self.settings.models[0]
-        seed = self.settings.seed if seed is None else seed
+    def complete(self, prompt: str, model: ModelChoice | None = None, *, seed: int | None = None) -> CallRecord:
+        spec = model or self.models[0]
+        seed = self.seed if seed is None else seed
         with self._slots:
-            if spec.model == OFFLINE:
+            if spec.name == OFFLINE:
                 return self._offline(prompt, seed)
             return self._remote(prompt, spec, seed)
 
-    async def acomplete(self, prompt: str, model: ModelSpec | None = None, *, seed: int | None = None) -> CallRecord:
+    async def acomplete(self, prompt: str, model: ModelChoice | None = None, *,
+                        seed: int | None = None) -> CallRecord:
         return await asyncio.to_thread(self.complete, prompt, model, seed=seed)
 
     def _offline(self, prompt: str, seed: int) -> CallRecord:
@@ -161,17 +144,17 @@ class LLMClient:
         return CallRecord(OFFLINE, prompt_hash(prompt), reply, None, count_tokens(prompt), count_tokens(reply),
                           0.0, time.perf_counter() - t0, notes=("token counts are estimates (4 chars each)",))
 
-    def _remote(self, prompt: str, spec: ModelSpec, seed: int) -> CallRecord:
+    def _remote(self, prompt: str, spec: ModelChoice, seed: int) -> CallRecord:
         litellm = litellm_module()
         s = self.settings
         kwargs: dict[str, Any] = dict(
-            model=spec.model, messages=[{"role": "user", "content": prompt}], temperature=s.temperature,
+            model=spec.name, messages=[{"role": "user", "content": prompt}], temperature=s.temperature,
             max_tokens=s.max_tokens, timeout=s.timeout_s, num_retries=0, max_retries=0, seed=seed,
         )
         if spec.api_base:
             kwargs["api_base"] = spec.api_base
-        if spec.model in self._keys:
-            kwargs["api_key"] = self._keys[spec.model]
+        if spec.name in self._keys:
+            kwargs["api_key"] = self._keys[spec.name]
         t0 = time.perf_counter()
         attempts = 0
         while True:
@@ -182,20 +165,20 @@ class LLMClient:
             except Exception as e:
                 error = f"{type(e).__name__}: {' '.join(str(e).split())[:500]}"
                 if type(e).__name__ not in _TRANSIENT or attempts > s.retries:
-                    return CallRecord(spec.model, prompt_hash(prompt), None, error,
+                    return CallRecord(spec.name, prompt_hash(prompt), None, error,
                                       latency_s=time.perf_counter() - t0, attempts=attempts, api_base=spec.api_base)
-                time.sleep(min(60.0, s.backoff_s * 2 ** (attempts - 1)) * random.uniform(0.75, 1.0))
+                time.sleep(min(60.0, s.retry_backoff_s * 2 ** (attempts - 1)) * random.uniform(0.75, 1.0))
         latency = time.perf_counter() - t0
         try:
             reply = response.choices[0].message.content or ""
         except (AttributeError, IndexError) as e:
-            return CallRecord(spec.model, prompt_hash(prompt), None, f"malformed response: {e}",
+            return CallRecord(spec.name, prompt_hash(prompt), None, f"malformed response: {e}",
                               latency_s=latency, attempts=attempts, api_base=spec.api_base)
         usage = getattr(response, "usage", None)
         try:
             cost: float | None = float(litellm.completion_cost(completion_response=response))
         except Exception:
             cost = None  # litellm has no price for this model (local servers, new models)
-        return CallRecord(spec.model, prompt_hash(prompt), reply, None,
+        return CallRecord(spec.name, prompt_hash(prompt), reply, None,
                           getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
                           cost, latency, attempts, spec.api_base)

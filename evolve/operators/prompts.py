@@ -23,12 +23,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from evolve.kinds import Operator
 from evolve.operators.context import Attempt, Change, Context, Limits, Parent
 from evolve.operators.fences import file_block
 from evolve.operators.personas import Persona
 from scoring.task import Task
 
-MUTATE, CROSSOVER, REPAIR = "mutate", "crossover", "repair"
+MUTATE, CROSSOVER, REPAIR = Operator.MUTATE, Operator.CROSSOVER, Operator.REPAIR
 
 # Section headings the offline operator reads back; change them together with offline/prompt_view.py.
 PARENT_HEADING = "## Parent files"

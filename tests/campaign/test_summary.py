@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from evolve import lineage as L
 from evolve.campaign import Outcome, Stop
-from evolve.cli.campaign import summary
+from evolve.summary import summarize
 from scoring.result import ScoreResult
 
 FILES = {"model.py": "x = 1\n"}
@@ -22,8 +20,7 @@ def test_the_summary_lineage_is_oldest_first(tmp_path):
     for c, loss in ((seed, 2.3), (child, 2.0), (cross, 1.9)):
         L.record_evaluation(db, c, ScoreResult("ok", "", 1337, best_vloss=loss, test_loss=loss))
         L.finish_candidate(db, c, "ok")
-    session = SimpleNamespace(db=db, campaign_id=cid, folder=tmp_path, campaign=SimpleNamespace(name="c"))
-    s = summary(session, Outcome("finished", Stop.BUDGET, "", 3, cross, 1.9, seed, 2.3))
+    s = summarize(db, cid, "c", tmp_path, Outcome("finished", Stop.BUDGET, "", 3, cross, 1.9, seed, 2.3))
     assert [r["id"] for r in s["lineage"]] == [seed, child, cross]
     assert round(s["improvement"]["val_loss"], 6) == 0.4
     db.close()
@@ -35,8 +32,8 @@ def test_a_campaign_without_a_best_candidate_names_no_none_in_its_hints(tmp_path
     seed = L.add_candidate(db, cid, island=0, files=FILES, operator="seed")
     L.record_evaluation(db, seed, ScoreResult("crashed", "ImportError", 1337))
     L.finish_candidate(db, seed, "crashed", "ImportError")
-    session = SimpleNamespace(db=db, campaign_id=cid, folder=tmp_path, campaign=SimpleNamespace(name="c"))
-    s = summary(session, Outcome("failed", Stop.SEED_FAILED, "the seed program failed", 1, None, None, seed, None))
+    s = summarize(db, cid, "c", tmp_path, Outcome("failed", Stop.SEED_FAILED, "the seed program failed", 1, None,
+                                                 None, seed, None))
     assert "best" not in s and s["next"] and not any("None" in hint for hint in s["next"])
     assert "evolve status c" in s["next"]
     db.close()

@@ -8,8 +8,10 @@ import socket
 
 import pytest
 
+from evolve import config as cfgmod
+from evolve.config import LLM, ModelChoice
 from evolve.operators.context import Parent
-from evolve.operators.llm import LLMClient, LLMSettings, ModelSpec
+from evolve.operators.llm import LLMClient
 from evolve.operators.prompts import mutate
 from evolve.operators.reply import parse_reply
 from evolve.operators.server import GARBAGE, LoopbackServer
@@ -29,23 +31,23 @@ def test_offline_call_record(task, personas):
 
 def test_loopback_through_litellm_records_tokens_and_matches_offline(task, personas, loopback):
     prompt = _prompt(task, personas)
-    client = LLMClient(LLMSettings(models=(ModelSpec("openai/offline", api_base=loopback.url),), seed=5))
+    client = LLMClient(models=(ModelChoice(name="openai/offline", api_base=loopback.url),), seed=5)
     client.check()  # no OPENAI_API_KEY needed for a keyless api_base
     record = client.complete(prompt)
     assert record.ok, record.error
     assert record.model == "openai/offline" and record.attempts == 1 and record.latency_s > 0
     assert record.tokens_in == LLMClient().complete(prompt).tokens_in
-    assert record.reply == LLMClient(LLMSettings(seed=5)).complete(prompt).reply  # the seed travels over HTTP
+    assert record.reply == LLMClient(seed=5).complete(prompt).reply  # the seed travels over HTTP
 
 
 def test_unknown_model_and_missing_key_are_input_errors(monkeypatch):
     with pytest.raises(InputError, match="unknown model 'no-such-model-xyz'"):
-        LLMClient(LLMSettings(models=(ModelSpec("no-such-model-xyz"),))).check()
+        LLMClient(models=(ModelChoice(name="no-such-model-xyz"),)).check()
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(InputError, match="ANTHROPIC_API_KEY"):
-        LLMClient(LLMSettings(models=(ModelSpec("anthropic/claude-3-5-sonnet-20240620"),))).check()
-    with pytest.raises(InputError, match="weight must be positive"):
-        LLMClient(LLMSettings(models=(ModelSpec("offline", weight=0),)))
+        LLMClient(models=(ModelChoice(name="anthropic/claude-3-5-sonnet-20240620"),)).check()
+    with pytest.raises(InputError, match="models.0.weight: Input should be greater than 0"):
+        cfgmod.validate({"models": [{"name": "offline", "weight": 0}]})
 
 
 def _closed_port() -> int:
@@ -58,7 +60,7 @@ def _closed_port() -> int:
 
 def test_unreachable_endpoint_is_a_recorded_error_after_retries():
     url = f"http://127.0.0.1:{_closed_port()}/v1"
-    client = LLMClient(LLMSettings(models=(ModelSpec("openai/offline", api_base=url),), retries=2, backoff_s=0.01))
+    client = LLMClient(LLM(retries=2, retry_backoff_s=0.01), (ModelChoice(name="openai/offline", api_base=url),))
     client.check()
     record = client.complete("hello")
     assert not record.ok and record.reply is None and "Connection" in record.error
@@ -67,15 +69,16 @@ def test_unreachable_endpoint_is_a_recorded_error_after_retries():
 
 def test_non_transient_error_is_not_retried(loopback):
     bad = loopback.url.removesuffix("/v1") + "/nowhere"  # the server answers 404
-    client = LLMClient(LLMSettings(models=(ModelSpec("openai/offline", api_base=bad),), retries=3, backoff_s=0.01))
+    client = LLMClient(LLM(retries=3, retry_backoff_s=0.01), (ModelChoice(name="openai/offline", api_base=bad),))
     client.check()
     record = client.complete("hello")
     assert not record.ok and record.attempts == 1 and "no route" in record.error
 
 
 def test_weighted_pick():
-    client = LLMClient(LLMSettings(models=(ModelSpec("offline", 3.0), ModelSpec("openai/x", 1.0, "http://h/v1"))))
-    picks = [client.pick(i / 100).model for i in range(100)]
+    client = LLMClient(models=(ModelChoice(name="offline", weight=3.0),
+                               ModelChoice(name="openai/x", weight=1.0, api_base="http://h/v1")))
+    picks = [client.pick(i / 100).name for i in range(100)]
     assert picks.count("offline") == 75 and picks.count("openai/x") == 25
 
 

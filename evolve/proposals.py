@@ -1,0 +1,194 @@
+"""The proposal half of the campaign: choose a parent, operator, persona and model, render the prompt, ask
+the LLM in a proposer thread, screen the reply, record the outcome.
+
+The campaign loop (evolve/campaign.py) decides when to propose; the Proposer decides what, and owns the
+progress guard (evolve/progress.py): its backoff (`ready()`) and why proposals must stop (`verdict()`).
+Every reply becomes a row: a pending candidate, a rejected one with its reason, or a failed LLM call; a
+prompt that could not be built becomes a `proposal_skipped` event.
+
+Randomness: every choice for proposal n uses `random.Random(f"{campaign seed}:{n}")`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from evolve import islands as isl
+from evolve import lineage
+from evolve.config import CampaignConfig, ModelChoice
+from evolve.kinds import Operator
+from evolve.lineage import PENDING
+from evolve.operators import prompts
+from evolve.operators.context import Context, Limits, Parent
+from evolve.operators.llm import LLMClient
+from evolve.operators.personas import Persona
+from evolve.population import Cand, Population
+from evolve.progress import Cause, ProgressGuard, cause_of
+from evolve.screen import screen
+from scoring.result import REJECTED
+from scoring.task import Task
+
+
+@dataclass(frozen=True)
+class Proposal:
+    event_no: int
+    island: int
+    operator: str
+    persona: str
+    model: str
+    parent_id: int
+    parent2_id: int | None
+    parent_files: dict[str, str]
+    prompt_hash: str
+
+
+class Proposer:
+    def __init__(self, *, db: lineage.Database, campaign_id: int, config: CampaignConfig, task: Task,
+                 personas: tuple[Persona, ...], llm: LLMClient, pop: Population,
+                 files: Callable[[int], dict[str, str]], note: Callable[[str], None]):
+        self.db, self.cid, self.cfg, self.task, self.llm, self.pop = db, campaign_id, config, task, llm, pop
+        self.files, self.note = files, note
+        self.personas = {p.name: p for p in personas}
+        self.schools = isl.island_personas([p.name for p in personas], config.islands.count,
+                                           config.islands.personas)
+        self.limits = Limits(max_chars=config.llm.max_prompt_chars)
+        self.guard = ProgressGuard(config.llm.max_fruitless, config.llm.fruitless_backoff_s)
+        self.next_at = 0.0  # monotonic time before which no proposal starts: the guard's backoff
+        self.blocked: str | None = None  # a starting program's prompt cannot be built: nothing to propose
+        self.in_flight: dict[Future, Proposal] = {}
+        self._pool = ThreadPoolExecutor(max_workers=config.llm.concurrency, thread_name_prefix="proposer")
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self.next_at
+
+    def verdict(self) -> str | None:
+        """Why proposals must stop now (a prompt that cannot be built, or the guard's bound), or None."""
+        return self.blocked or self.guard.verdict()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def start(self, starting: Callable[[int | None], list[Cand]]) -> bool:
+        """Plan the next proposal and send it to a proposer thread; False when there was nothing to send."""
+        event_no = self.pop.next_event
+        self.pop.next_event += 1
+        planned = self._plan(event_no, starting)
+        if planned is None:
+            return False
+        proposal, text, spec = planned
+        call_seed = self.cfg.seed * 1_000_003 + proposal.event_no
+        self.in_flight[self._pool.submit(self._propose, text, spec, call_seed, proposal.parent_files)] = proposal
+        return True
+
+    def _plan(self, event_no: int, starting: Callable[[int | None], list[Cand]]):
+        cfg = self.cfg
+        rng = random.Random(f"{cfg.seed}:{event_no}")
+        island = event_no % cfg.islands.count
+        pool = self.pop.individuals(island)
+        if not any(p.fitness is not None for p in pool) and not starting(island):
+            island = next((i for i in range(cfg.islands.count) if any(p.fitness is not None
+                                                                     for p in self.pop.individuals(i))), island)
+            pool = self.pop.individuals(island)
+        failed = self.pop.failed(island)[-5:]
+        scored = [p for p in pool if p.fitness is not None]
+        operator = isl.choose_operator(rng, cfg.operators, len(scored) >= 2, bool(failed))
+        persona = isl.choose_persona(rng, self.schools[island], self.pop.persona_record(),
+                                     cfg.persona_choice.method, cfg.persona_choice.exploration)
+        spec = self.llm.pick(rng.random())
+        best = self.pop.best(island)
+        p2 = None
+        if operator == Operator.REPAIR:
+            p1 = self.pop.cands[rng.choice(failed).id]
+        else:
+            first = isl.select_parent(rng, pool, cfg.selection)
+            if first is None:  # nothing scored here yet: a child of the island's starting program
+                programs = starting(island) or starting(None)
+                if not programs:
+                    return None
+                first = isl.Individual(programs[0].id, None)
+            p1 = self.pop.cands[first.id]
+            if operator == Operator.CROSSOVER:
+                second = isl.select_parent(rng, pool, cfg.selection, exclude=first.id)
+                p2 = self.pop.cands[second.id] if second else None
+                operator = Operator.CROSSOVER if p2 else Operator.MUTATE
+        context = Context(island_best=best.fitness if best else None,
+                          recent=self.pop.recent_changes(island, self.limits.max_changes),
+                          attempts=self.pop.attempts(p1.id))
+        a = self._parent(p1)
+        try:
+            if operator == Operator.REPAIR:
+                prompt = prompts.repair(self.personas[persona], a, self.task, context, self.limits)
+            elif operator == Operator.CROSSOVER:
+                prompt = prompts.crossover(self.personas[persona], a, self._parent(p2), self.task, context,
+                                           self.limits)
+            else:
+                prompt = prompts.mutate(self.personas[persona], a, self.task, context, self.limits)
+        except prompts.PromptTooLong as e:
+            self._prompt_too_long(event_no, operator, p1, p2, str(e))
+            return None
+        proposal = Proposal(event_no, island, operator, persona, spec.name, p1.id, p2.id if p2 else None,
+                            dict(a.files), prompt.hash)
+        return proposal, prompt.text, spec
+
+    def _prompt_too_long(self, event_no: int, operator: str, p1: Cand, p2: Cand | None, why: str) -> None:
+        """Recorded and counted by the guard. From a starting program alone it can only recur: stop now."""
+        lineage.record_event(self.db, self.cid, "proposal_skipped", {
+            "event_no": event_no, "operator": operator, "parent": p1.id, "parent2": p2.id if p2 else None,
+            "cause": Cause.PROMPT_TOO_LONG.value, "reason": why})
+        self._fruitless(Cause.PROMPT_TOO_LONG)
+        self.note(f"event {event_no}: prompt too long, skipped ({why})")
+        if p2 is None and p1.id in self.pop.seed_ids:
+            self.blocked = (f"the prompt for starting program #{p1.id} cannot be built: {why} (raise "
+                            "llm.max_prompt_chars, or make the task's editable files shorter)")
+
+    def _fruitless(self, cause: Cause, detail: str = "") -> None:
+        self.guard.fruitless(cause, detail)
+        self.next_at = time.monotonic() + self.guard.wait_s()
+
+    def _parent(self, c: Cand) -> Parent:
+        return Parent(files=self.files(c.id), fitness=c.fitness, label=str(c.id), change=c.summary,
+                      status=c.status, reason=c.reason, error_tail=c.error_tail)
+
+    def _propose(self, text: str, spec: ModelChoice, seed: int, parent_files: dict[str, str]):
+        """In a proposer thread: ask the LLM, then screen the reply (pure work, no database)."""
+        rec = self.llm.complete(text, spec, seed=seed)
+        return rec, (screen(self.task, parent_files, rec.reply, ()) if rec.ok else None)
+
+    def record(self, fut: Future) -> None:
+        """A proposer thread finished: its LLM call and what came of it, in one transaction."""
+        p = self.in_flight.pop(fut)
+        rec, s = fut.result()
+        call = dict(model=rec.model, prompt_hash=rec.prompt_hash, tokens_in=rec.tokens_in or 0,
+                    tokens_out=rec.tokens_out or 0, cost_usd=rec.cost_usd or 0.0, latency_s=rec.latency_s,
+                    reply=rec.reply, error=rec.error)
+        if not rec.ok:
+            lineage.record_llm_call(self.db, self.cid, persona=p.persona, operator=p.operator, **call)
+            self.pop.cost_usd += rec.cost_usd or 0.0
+            self.pop.llm_calls += 1
+            self._fruitless(Cause.LLM_ERROR, rec.error or "")
+            self.note(f"LLM call failed ({p.model}): {rec.error[:80]}")
+            return
+        original = self.pop.hashes.get(s.code_hash) if s.accepted else None
+        if original is not None:  # known only here, where every candidate is recorded
+            s = dataclasses.replace(s, status=REJECTED, kind=Cause.DUPLICATE.value, files={}, reason=(
+                f"the same program (up to comments and formatting) as candidate {original}"))
+        status = s.status or PENDING
+        reason = f"{s.kind}: {s.reason}" if s.status else ""
+        cid, status, reason = lineage.record_proposal(self.db, self.cid, call=call, candidate=dict(
+            island=p.island, files=dict(s.files) if s.accepted else {}, operator=p.operator, persona=p.persona,
+            model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
+            code_hash=s.code_hash if s.accepted else None, event_no=p.event_no, summary=s.summary))
+        self.pop.cost_usd += rec.cost_usd or 0.0
+        self.pop.llm_calls += 1
+        self.pop.add(Cand(cid, p.island, p.parent_id, p.parent2_id, p.operator, p.persona, status, reason, None,
+                          s.summary), s.code_hash if status == PENDING else None)
+        if status == PENDING:
+            self.guard.fruitful()
+        else:  # screened out, or a duplicate the database caught
+            self._fruitless(cause_of(s.kind) if s.status else Cause.DUPLICATE)
+            self.note(f"#{cid} {p.persona}/{p.operator}: {reason[:70]}")
