@@ -26,10 +26,11 @@ from evolve import lineage
 from evolve.config import CampaignConfig
 from evolve.executors import Job
 from evolve.kinds import Operator
+from evolve.ledger import Ledger
 from evolve.lineage import PENDING, RUNNING
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import Persona
-from evolve.population import Cand, Population
+from evolve.population import Cand
 from evolve.proposals import Proposer
 from scoring.result import INTERRUPTED, OK, ScoreResult
 from scoring.task import Task
@@ -102,14 +103,14 @@ class Campaign:
         self.db, self.cid, self.name, self.cfg, self.task = db, campaign_id, name, config, task
         self.executor, self.folder, self.owner = executor, folder, owner
         self.on_update = on_update
-        self.pop = Population.from_db(db, campaign_id, config.islands.count)
+        self.ledger = Ledger(db, campaign_id, config.islands.count)
+        self.pop = self.ledger.pop  # read only: every change goes through the ledger
         self.time_before = time_used_s
         self.seeds = [config.evaluation.seed + i for i in range(config.evaluation.confirm_seeds + 1)]
-        self.confirming: set[int] = {c.id for c in self.pop.unfinished() if c.id in self.pop.confirming}
         self.running: dict[Future, tuple[int, int, int]] = {}  # future -> (slot, candidate, seed)
         self.slots: list[Slot | None] = [None] * executor.slots
-        self.proposer = Proposer(db=db, campaign_id=campaign_id, config=config, task=task, personas=personas,
-                                 llm=llm, pop=self.pop, files=self._files, note=self._note)
+        self.proposer = Proposer(ledger=self.ledger, config=config, task=task, personas=personas, llm=llm,
+                                 files=self._files, note=self._note)
         self.proposing = self.proposer.in_flight  # future -> Proposal
         self.stop_mode = ""  # "" | "graceful" | "now"
         self.stop_reason = ""
@@ -199,15 +200,15 @@ class Campaign:
 
     def _budget(self, reason: str) -> None:
         self._stop(Stop.BUDGET, reason)
-        lineage.record_event(self.db, self.cid, "budget_reached", {"reason": reason, "evals": self.pop.evals_done})
+        self.ledger.event("budget_reached", {"reason": reason, "evals": self.pop.evals_done})
         self._note(reason)
 
     def _halt(self, cause: Stop, reason: str, **payload) -> None:
         """No more proposals; what is queued or running is still trained, then the campaign ends."""
         self.halted = (cause, reason)
         kind = "no_progress" if cause is Stop.NO_PROGRESS else "budget_reached"
-        lineage.record_event(self.db, self.cid, kind, {"reason": reason, "evals": self.pop.evals_done,
-                                                      "llm_calls": self.pop.llm_calls, **payload})
+        self.ledger.event(kind, {"reason": reason, "evals": self.pop.evals_done, "llm_calls": self.pop.llm_calls,
+                                 **payload})
         self._note(reason)
 
     def _cost_exhausted(self) -> bool:
@@ -217,7 +218,7 @@ class Campaign:
     # -- evaluation -------------------------------------------------------------------------------------
 
     def _required(self, c: Cand) -> list[int]:
-        return self.seeds if (c.operator == Operator.SEED or c.id in self.confirming) else self.seeds[:1]
+        return self.seeds if (c.operator == Operator.SEED or c.id in self.pop.confirming) else self.seeds[:1]
 
     def _next_job(self) -> tuple[Cand, int] | None:
         busy = {(cid, seed) for _, cid, seed in self.running.values()}
@@ -239,9 +240,7 @@ class Campaign:
                 return
             c, seed = job
             slot = self.slots.index(None)
-            if c.status != RUNNING:
-                lineage.set_candidate_status(self.db, c.id, RUNNING)
-                c.status = RUNNING
+            self.ledger.set_queued(c, RUNNING)
             workdir = self.folder / "runs" / f"{c.id:06d}-seed{seed}"
             fut = self.executor.submit(slot, Job(c.id, seed, self._files(c.id), str(workdir)))
             self.running[fut] = (slot, c.id, seed)
@@ -250,7 +249,7 @@ class Campaign:
     def _record_executor_events(self) -> None:
         """What the executor saw happen to its workers (e.g. a Ray worker died and an evaluation was retried)."""
         for kind, payload in getattr(self.executor, "take_events", list)():
-            lineage.record_event(self.db, self.cid, kind, payload)
+            self.ledger.event(kind, payload)
             self._note(f"{kind}: #{payload.get('candidate')} ({payload.get('error', '')[:60]})")
 
     def _on_evaluation(self, fut: Future) -> None:
@@ -261,16 +260,14 @@ class Campaign:
             result: ScoreResult = fut.result()
         except Exception as e:  # the executor itself failed (not the candidate): re-run it later
             result = ScoreResult(INTERRUPTED, f"executor error: {type(e).__name__}: {e}", seed)
-        lineage.record_evaluation(self.db, cid, result)
-        self.pop.record_eval(cid, seed, result.status, result.best_vloss, result.log_tail)
+        self.ledger.evaluated(cid, result)
         if result.wall_s:
             self.eval_walls.append(result.wall_s)
         loss = f"{result.best_vloss:.4f}" if result.best_vloss is not None else "-"
         self._note(f"#{cid} seed {seed}: {result.status} {loss}")
         if result.status == INTERRUPTED:
             if not any(v[1] == cid for v in self.running.values()):
-                lineage.set_candidate_status(self.db, cid, PENDING)
-                c.status = PENDING
+                self.ledger.set_queued(c, PENDING)
             return
         self._decide(c)
 
@@ -292,13 +289,11 @@ class Campaign:
         first = c.evals.get(self.seeds[0])
         if first is None or first[0] != OK:
             return
-        if c.operator != Operator.SEED and c.id not in self.confirming:
+        if c.operator != Operator.SEED and c.id not in self.pop.confirming:
             best = self.pop.best(c.island)
             if len(self.seeds) > 1 and (best is None or first[1] < best.fitness):
-                self.confirming.add(c.id)
-                lineage.record_event(self.db, self.cid, "confirmation", {
-                    "candidate": c.id, "first_vloss": first[1], "island": c.island,
-                    "island_best": best.fitness if best else None, "seeds": self.seeds[1:]})
+                self.ledger.confirm(c, {"first_vloss": first[1], "island": c.island,
+                                        "island_best": best.fitness if best else None, "seeds": self.seeds[1:]})
             else:
                 self._finish(c, OK, "")
                 return
@@ -306,8 +301,7 @@ class Campaign:
         if all(e is not None and e[0] == OK for e in ok):
             self._finish(c, OK, "")
         elif c.status == RUNNING and not any(v[1] == c.id for v in self.running.values()):
-            lineage.set_candidate_status(self.db, c.id, PENDING)
-            c.status = PENDING
+            self.ledger.set_queued(c, PENDING)
 
     def _eval_reason(self, cid: int, seed: int) -> str:
         info = lineage.candidate(self.db, self.cid, cid)
@@ -317,9 +311,7 @@ class Campaign:
         return ""
 
     def _finish(self, c: Cand, status: str, reason: str) -> None:
-        fitness = lineage.finish_candidate(self.db, c.id, status, reason)
-        self.pop.finish(c, status, reason, fitness)
-        self.confirming.discard(c.id)
+        fitness = self.ledger.finish(c, status, reason)
         if status == OK:
             best = self.pop.best()
             if best is not None and best.id == c.id:
@@ -334,19 +326,13 @@ class Campaign:
         while self.pop.finished_on(island) >= (self.pop.migrations_done[island] + 1) * interval:
             target = isl.ring_target(island, n)
             ids = isl.migrants(self.pop.individuals(island), self.cfg.migration.top_k)
-            event = lineage.record_event(self.db, self.cid, "migration", {
-                "from": island, "to": target, "round": self.pop.migrations_done[island] + 1, "candidates": ids})
-            for cid in ids:
-                lineage.add_membership(self.db, self.cid, target, cid, via="migration", event_id=event)
-                self.pop.join(target, cid)
-            self.pop.migrations_done[island] += 1
+            self.ledger.migrate(island, target, ids)
             self._note(f"migration {island} -> {target}: {ids}")
 
     def _requeue_interrupted(self) -> None:
         for c in self.pop.unfinished():
             if c.status == RUNNING:
-                lineage.set_candidate_status(self.db, c.id, PENDING)
-                c.status = PENDING
+                self.ledger.set_queued(c, PENDING)
 
     def _files(self, cid: int) -> dict[str, str]:
         if cid not in self._files_cache:

@@ -1,8 +1,8 @@
 """The campaign's working view of its lineage: an in-memory mirror of database rows.
 
 The database is the truth. This mirror is rebuilt from its rows when a campaign starts or resumes, and
-the campaign updates it only right after the matching row was written, so a `kill -9` loses nothing the
-mirror knew. It exists so that choosing a parent, a persona or the next job costs the same with ten
+updated only by evolve/ledger.py, right after the matching row was written, so a `kill -9` loses nothing
+the mirror knew. It exists so that choosing a parent, a persona or the next job costs the same with ten
 candidates or ten thousand.
 """
 

@@ -11,7 +11,6 @@ Randomness: every choice for proposal n uses `random.Random(f"{campaign seed}:{n
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -22,12 +21,13 @@ from evolve import islands as isl
 from evolve import lineage
 from evolve.config import CampaignConfig, ModelChoice
 from evolve.kinds import Operator
+from evolve.ledger import Ledger
 from evolve.lineage import PENDING
 from evolve.operators import prompts
 from evolve.operators.context import Context, Limits, Parent
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import Persona
-from evolve.population import Cand, Population
+from evolve.population import Cand
 from evolve.progress import Cause, ProgressGuard, cause_of
 from evolve.screen import screen
 from scoring.result import REJECTED
@@ -48,10 +48,10 @@ class Proposal:
 
 
 class Proposer:
-    def __init__(self, *, db: lineage.Database, campaign_id: int, config: CampaignConfig, task: Task,
-                 personas: tuple[Persona, ...], llm: LLMClient, pop: Population,
-                 files: Callable[[int], dict[str, str]], note: Callable[[str], None]):
-        self.db, self.cid, self.cfg, self.task, self.llm, self.pop = db, campaign_id, config, task, llm, pop
+    def __init__(self, *, ledger: Ledger, config: CampaignConfig, task: Task, personas: tuple[Persona, ...],
+                 llm: LLMClient, files: Callable[[int], dict[str, str]], note: Callable[[str], None]):
+        self.ledger, self.pop = ledger, ledger.pop  # the view is read here; changes go through the ledger
+        self.cfg, self.task, self.llm = config, task, llm
         self.files, self.note = files, note
         self.personas = {p.name: p for p in personas}
         self.schools = isl.island_personas([p.name for p in personas], config.islands.count,
@@ -75,8 +75,7 @@ class Proposer:
 
     def start(self, starting: Callable[[int | None], list[Cand]]) -> bool:
         """Plan the next proposal and send it to a proposer thread; False when there was nothing to send."""
-        event_no = self.pop.next_event
-        self.pop.next_event += 1
+        event_no = self.ledger.next_event_no()
         planned = self._plan(event_no, starting)
         if planned is None:
             return False
@@ -137,7 +136,7 @@ class Proposer:
 
     def _prompt_too_long(self, event_no: int, operator: str, p1: Cand, p2: Cand | None, why: str) -> None:
         """Recorded and counted by the guard. From a starting program alone it can only recur: stop now."""
-        lineage.record_event(self.db, self.cid, "proposal_skipped", {
+        self.ledger.event("proposal_skipped", {
             "event_no": event_no, "operator": operator, "parent": p1.id, "parent2": p2.id if p2 else None,
             "cause": Cause.PROMPT_TOO_LONG.value, "reason": why})
         self._fruitless(Cause.PROMPT_TOO_LONG)
@@ -157,7 +156,7 @@ class Proposer:
     def _propose(self, text: str, spec: ModelChoice, seed: int, parent_files: dict[str, str]):
         """In a proposer thread: ask the LLM, then screen the reply (pure work, no database)."""
         rec = self.llm.complete(text, spec, seed=seed)
-        return rec, (screen(self.task, parent_files, rec.reply, ()) if rec.ok else None)
+        return rec, (screen(self.task, parent_files, rec.reply) if rec.ok else None)
 
     def record(self, fut: Future) -> None:
         """A proposer thread finished: its LLM call and what came of it, in one transaction."""
@@ -167,28 +166,21 @@ class Proposer:
                     tokens_out=rec.tokens_out or 0, cost_usd=rec.cost_usd or 0.0, latency_s=rec.latency_s,
                     reply=rec.reply, error=rec.error)
         if not rec.ok:
-            lineage.record_llm_call(self.db, self.cid, persona=p.persona, operator=p.operator, **call)
-            self.pop.cost_usd += rec.cost_usd or 0.0
-            self.pop.llm_calls += 1
+            self.ledger.failed_call(call, p.persona, p.operator)
             self._fruitless(Cause.LLM_ERROR, rec.error or "")
             self.note(f"LLM call failed ({p.model}): {rec.error[:80]}")
             return
         original = self.pop.hashes.get(s.code_hash) if s.accepted else None
-        if original is not None:  # known only here, where every candidate is recorded
-            s = dataclasses.replace(s, status=REJECTED, kind=Cause.DUPLICATE.value, files={}, reason=(
-                f"the same program (up to comments and formatting) as candidate {original}"))
-        status = s.status or PENDING
-        reason = f"{s.kind}: {s.reason}" if s.status else ""
-        cid, status, reason = lineage.record_proposal(self.db, self.cid, call=call, candidate=dict(
-            island=p.island, files=dict(s.files) if s.accepted else {}, operator=p.operator, persona=p.persona,
+        status = s.status or (REJECTED if original is not None else PENDING)
+        reason = (f"{s.kind}: {s.reason}" if s.status else lineage.duplicate_reason(original)
+                  if original is not None else "")
+        queued = status == PENDING
+        cid, status, reason = self.ledger.proposal(call, dict(
+            island=p.island, files=dict(s.files) if queued else {}, operator=p.operator, persona=p.persona,
             model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
-            code_hash=s.code_hash if s.accepted else None, event_no=p.event_no, summary=s.summary))
-        self.pop.cost_usd += rec.cost_usd or 0.0
-        self.pop.llm_calls += 1
-        self.pop.add(Cand(cid, p.island, p.parent_id, p.parent2_id, p.operator, p.persona, status, reason, None,
-                          s.summary), s.code_hash if status == PENDING else None)
+            code_hash=s.code_hash if queued else None, event_no=p.event_no, summary=s.summary), s.code_hash)
         if status == PENDING:
             self.guard.fruitful()
-        else:  # screened out, or a duplicate the database caught
+        else:  # screened out, or a duplicate (seen here, or caught by the database)
             self._fruitless(cause_of(s.kind) if s.status else Cause.DUPLICATE)
             self.note(f"#{cid} {p.persona}/{p.operator}: {reason[:70]}")

@@ -1,10 +1,12 @@
-"""Screening before the queue: nothing is trained that cannot parse, breaks the frozen protocol, changes
-nothing, or was already seen.
+"""Screening before the queue: nothing is trained that cannot parse, breaks the frozen protocol or
+changes nothing; the code hash it gives lets the campaign refuse what was already seen.
 
 Order: parse the reply into the merged file set (evolve.operators.reply: unparseable / syntax_error /
 no_op), then the constraint guard (constraint_violation with the guard's reasons), then the normalized
-code hash: equal to the parent's -> no_op (only comments, docstrings or formatting changed); in
-`known_hashes` -> duplicate. The hash is over the syntax trees with docstrings removed, so comment and
+code hash: equal to the parent's -> no_op (only comments, docstrings or formatting changed). Whether
+another candidate already has it is the campaign's to say (evolve/proposals.py, the one place
+that sees every recorded candidate, with the database's unique hash as the backstop; both give
+`lineage.duplicate_reason`). The hash is over the syntax trees with docstrings removed, so comment and
 formatting changes never count as a new program.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -21,8 +23,6 @@ from evolve.operators.reply import parse_reply
 from scoring import guard, syntax
 from scoring.result import CONSTRAINT_VIOLATION, REJECTED
 from scoring.task import Task
-
-DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,7 @@ def code_hash(files: Mapping[str, str]) -> str:
     return h.hexdigest()
 
 
-def screen(task: Task, parent_files: Mapping[str, str], reply_text: str,
-           known_hashes: Collection[str]) -> Screened:
+def screen(task: Task, parent_files: Mapping[str, str], reply_text: str) -> Screened:
     parent = {**task.seed_files, **parent_files}
     reply = parse_reply(reply_text, parent, task.editable)
     base = dict(ignored=reply.ignored, notes=reply.notes, summary=reply.summary)
@@ -115,7 +114,4 @@ def screen(task: Task, parent_files: Mapping[str, str], reply_text: str,
     if digest == code_hash(parent):
         return Screened(REJECTED, "no_op", "only comments, docstrings or formatting changed", code_hash=digest,
                         changed=reply.changed, **base)
-    if digest in known_hashes:
-        return Screened(REJECTED, DUPLICATE, "the same program (up to comments and formatting) is already in "
-                        "the campaign", code_hash=digest, changed=reply.changed, **base)
     return Screened(None, "", "", MappingProxyType(files), digest, reply.changed, **base)

@@ -48,6 +48,11 @@ class DuplicateCode(Exception):
         self.existing_id = existing_id
 
 
+def duplicate_reason(existing_id: int) -> str:
+    """The one wording of a duplicate, wherever it is caught (the campaign, or this module's unique hash)."""
+    return f"duplicate: the same program (up to comments and formatting) as candidate {existing_id}"
+
+
 def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
     # Programming errors, not user input: a typo here would silently split statistics.
     if value not in allowed:
@@ -349,8 +354,7 @@ def record_proposal(db: Database, campaign_id: int, *, call: Mapping[str, Any],
             cid = _add_candidate(s, campaign_id, **fields)
         except DuplicateCode as e:  # raised before anything was written
             fields.update(files={}, code_hash=None, status=REJECTED,
-                          reason=f"duplicate: the same program (up to comments and formatting) as "
-                                 f"candidate {e.existing_id}")
+                          reason=duplicate_reason(e.existing_id))
             cid = _add_candidate(s, campaign_id, **fields)
         _add_call(s, campaign_id, **{"persona": fields.get("persona"), "operator": fields["operator"], **call},
                   candidate_id=cid)
@@ -389,16 +393,35 @@ def add_membership(
     since ring migration brings candidates back to islands they already live on."""
     _check(via, VIAS, "membership")
     with db.session() as s, s.begin():
-        exists = s.scalar(
-            sa.select(Membership.id).where(
-                Membership.campaign_id == campaign_id,
-                Membership.island == island,
-                Membership.candidate_id == candidate_id,
-            )
+        return _add_membership(s, campaign_id, island, candidate_id, via, event_id)
+
+
+def _add_membership(s: Session, campaign_id: int, island: int, candidate_id: int, via: str,
+                    event_id: int | None) -> int | None:
+    exists = s.scalar(
+        sa.select(Membership.id).where(
+            Membership.campaign_id == campaign_id,
+            Membership.island == island,
+            Membership.candidate_id == candidate_id,
         )
-        if exists is not None:
-            return None
-        m = Membership(campaign_id=campaign_id, island=island, candidate_id=candidate_id, via=via, event_id=event_id)
-        s.add(m)
+    )
+    if exists is not None:
+        return None
+    m = Membership(campaign_id=campaign_id, island=island, candidate_id=candidate_id, via=via, event_id=event_id)
+    s.add(m)
+    s.flush()
+    return m.id
+
+
+def record_migration(db: Database, campaign_id: int, source: int, target: int, round_no: int,
+                     ids: list[int]) -> int:
+    """A migration round: its event and the migrants' memberships of the target island, in one transaction
+    (a resume counts the rounds by their events, so an event without its memberships would lose them)."""
+    with db.session() as s, s.begin():
+        e = Event(campaign_id=campaign_id, kind="migration",
+                  payload={"from": source, "to": target, "round": round_no, "candidates": list(ids)})
+        s.add(e)
         s.flush()
-        return m.id
+        for cid in ids:
+            _add_membership(s, campaign_id, target, cid, "migration", e.id)
+        return e.id

@@ -171,3 +171,17 @@ def test_lease_refuses_a_second_controller_until_it_expires(db: L.Database, camp
     assert L.release_lease(db, camp, second) is True
     assert L.current_lease(db, camp) is None
     assert L.acquire_lease(db, camp, first).owner == first
+
+
+def test_a_migration_round_is_one_transaction(db: L.Database, camp: int) -> None:
+    seed = L.add_candidate(db, camp, island=0, files=FILES, operator="seed", code_hash="h")
+    with pytest.raises(sa.exc.IntegrityError):  # the second migrant does not exist: nothing of the round is kept
+        L.record_migration(db, camp, 0, 1, 1, [seed, 99_999])
+    _, events = L.export_rows(db, camp, "events")
+    assert [e for e in events if e["kind"] == "migration"] == []
+    assert [m.candidate_id for m in L.members(db, camp, 1)] == []
+    event = L.record_migration(db, camp, 0, 1, 1, [seed])
+    assert [(m.candidate_id, m.via) for m in L.members(db, camp, 1)] == [(seed, "migration")]
+    _, events = L.export_rows(db, camp, "events")
+    assert [(e["id"], e["payload"]) for e in events if e["kind"] == "migration"] == [
+        (event, {"from": 0, "to": 1, "round": 1, "candidates": [seed]})]

@@ -27,7 +27,7 @@ def test_persona_round_trip_scores_ok(task, personas, loopback, name):
     )
     reply = response.choices[0].message.content
     assert response.usage.prompt_tokens > 1000
-    screened = screen(task, task.seed_files, reply, set())
+    screened = screen(task, task.seed_files, reply)
     assert screened.accepted, f"{screened.kind}: {screened.reason}"
     assert screened.summary.startswith(f"{name}: [")
     result = score(dict(screened.files), task, smoke=True)

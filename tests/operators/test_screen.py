@@ -11,35 +11,34 @@ def _reply(**files: str) -> str:
 
 def test_accepted_candidate_has_merged_files_and_hash(task):
     new = by_name("rmsnorm").apply(task.seed_files)
-    s = screen(task, task.seed_files, _reply(**{"model.py": new["model.py"], "train_mps.py": ""}), set())
+    s = screen(task, task.seed_files, _reply(**{"model.py": new["model.py"], "train_mps.py": ""}))
     assert s.accepted and s.changed == ("model.py",) and dict(s.files) == new
     assert s.code_hash == code_hash(new)
 
 
-def test_duplicate_and_comment_only_changes_are_rejected(task):
+def test_comments_docstrings_and_formatting_do_not_make_a_new_program(task):
     new = by_name("rope").apply(task.seed_files)
-    reply = _reply(**{"model.py": new["model.py"]})
-    assert screen(task, task.seed_files, reply, {code_hash(new)}).kind == "duplicate"
+    assert screen(task, task.seed_files, _reply(**{"model.py": new["model.py"]})).code_hash == code_hash(new)
     reformatted = "# a new comment\n" + new["model.py"].replace('"""A small', '"""A tiny').replace("    ", "    ")
-    s = screen(task, task.seed_files, _reply(**{"model.py": reformatted}), {code_hash(new)})
-    assert s.status == "rejected" and s.kind == "duplicate"  # comments and docstrings do not make it new
+    s = screen(task, task.seed_files, _reply(**{"model.py": reformatted}))
+    assert s.accepted and s.code_hash == code_hash(new)  # the campaign's duplicate check compares this hash
     commented = task.seed_files["model.py"].replace("import math\n", "import math  # for sqrt\n")
-    s = screen(task, task.seed_files, _reply(**{"model.py": commented}), set())
+    s = screen(task, task.seed_files, _reply(**{"model.py": commented}))
     assert s.kind == "no_op" and "comments" in s.reason
 
 
 def test_frozen_block_change_is_a_constraint_violation(task):
     train = task.seed_files["train_mps.py"].replace("BATCH_SIZE = 32", "BATCH_SIZE = 64")
-    s = screen(task, task.seed_files, _reply(**{"train_mps.py": train}), set())
+    s = screen(task, task.seed_files, _reply(**{"train_mps.py": train}))
     assert s.status == "constraint_violation" and "frozen block changed" in s.reason
     rebind = task.seed_files["train_mps.py"] + "\nMAX_ITERS = 10000\n"
-    s = screen(task, task.seed_files, _reply(**{"train_mps.py": rebind}), set())
+    s = screen(task, task.seed_files, _reply(**{"train_mps.py": rebind}))
     assert s.status == "constraint_violation" and "MAX_ITERS" in s.reason
 
 
 def test_parser_rejections_pass_through(task):
-    assert screen(task, task.seed_files, "no code here", set()).kind == "unparseable"
-    s = screen(task, task.seed_files, _reply(**{"model.py": "def f(:\n"}), set())
+    assert screen(task, task.seed_files, "no code here").kind == "unparseable"
+    s = screen(task, task.seed_files, _reply(**{"model.py": "def f(:\n"}))
     assert s.status == "rejected" and s.kind == "syntax_error" and "model.py line 1" in s.reason
 
 
