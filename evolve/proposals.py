@@ -79,9 +79,9 @@ class Proposer:
         planned = self._plan(event_no, starting)
         if planned is None:
             return False
-        proposal, text, spec = planned
+        proposal, prompt, spec = planned
         call_seed = self.cfg.seed * 1_000_003 + proposal.event_no
-        self.in_flight[self._pool.submit(self._propose, text, spec, call_seed, proposal.parent_files)] = proposal
+        self.in_flight[self._pool.submit(self._propose, prompt, spec, call_seed, proposal.parent_files)] = proposal
         return True
 
     def _plan(self, event_no: int, starting: Callable[[int | None], list[Cand]]):
@@ -132,7 +132,7 @@ class Proposer:
             return None
         proposal = Proposal(event_no, island, operator, persona, spec.name, p1.id, p2.id if p2 else None,
                             dict(a.files), prompt.hash)
-        return proposal, prompt.text, spec
+        return proposal, prompt, spec
 
     def _prompt_too_long(self, event_no: int, operator: str, p1: Cand, p2: Cand | None, why: str) -> None:
         """Recorded and counted by the guard. From a starting program alone it can only recur: stop now."""
@@ -153,9 +153,9 @@ class Proposer:
         return Parent(files=self.files(c.id), fitness=c.fitness, label=str(c.id), change=c.summary,
                       status=c.status, reason=c.reason, error_tail=c.error_tail)
 
-    def _propose(self, text: str, spec: ModelChoice, seed: int, parent_files: dict[str, str]):
+    def _propose(self, prompt: prompts.Prompt, spec: ModelChoice, seed: int, parent_files: dict[str, str]):
         """In a proposer thread: ask the LLM, then screen the reply (pure work, no database)."""
-        rec = self.llm.complete(text, spec, seed=seed)
+        rec = self.llm.complete(prompt.text, spec, seed=seed, request=prompt.request)
         return rec, (screen(self.task, parent_files, rec.reply) if rec.ok else None)
 
     def record(self, fut: Future) -> None:

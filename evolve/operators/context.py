@@ -53,6 +53,26 @@ class Context:
 
 
 @dataclass(frozen=True)
+class Request:
+    """What a prompt asks for, as values: rendered into the prompt's text (prompts.py) and handed as it is
+    to the offline operator; read back from the text (offline/prompt_view.py) only where text is all there
+    is (the loopback server)."""
+
+    operator: str
+    persona: str
+    tags: tuple[str, ...]
+    parent: dict[str, str]  # the parent's editable files (parent A for crossover)
+    other: dict[str, str] | None  # parent B's (crossover)
+    editable: tuple[str, ...]
+    frozen_file: str | None
+    end_marker: str | None
+    frozen_names: tuple[str, ...]
+    last_change: str  # the parent's last change, as the prompt shows it
+    failure: str  # repair: the failure heading (status and reason) and the error tail shown
+    tried: tuple[str, ...] = ()  # the earlier attempts' lines, as the prompt shows them
+
+
+@dataclass(frozen=True)
 class Limits:
     """How long a prompt may get, and the order in which context is cut to fit (see prompts.py)."""
 

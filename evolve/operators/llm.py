@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evolve.config import LLM, ModelChoice
+from evolve.operators.context import Request
 from evolve.operators.offline.operator import MODEL_NAME as OFFLINE
 from evolve.operators.offline.operator import respond
 from evolve.operators.server import count_tokens
@@ -126,21 +127,23 @@ class LLMClient:
                 return spec
         return self.models[-1]
 
-    def complete(self, prompt: str, model: ModelChoice | None = None, *, seed: int | None = None) -> CallRecord:
+    def complete(self, prompt: str, model: ModelChoice | None = None, *, seed: int | None = None,
+                 request: Request | None = None) -> CallRecord:
+        """`request`: what the prompt was rendered from, for the offline operator (an LLM reads the text)."""
         spec = model or self.models[0]
         seed = self.seed if seed is None else seed
         with self._slots:
             if spec.name == OFFLINE:
-                return self._offline(prompt, seed)
+                return self._offline(prompt, seed, request)
             return self._remote(prompt, spec, seed)
 
     async def acomplete(self, prompt: str, model: ModelChoice | None = None, *,
                         seed: int | None = None) -> CallRecord:
         return await asyncio.to_thread(self.complete, prompt, model, seed=seed)
 
-    def _offline(self, prompt: str, seed: int) -> CallRecord:
+    def _offline(self, prompt: str, seed: int, request: Request | None) -> CallRecord:
         t0 = time.perf_counter()
-        reply = respond(prompt, seed)
+        reply = respond(prompt, seed, request)
         return CallRecord(OFFLINE, prompt_hash(prompt), reply, None, count_tokens(prompt), count_tokens(reply),
                           0.0, time.perf_counter() - t0, notes=("token counts are estimates (4 chars each)",))
 

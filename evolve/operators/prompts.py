@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass
 
 from evolve.kinds import Operator
-from evolve.operators.context import Attempt, Change, Context, Limits, Parent
+from evolve.operators.context import Attempt, Change, Context, Limits, Parent, Request
 from evolve.operators.fences import file_block
 from evolve.operators.personas import Persona
 from scoring.task import Task
@@ -61,6 +61,7 @@ class Prompt:
     operator: str
     persona: str
     cuts: tuple[str, ...] = ()
+    request: Request | None = None  # what the text asks for, as values (the offline operator reads this)
 
     @property
     def hash(self) -> str:
@@ -124,10 +125,14 @@ def _attempt_line(a: Attempt, limits: Limits, newest_rejection: bool) -> str:
     return f"- candidate {a.label}{' [' + who + ']' if who else ''}: {summary} -> {ended}"
 
 
+def _attempt_lines(attempts: list[Attempt], limits: Limits) -> list[str]:
+    newest = next((i for i, a in enumerate(attempts) if a.status not in ("ok", "pending", "running")), None)
+    return [_attempt_line(a, limits, i == newest) for i, a in enumerate(attempts)]
+
+
 def _attempts(attempts: list[Attempt], limits: Limits, dropped: int) -> str:
     lines = [f"{ATTEMPTS_HEADING} (newest first; do not repeat them, and avoid what made them fail)"]
-    newest = next((i for i, a in enumerate(attempts) if a.status not in ("ok", "pending", "running")), None)
-    lines += [_attempt_line(a, limits, i == newest) for i, a in enumerate(attempts)]
+    lines += _attempt_lines(attempts, limits)
     if dropped:
         lines.append(f"- ({dropped} older attempts not shown)")
     return "\n".join(lines)
@@ -149,9 +154,26 @@ def _context(parent: Parent, context: Context, changes: list[Change], limits: Li
     return "\n".join(lines)
 
 
+def _error_head(parent: Parent) -> str:
+    return f"{ERROR_HEADING} (status {parent.status}: {' '.join(parent.reason.split())[:300]})"
+
+
 def _error(parent: Parent, tail: str) -> str:
-    head = f"{ERROR_HEADING} (status {parent.status}: {' '.join(parent.reason.split())[:300]})"
-    return f"{head}\n{file_block('log', tail) if tail else '(no log output)'}"
+    return f"{_error_head(parent)}\n{file_block('log', tail) if tail else '(no log output)'}"
+
+
+def _request(operator: str, persona: Persona, parent: Parent, other: Parent | None, task: Task, limits: Limits,
+             tail: str | None, attempts: list[Attempt]) -> Request:
+    fz = task.frozen
+    failure = ""
+    if tail is not None:
+        failure = _error_head(parent) + "\n" + (tail if not tail or tail.endswith("\n") else tail + "\n")
+    return Request(
+        operator=operator, persona=persona.name, tags=tuple(persona.tags), parent=dict(parent.files),
+        other=dict(other.files) if other is not None else None, editable=tuple(task.editable),
+        frozen_file=fz.file, end_marker=fz.end_marker, frozen_names=tuple(fz.names),
+        last_change=" ".join(parent.change.split())[: limits.max_change_chars] if parent.change else "",
+        failure=failure, tried=tuple(_attempt_lines(attempts, limits)))
 
 
 def _assemble(persona: Persona, persona_text: str, operator: str, file_sections: list[str], task: Task,
@@ -175,7 +197,7 @@ def _assemble(persona: Persona, persona_text: str, operator: str, file_sections:
 
 
 def _render(operator: str, persona: Persona, parent: Parent, file_sections: list[str], task: Task,
-            context: Context, limits: Limits, with_error: bool) -> Prompt:
+            context: Context, limits: Limits, with_error: bool, other: Parent | None = None) -> Prompt:
     cuts: list[str] = []
     changes = list(context.recent[: limits.max_changes])
     dropped = len(context.recent) - len(changes)
@@ -225,7 +247,8 @@ def _render(operator: str, persona: Persona, parent: Parent, file_sections: list
                                 f"characters; the limit is {limits.max_chars}")
         persona_text = persona.prompt[:keep].rsplit("\n", 1)[0] + "\n[... persona text cut here ...]"
         text = build()
-    return Prompt(text, operator, persona.name, tuple(cuts))
+    request = _request(operator, persona, parent, other, task, limits, tail, attempts)
+    return Prompt(text, operator, persona.name, tuple(cuts), request)
 
 
 def mutate(persona: Persona, parent: Parent, task: Task, context: Context = NO_CONTEXT,
@@ -239,7 +262,7 @@ def crossover(persona: Persona, a: Parent, b: Parent, task: Task, context: Conte
               limits: Limits = DEFAULT_LIMITS) -> Prompt:
     """Ask for one program combining two parents' ideas. Files of B identical to A are not repeated."""
     sections = [_files(PARENT_A_HEADING, a, task), _files(PARENT_B_HEADING, b, task, same_as=a)]
-    return _render(CROSSOVER, persona, a, sections, task, context, limits, with_error=False)
+    return _render(CROSSOVER, persona, a, sections, task, context, limits, with_error=False, other=b)
 
 
 def repair(persona: Persona, failed: Parent, task: Task, context: Context = NO_CONTEXT,

@@ -103,3 +103,20 @@ def test_earlier_attempts_are_bounded_and_their_cuts_stated(task, personas):
     assert not any("persona text cut" in c for c in q.cuts)
     assert "- candidate 100 " in q.text and "- candidate 93:" not in q.text  # the oldest shown go first
     assert "older attempts not shown)" in q.text and "- (4 older attempts not shown)" not in q.text
+
+
+def test_the_request_a_prompt_carries_is_what_its_text_says(task, personas):
+    # The offline operator answers from Prompt.request; the loopback server, which only has the text, reads
+    # it back. Both must see the same request, so rewording a prompt cannot silently change one path.
+    attempts = _attempts(3)
+    ctx = Context(2.3, (Change("[muon] orthogonalized updates " + "z" * 300, -0.04, "newton", "mutate"),),
+                  attempts)
+    parent = _parent(task, change="[rope] rotary  position\nembeddings " + "w" * 300)
+    train = task.seed_files["train_mps.py"].replace("BETA2 = 0.999", "BETA2 = 0.95")
+    other = Parent({**task.seed_files, "train_mps.py": train}, 2.40, "c9")
+    failed = _parent(task, status="timeout", reason="killed at the limit", error_tail="step 10\nstep 20")
+    silent = _parent(task, status="crashed", reason="exit 1", error_tail="")
+    for p in (mutate(personas[0], parent, task, ctx), crossover(personas[1], parent, other, task, ctx),
+              repair(personas[2], failed, task, ctx), repair(personas[3], silent, task)):
+        assert p.request is not None and read_prompt(p.text) == p.request, p.operator
+    assert p.request.failure.startswith("## Error tail of the failed parent (status crashed: exit 1)")

@@ -1,7 +1,8 @@
 """The offline operator: a deterministic, built-in stand-in for an LLM (`--model offline`).
 
-It receives the rendered prompt exactly as an LLM would, reads the persona's tags and the parent file(s)
-back from it (prompt_view.py), and answers in the reply format an LLM uses (a summary line, then one
+It receives the request a prompt was rendered from (operators/context.py's Request: the persona's tags,
+the parent file(s), the earlier attempts), or, through the loopback server where text is all there is,
+reads it back from the prompt (prompt_view.py); and answers in the reply format an LLM uses (a summary line, then one
 fenced block per file, empty for an unchanged file), so its answers go through the same parser.
 
 - mutate: picks one applicable catalog edit, weighted toward edits sharing a tag with the persona and by
@@ -23,6 +24,7 @@ import random
 import re
 from collections.abc import Mapping
 
+from evolve.operators.context import Request
 from evolve.operators.fences import file_block
 from evolve.operators.offline.catalog import CATALOG, GENERIC_TAGS, PRIORS
 from evolve.operators.offline.perturb import find_sites, fmt, perturb, set_constant
@@ -132,9 +134,10 @@ def render_reply(summary: str, parent: Mapping[str, str], files: Mapping[str, st
     return f"{summary}\n\n" + "\n\n".join(blocks) + "\n"
 
 
-def respond(prompt: str, seed: int = 0) -> str:
-    """The offline operator's reply to a prompt rendered by evolve.operators.prompts."""
-    view = read_prompt(prompt)
+def respond(prompt: str, seed: int = 0, request: Request | None = None) -> str:
+    """The offline operator's reply to a prompt rendered by evolve.operators.prompts, from the `request` it
+    was rendered from when given, else from what the text says. The draw depends on `seed` and the text."""
+    view = request if request is not None else read_prompt(prompt)
     if view is None:
         return ("The offline operator only answers prompts rendered by persona-evolve (it found no "
                 "'# This request' section with parent files).\n")

@@ -9,8 +9,8 @@ never mistaken for files. Headings are prompts.py's; a prompt this cannot read g
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from evolve.operators.context import Request
 from evolve.operators.prompts import (
     ATTEMPTS_HEADING,
     ERROR_HEADING,
@@ -23,20 +23,7 @@ from evolve.operators.reply import name_block, scan_fences, split_lines
 _REQUEST = "# This request"
 
 
-@dataclass(frozen=True)
-class PromptView:
-    operator: str
-    persona: str
-    tags: tuple[str, ...]
-    parent: dict[str, str]  # the parent (parent A for crossover)
-    other: dict[str, str] | None  # parent B
-    editable: tuple[str, ...]
-    frozen_file: str | None
-    end_marker: str | None
-    frozen_names: tuple[str, ...]
-    last_change: str
-    failure: str  # status, reason and error tail (repair)
-    tried: tuple[str, ...] = ()  # one line per earlier attempt from this parent: its summary and ending
+PromptView = Request  # what reading a prompt gives back: the request it was rendered from
 
 
 def _field(lines: list[str], prefix: str) -> str:
@@ -70,8 +57,9 @@ def read_prompt(prompt: str) -> PromptView | None:
     for raw in raws:
         h = heading_at[raw.start]
         block = name_block(raw, "")
-        if h.startswith(ERROR_HEADING):
-            error = h + "\n" + "\n".join(raw.body)
+        if h.startswith(ERROR_HEADING):  # the block is named `log` on its first line (prompts._error)
+            body = raw.body[1:] if raw.body and raw.body[0].strip() == "log" else raw.body
+            error = h + "\n" + "".join(line + "\n" for line in body)
         elif block.name and block.closed:
             key = next((k for k in (PARENT_A_HEADING, PARENT_B_HEADING, PARENT_HEADING) if h.startswith(k)), None)
             if key:
@@ -93,7 +81,7 @@ def read_prompt(prompt: str) -> PromptView | None:
     frozen_file = frozen.split(";")[0].strip() or None
     markers = re.findall(r"'([^']*)'", frozen)
     if not error:
-        error = "\n".join(line for line in outside if line.startswith(ERROR_HEADING))
+        error = "".join(line + "\n" for line in outside if line.startswith(ERROR_HEADING))
     tried = tuple(line for i, line in enumerate(lines) if i not in inside and line.startswith("- candidate ")
                   and heading_at[i].startswith(ATTEMPTS_HEADING))
     return PromptView(
