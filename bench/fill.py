@@ -152,7 +152,7 @@ def fill_campaign(session, n: int, seed: int = 0) -> int:
     programs, so their children are distinct too; the same training). Returns the campaign's evaluations
     now stored, the figure a resume's `max_evals` counts from."""
     db, camp, campaign = session.db, session.campaign_id, session.campaign
-    islands, personas = campaign.cfg.islands.count, list(campaign.personas)
+    islands, personas = campaign.cfg.islands.count, list(campaign.proposer.personas)
     seed_files, entry_file = dict(campaign.task.seed_files), campaign.task.entry_file
     _, existing = L.export_rows(db, camp, "candidates")
     _, members = L.export_rows(db, camp, "memberships")

@@ -34,7 +34,7 @@ def test_a_filled_campaign_resumes_on_top_of_its_synthetic_candidates(tmp_path, 
     # the migration rounds the campaign would have made are on record, so the resume does not replay them
     assert all(pop.migrations_done[i] == pop.finished_on(i) // cfg.migration.interval > 0 for i in (0, 1))
     personas = {c.persona for c in pop.cands.values() if c.persona}
-    assert personas and personas <= set(session.campaign.personas)
+    assert personas and personas <= set(session.campaign.proposer.personas)
     some = [c.id for c in pop.cands.values() if c.operator != "seed"][:5]
     task = session.campaign.task
     files = [candidate_files(session.db, i) for i in some]
