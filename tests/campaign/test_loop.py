@@ -144,8 +144,8 @@ def test_time_budget_stops_the_campaign(in_tmp):
 def test_cost_budget_stops_proposals(in_tmp, monkeypatch):
     original = LLMClient._offline
 
-    def priced(self, prompt, seed):
-        return dataclasses.replace(original(self, prompt, seed), cost_usd=0.01)
+    def priced(self, prompt, seed, request):
+        return dataclasses.replace(original(self, prompt, seed, request), cost_usd=0.01)
 
     monkeypatch.setattr(LLMClient, "_offline", priced)
     cfg = settings(budget={"max_evals": 500, "max_cost_usd": 0.035}, llm={"concurrency": 1},
