@@ -176,8 +176,12 @@ def test_ctrl_c_or_sigterm_stops_after_the_running_evaluation_and_resume_finishe
 
 
 def _running(folder: Path) -> bool:
+    """A candidate is being evaluated: running, with no final evaluation yet (the seed's row still says
+    running for a moment after its evaluation is recorded)."""
     try:
         with _db(folder) as con:
-            return con.execute("select count(*) from candidates where status = 'running'").fetchone()[0] > 0
+            return con.execute(
+                "select count(*) from candidates c where c.status = 'running' and not exists (select 1 from "
+                "evaluations e where e.candidate_id = c.id and e.status != 'interrupted')").fetchone()[0] > 0
     except sqlite3.Error:
         return False
