@@ -40,23 +40,23 @@ def _loss(value: float | None) -> str:
 
 def candidate_markdown(db: lineage.Database, cid: int, candidate: int) -> str:
     """CANDIDATE.md: where the program came from and how it scored."""
-    info = lineage.candidate(db, cid, candidate)
-    camp = lineage.campaign(db, cid)
+    detail = lineage.candidate(db, cid, candidate)
+    info, camp = detail.candidate, lineage.campaign(db, cid)
     chain = list(reversed(lineage.ancestry(db, cid, candidate)))
-    ok = [e for e in info["evaluations"] if e["status"] == OK]
-    tests = [e["test_loss"] for e in ok if e["test_loss"] is not None]
+    ok = [e.result for e in detail.evaluations if e.result.status == OK]
+    tests = [e.test_loss for e in ok if e.test_loss is not None]
     try:
         data_dir = str(data.dataset(_dataset_name(camp)).public_dir)
     except InputError:
         data_dir = "<the public/ folder of the dataset; run `evolve data prepare`>"
     lines = [
-        f"# Candidate {candidate} of campaign `{camp['name']}`",
+        f"# Candidate {candidate} of campaign `{camp.name}`",
         "",
-        f"- status: {info['status']}" + (f" ({info['reason']})" if info["reason"] else ""),
-        f"- fitness (mean best val loss over ok seeds): {_loss(info['fitness'])}",
+        f"- status: {info.status}" + (f" ({info.reason})" if info.reason else ""),
+        f"- fitness (mean best val loss over ok seeds): {_loss(info.fitness)}",
         f"- test loss (held-out split, mean): {_loss(sum(tests) / len(tests) if tests else None)}",
-        f"- persona / operator / model: {info['persona'] or '-'} / {info['operator']} / {info['model'] or '-'}",
-        f"- task: {camp['task_name']} ({camp['task_path']})",
+        f"- persona / operator / model: {info.persona or '-'} / {info.operator} / {info.model or '-'}",
+        f"- task: {camp.task_name} ({camp.task_path})",
         f"- written by persona-evolve at commit {_commit()} on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         "",
         "## Evaluations",
@@ -64,10 +64,10 @@ def candidate_markdown(db: lineage.Database, cid: int, candidate: int) -> str:
         "| seed | status | best val loss | test loss | steps | train s |",
         "|---|---|---|---|---|---|",
     ]
-    for e in info["evaluations"]:
-        lines.append(f"| {e['seed']} | {e['status']} | {_loss(e['best_vloss'])} | {_loss(e['test_loss'])} | "
-                     f"{e['steps'] if e['steps'] is not None else '-'} | "
-                     f"{e['elapsed_s'] if e['elapsed_s'] is not None else '-'} |")
+    for e in (s.result for s in detail.evaluations):
+        lines.append(f"| {e.seed} | {e.status} | {_loss(e.best_vloss)} | {_loss(e.test_loss)} | "
+                     f"{e.steps if e.steps is not None else '-'} | "
+                     f"{e.elapsed_s if e.elapsed_s is not None else '-'} |")
     lines += ["", "## Lineage (from the seed)", ""]
     for row in chain:
         extra = f" x #{row.parent2_id}" if row.parent2_id else ""
@@ -81,11 +81,11 @@ def candidate_markdown(db: lineage.Database, cid: int, candidate: int) -> str:
     return "\n".join(lines)
 
 
-def _dataset_name(camp: dict[str, Any]) -> str:
+def _dataset_name(camp: lineage.CampaignInfo) -> str:
     from scoring.task import load_task
 
     try:
-        return load_task(camp["task_path"]).dataset
+        return load_task(camp.task_path).dataset
     except InputError:
         return data.BUILTIN
 
@@ -111,7 +111,7 @@ def _commit() -> str:
 
 def checkout(db: lineage.Database, cid: int, candidate: int, dest: Path, force: bool = False) -> list[str]:
     """Write the candidate's files and CANDIDATE.md into `dest`; refuse to overwrite a differing file."""
-    files = lineage.candidate(db, cid, candidate)["files"]
+    files = lineage.candidate(db, cid, candidate).files
     if not files:
         raise InputError(f"candidate {candidate} has no files (it was rejected before it was stored)")
     files = {**files, "CANDIDATE.md": candidate_markdown(db, cid, candidate)}

@@ -1,4 +1,5 @@
-"""The names campaigns decide on and rows store, defined once: operators and the queue states of a candidate.
+"""The names campaigns decide on and rows store, defined once: operators, a candidate's queue states, campaign
+statuses and event kinds.
 
 StrEnums, so they are stored, printed and compared as the plain strings they stand for. The statuses an
 evaluation can end with are scoring's (`scoring.result.Status`); the causes a campaign ends with are
@@ -22,3 +23,26 @@ class Queued(StrEnum):
 
     PENDING = "pending"  # proposed, screened, waiting for a slot
     RUNNING = "running"  # being evaluated
+
+
+class CampaignStatus(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"  # by the user, or by the progress guard; `evolve resume` goes on
+    FINISHED = "finished"
+    FAILED = "failed"  # the starting program failed
+
+
+class EventKind(StrEnum):
+    """What the events table records about a campaign (candidates and evaluations have tables of their own)."""
+
+    LAUNCH = "launch"
+    RESUME = "resume"
+    INTERRUPTION = "interruption"
+    MIGRATION = "migration"
+    CONFIRMATION = "confirmation"
+    BUDGET_REACHED = "budget_reached"
+    FINISHED = "finished"
+    RETRY = "retry"  # an executor re-ran an evaluation whose worker died
+    NO_PROGRESS = "no_progress"  # the progress guard stopped the proposals
+    PROPOSAL_SKIPPED = "proposal_skipped"  # a proposal that made no LLM call (its prompt could not be built)

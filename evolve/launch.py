@@ -25,13 +25,14 @@ from evolve.checkout import export_best
 from evolve.config import CampaignConfig
 from evolve.executors import LocalExecutor
 from evolve.files import write_atomic
-from evolve.kinds import Operator
+from evolve.kinds import CampaignStatus, EventKind, Operator
 from evolve.lineage.db import DB_FILE, POPULATIONS
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import load_personas
 from evolve.screen import code_hash
 from scoring import data, guard
 from scoring.errors import InputError
+from scoring.result import OK
 from scoring.task import Task, builtin_task_dir, load_task
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -107,8 +108,8 @@ def prepare_launch(cfg: CampaignConfig, name: str, db_url: str | None = None,
            for i, (files, origin) in enumerate(starts)]
     for island in range(len(ids), cfg.islands.count):  # islands left without a start share one
         lineage.add_membership(db, cid, island, ids[island % len(ids)], via="seed")
-    lineage.record_event(db, cid, "launch", {"pid": os.getpid(), "db": db_url or "sqlite (campaign folder)"})
-    lineage.set_campaign_status(db, cid, "running")
+    lineage.record_event(db, cid, EventKind.LAUNCH, {"pid": os.getpid(), "db": db_url or "sqlite (campaign folder)"})
+    lineage.set_campaign_status(db, cid, CampaignStatus.RUNNING)
     return _build(db, cid, name, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
 
 
@@ -141,12 +142,12 @@ def imported_programs(cfg: CampaignConfig, task: Task) -> list[tuple[dict[str, s
     src = lineage.open_db(url, create=False, readonly=True)
     try:
         scid = lineage.campaign_id(src, cname, sole_fallback=start.db is None)
-        confirm = lineage.campaign(src, scid)["config"].get("evaluation", {}).get("confirm_seeds", 0)
+        confirm = lineage.campaign(src, scid).config.get("evaluation", {}).get("confirm_seeds", 0)
         need = 2 if confirm else 1  # confirmed: scored on more than one seed, where the campaign confirmed
         chosen = []
         for row in lineage.top(src, scid, 10 * start.top + 10):
-            evals = lineage.candidate(src, scid, row.id)["evaluations"]
-            if sum(e["status"] == "ok" for e in evals) >= need:
+            evals = lineage.candidate(src, scid, row.id).evaluations
+            if sum(e.result.status == OK for e in evals) >= need:
                 chosen.append(row)
             if len(chosen) == start.top:
                 break
@@ -168,12 +169,12 @@ def imported_programs(cfg: CampaignConfig, task: Task) -> list[tuple[dict[str, s
 def effective_config(db: lineage.Database, cid: int) -> CampaignConfig:
     """The launch settings with each resume's budget changes applied in order (all from rows)."""
     info = lineage.campaign(db, cid)
-    settings: dict[str, Any] = dict(info["config"])
+    settings: dict[str, Any] = dict(info.config)
     _, events = lineage.export_rows(db, cid, "events")
     for e in events:
         if e["kind"] == "resume" and e["payload"].get("budget"):
             settings["budget"] = {**settings.get("budget", {}), **e["payload"]["budget"]}
-    return cfgmod.validate(settings, f"settings stored with campaign {info['name']!r}")
+    return cfgmod.validate(settings, f"settings stored with campaign {info.name!r}")
 
 
 def time_used_s(db: lineage.Database, cid: int) -> float:
@@ -230,11 +231,11 @@ def prepare_resume(name: str, db_url: str | None = None, budget: dict[str, Any] 
     owner = lineage.new_owner()
     lineage.acquire_lease(db, cid, owner)  # LeaseHeld (an InputError) if another controller is alive
     if stale is not None:
-        lineage.record_event(db, cid, "interruption", {
+        lineage.record_event(db, cid, EventKind.INTERRUPTION, {
             "reason": "the previous controller stopped without releasing the campaign (killed?)",
             "pid": stale.pid, "host": stale.host})
-    lineage.record_event(db, cid, "resume", {"pid": os.getpid(), "budget": budget})
-    lineage.set_campaign_status(db, cid, "running")
+    lineage.record_event(db, cid, EventKind.RESUME, {"pid": os.getpid(), "budget": budget})
+    lineage.set_campaign_status(db, cid, CampaignStatus.RUNNING)
     if budget:
         write_atomic(folder / "campaign.toml", cfgmod.to_toml(cfg))
     return _build(db, cid, cname, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
@@ -247,17 +248,17 @@ def run_session(session: Session) -> Outcome:
         outcome = session.campaign.run()
     except BaseException as e:
         session.campaign.executor.stop_now.set()
-        lineage.record_event(db, cid, "interruption", {"reason": f"controller error: {type(e).__name__}: {e}"})
-        lineage.set_campaign_status(db, cid, "stopped")
+        lineage.record_event(db, cid, EventKind.INTERRUPTION, {"reason": f"controller error: {type(e).__name__}: {e}"})
+        lineage.set_campaign_status(db, cid, CampaignStatus.STOPPED)
         lineage.release_lease(db, cid, session.owner)
         raise
     finally:
         session.campaign.executor.shutdown()
-    if outcome.status == "stopped":
-        lineage.record_event(db, cid, "interruption", {"reason": outcome.reason, "cause": outcome.cause.value,
+    if outcome.status == CampaignStatus.STOPPED:
+        lineage.record_event(db, cid, EventKind.INTERRUPTION, {"reason": outcome.reason, "cause": outcome.cause.value,
                                                        "evals": outcome.evals_done})
     else:
-        lineage.record_event(db, cid, "finished", {"status": outcome.status, "cause": outcome.cause.value,
+        lineage.record_event(db, cid, EventKind.FINISHED, {"status": outcome.status, "cause": outcome.cause.value,
                                                    "reason": outcome.reason,
                                                    "evals": outcome.evals_done, "best": outcome.best_id})
     best = export_best(db, cid, session.folder, session.campaign.cfg.islands.count)

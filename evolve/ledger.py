@@ -1,29 +1,58 @@
-"""The campaign's state changes, each one call: the rows are written (one transaction), then the in-memory
-view (evolve/population.py) is updated to match.
+"""The campaign's state changes, each one call: the rows are written, then the in-memory view
+(evolve/population.py) is updated to match, in the same transaction.
 
 The campaign loop and the proposer decide; they change state only through a Ledger and read it through
 `ledger.pop`. Nothing else calls Population's updates, so the view cannot drift from the database, and a
-`kill -9` between a write and its mirror update loses nothing: the view is rebuilt from the rows on resume.
+`kill -9` loses nothing the view knew: it is rebuilt from the rows on resume.
+
+`batch()` makes the calls inside it one transaction: an evaluation, the verdict it leads to (the
+candidate's final status, or its confirmation) and the migration it triggers are committed together or
+not at all. A write that fails raises out of the campaign, whose view is then discarded with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from evolve import lineage
-from evolve.lineage import PENDING
-from evolve.population import Cand, Population
-from scoring.result import ScoreResult
+from evolve.kinds import EventKind
+from evolve.lineage import PENDING, Candidate, Transaction
+from evolve.population import Population
+from scoring.result import OK, ScoreResult
 
 
 class Ledger:
     def __init__(self, db: lineage.Database, campaign_id: int, islands: int):
         self.db, self.cid = db, campaign_id
         self.pop = Population.from_db(db, campaign_id, islands)
+        self._tx: Transaction | None = None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The ledger calls made inside are one transaction (nested batches join the outer one)."""
+        if self._tx is not None:
+            yield
+            return
+        with lineage.transaction(self.db) as tx:
+            self._tx = tx
+            try:
+                yield
+            finally:
+                self._tx = None
+
+    @contextmanager
+    def _writing(self) -> Iterator[Transaction]:
+        if self._tx is not None:
+            yield self._tx
+        else:
+            with lineage.transaction(self.db) as tx:
+                yield tx
 
     def event(self, kind: str, payload: Mapping[str, Any]) -> int:
-        return lineage.record_event(self.db, self.cid, kind, payload)
+        with self._writing() as tx:
+            return tx.event(self.cid, kind, payload)
 
     def next_event_no(self) -> int:
         """The number of the next proposal (its randomness derives from it)."""
@@ -33,48 +62,63 @@ class Ledger:
 
     # -- candidates -------------------------------------------------------------------------------------
 
-    def set_queued(self, c: Cand, status: str) -> None:
+    def set_queued(self, cand_id: int, status: str) -> None:
         """pending <-> running (a final status goes through `finish`)."""
-        if c.status != status:
-            lineage.set_candidate_status(self.db, c.id, status)
-            c.status = status
+        if self.pop.cands[cand_id].status != status:
+            with self._writing() as tx:
+                tx.set_status(cand_id, status)
+            self.pop.set_queued(cand_id, status)
 
     def evaluated(self, cand_id: int, result: ScoreResult) -> None:
-        lineage.record_evaluation(self.db, cand_id, result)
-        self.pop.record_eval(cand_id, result.seed, result.status, result.best_vloss, result.log_tail)
+        replaces = result.seed in self.pop.evals.get(cand_id, {})  # only an interrupted one can be re-run
+        with self._writing() as tx:
+            tx.evaluation(cand_id, result, replaces=replaces)
+        self.pop.record_eval(cand_id, result.seed, result.status, result.best_vloss, result.log_tail, result.reason)
 
-    def confirm(self, c: Cand, payload: Mapping[str, Any]) -> None:
+    def confirm(self, cand_id: int, payload: Mapping[str, Any]) -> None:
         """The candidate would become its island's best: it is evaluated on the confirmation seeds first."""
-        self.event("confirmation", {"candidate": c.id, **payload})
-        self.pop.confirming.add(c.id)
+        self.event(EventKind.CONFIRMATION, {"candidate": cand_id, **payload})
+        self.pop.confirming.add(cand_id)
 
-    def finish(self, c: Cand, status: str, reason: str) -> float | None:
-        """The final status; the fitness (mean of its ok evaluations) is computed from the rows."""
-        fitness = lineage.finish_candidate(self.db, c.id, status, reason)
-        self.pop.finish(c, status, reason, fitness)
+    def finish(self, cand_id: int, status: str, reason: str) -> float | None:
+        """The final status. The fitness is the mean of its ok evaluations: the one loss when there is one,
+        else computed from the rows (as finish_candidate does)."""
+        ok = [v for st, v in self.pop.evals.get(cand_id, {}).values() if st == OK]
+        fitness = ok[0] if status == OK and len(ok) == 1 else None
+        with self._writing() as tx:
+            fitness = tx.finish(cand_id, status, reason, fitness, children=bool(self.pop.kids.get(cand_id)))
+        self.pop.finish(cand_id, status, reason, fitness)
         return fitness
 
     def migrate(self, source: int, target: int, ids: list[int]) -> None:
         round_no = self.pop.migrations_done[source] + 1
-        lineage.record_migration(self.db, self.cid, source, target, round_no, ids)
+        with self._writing() as tx:
+            tx.migration(self.cid, source, target, round_no, ids)
         for cid in ids:
             self.pop.join(target, cid)
         self.pop.migrations_done[source] = round_no
 
     # -- LLM calls --------------------------------------------------------------------------------------
 
-    def proposal(self, call: Mapping[str, Any], candidate: Mapping[str, Any],
-                 code_hash: str | None) -> tuple[int, str, str]:
-        """An LLM call and the candidate it produced (queued or rejected); (id, status, reason) as stored."""
-        cid, status, reason = lineage.record_proposal(self.db, self.cid, call=call, candidate=candidate)
+    def proposal(self, call: Mapping[str, Any], candidate: Mapping[str, Any]) -> Candidate:
+        """An LLM call and the candidate it produced (queued, or rejected with its reason), as stored.
+        Its generation and its parent's fitness come from the view, not from reading the parents back."""
+        parents = [self.pop.cands[p] for p in (candidate["parent_id"], candidate["parent2_id"]) if p is not None]
+        fields = {**candidate, "generation": 1 + max((p.generation for p in parents), default=-1),
+                  "parent_fitness": parents[0].fitness if parents else None, "known_parents": True}
+        with self._writing() as tx:
+            cid, status, reason = tx.proposal(self.cid, call=call, candidate=fields)
         self._spent(call)
-        self.pop.add(Cand(cid, candidate["island"], candidate["parent_id"], candidate["parent2_id"],
-                          candidate["operator"], candidate["persona"], status, reason, None, candidate["summary"]),
-                     code_hash if status == PENDING else None)
-        return cid, status, reason
+        c = Candidate(cid, fields["island"], fields["parent_id"], fields["parent2_id"], fields["operator"],
+                      fields["persona"], status, reason, None, fields["summary"], model=fields.get("model"),
+                      generation=fields["generation"], event_no=fields["event_no"],
+                      code_hash=fields["code_hash"] if status == PENDING else None)
+        self.pop.add(c)
+        return c
 
     def failed_call(self, call: Mapping[str, Any], persona: str, operator: str) -> None:
-        lineage.record_llm_call(self.db, self.cid, persona=persona, operator=operator, **call)
+        with self._writing() as tx:
+            tx.llm_call(self.cid, persona=persona, operator=operator, **call)
         self._spent(call)
 
     def _spent(self, call: Mapping[str, Any]) -> None:

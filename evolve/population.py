@@ -1,20 +1,24 @@
 """The campaign's working view of its lineage: an in-memory mirror of database rows.
 
 The database is the truth. This mirror is rebuilt from its rows when a campaign starts or resumes, and
-updated only by evolve/ledger.py, right after the matching row was written, so a `kill -9` loses nothing
-the mirror knew. It exists so that choosing a parent, a persona or the next job costs the same with ten
-candidates or ten thousand.
+updated only by evolve/ledger.py, in the transaction that writes the matching rows, so a `kill -9` loses
+nothing the mirror knew. It exists so that choosing a parent, a persona or the next job costs the same
+with ten candidates or ten thousand.
+
+Candidates are the lineage's frozen values (`lineage.Candidate`): a change replaces the value, so one
+read elsewhere never changes under its reader. What an evaluation left (status and loss by seed, the log
+tail of a failure) is kept beside them, in `evals` and `tails`.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from evolve import lineage
 from evolve.islands import Individual
 from evolve.kinds import Operator
-from evolve.lineage import PENDING, RUNNING
+from evolve.lineage import PENDING, RUNNING, Candidate
 from evolve.operators.context import Attempt, Change
 from scoring.result import INTERRUPTED, OK, REJECTED
 
@@ -22,23 +26,7 @@ FAILED_FOR_REPAIR = ("crashed", "timeout", "invalid_result")  # what repair can 
 _NOT_FINISHED = (PENDING, RUNNING, REJECTED, "constraint_violation")  # migration counts the others
 
 
-@dataclass
-class Cand:
-    id: int
-    island: int
-    parent_id: int | None
-    parent2_id: int | None
-    operator: str
-    persona: str | None
-    status: str
-    reason: str
-    fitness: float | None
-    summary: str = ""
-    evals: dict[int, tuple[str, float | None]] = field(default_factory=dict)  # seed -> (status, best_vloss)
-    error_tail: str = ""
-
-
-def _finished(c: Cand) -> int:
+def _finished(c: Candidate) -> int:
     """1 when `c` counts towards its island's migration interval: born there, past screening, finished."""
     return int(c.status not in _NOT_FINISHED and c.operator != Operator.SEED)
 
@@ -46,7 +34,10 @@ def _finished(c: Cand) -> int:
 @dataclass
 class Population:
     islands: int
-    cands: dict[int, Cand] = field(default_factory=dict)
+    cands: dict[int, Candidate] = field(default_factory=dict)
+    evals: dict[int, dict[int, tuple[str, float | None]]] = field(default_factory=lambda: defaultdict(dict))
+    tails: dict[int, str] = field(default_factory=dict)  # candidate -> log tail of its last failed evaluation
+    reasons: dict[tuple[int, int], str] = field(default_factory=dict)  # (candidate, seed) -> why it failed
     members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     hashes: dict[str, int] = field(default_factory=dict)  # code hash -> the candidate that has it
     kids: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # first parent -> children
@@ -73,13 +64,16 @@ class Population:
         pop = cls(islands)
         _, rows = lineage.export_rows(db, campaign_id, "candidates")
         for r in rows:
-            pop.add(Cand(r["id"], r["island"], r["parent_id"], r["parent2_id"], r["operator"], r["persona"],
-                         r["status"], r["reason"] or "", r["fitness"], r.get("summary") or ""), r["code_hash"],
+            pop.add(Candidate(r["id"], r["island"], r["parent_id"], r["parent2_id"], r["operator"], r["persona"],
+                              r["status"], r["reason"] or "", r["fitness"], r.get("summary") or "",
+                              model=r["model"], generation=r["generation"], event_no=r["event_no"],
+                              code_hash=r["code_hash"]),
                     member=False)
             pop.next_event = max(pop.next_event, r["event_no"] + 1)
         _, rows = lineage.export_rows(db, campaign_id, "evaluations")
         for r in rows:
-            pop.record_eval(r["candidate_id"], r["seed"], r["status"], r["best_vloss"], r["log_tail"] or "")
+            pop.record_eval(r["candidate_id"], r["seed"], r["status"], r["best_vloss"], r["log_tail"] or "",
+                            r["reason"] or "")
         _, rows = lineage.export_rows(db, campaign_id, "memberships")
         for r in rows:
             pop.members[r["island"]].append(r["candidate_id"])
@@ -96,13 +90,13 @@ class Population:
 
     # -- updates (each mirrors a row just written) ------------------------------------------------------
 
-    def add(self, cand: Cand, code_hash: str | None, member: bool = True) -> None:
+    def add(self, cand: Candidate, member: bool = True) -> None:
         self._memo.clear()
         self.cands[cand.id] = cand
         if cand.status in (PENDING, RUNNING):
             self.open_ids.add(cand.id)
-        if code_hash:
-            self.hashes.setdefault(code_hash, cand.id)
+        if cand.code_hash:
+            self.hashes.setdefault(cand.code_hash, cand.id)
         if cand.parent_id is not None:
             self.kids[cand.parent_id].append(cand.id)
             if cand.parent_id in self.cands:
@@ -115,23 +109,30 @@ class Population:
         self._recredit(cand)
         self._finished[cand.island] += _finished(cand)
 
-    def record_eval(self, cand_id: int, seed: int, status: str, vloss: float | None, tail: str = "") -> None:
-        c = self.cands[cand_id]
-        if status != INTERRUPTED and (seed not in c.evals or c.evals[seed][0] == INTERRUPTED):
+    def record_eval(self, cand_id: int, seed: int, status: str, vloss: float | None, tail: str = "",
+                    reason: str = "") -> None:
+        evals = self.evals[cand_id]
+        if status != INTERRUPTED and (seed not in evals or evals[seed][0] == INTERRUPTED):
             self.evals_done += 1
-        c.evals[seed] = (status, vloss)
+        evals[seed] = (status, vloss)
         if status != OK and status != INTERRUPTED:
-            c.error_tail = tail
+            self.tails[cand_id] = tail
+            self.reasons[cand_id, seed] = reason
+
+    def set_queued(self, cand_id: int, status: str) -> None:
+        """pending <-> running."""
+        self.cands[cand_id] = replace(self.cands[cand_id], status=status)
 
     def join(self, island: int, cand_id: int) -> None:
         if cand_id not in self.members[island]:
             self._memo.clear()
             self.members[island].append(cand_id)
 
-    def finish(self, cand: Cand, status: str, reason: str, fitness: float | None) -> None:
+    def finish(self, cand_id: int, status: str, reason: str, fitness: float | None) -> None:
         self._memo.clear()
-        self._finished[cand.island] -= _finished(cand)
-        cand.status, cand.reason, cand.fitness = status, reason, fitness
+        old = self.cands[cand_id]
+        self._finished[old.island] -= _finished(old)
+        cand = self.cands[cand_id] = replace(old, status=status, reason=reason, fitness=fitness)
         self._finished[cand.island] += _finished(cand)
         self.open_ids.discard(cand.id)
         self._reindex(cand.id)
@@ -144,7 +145,7 @@ class Population:
         self._ind[cand_id] = Individual(cand_id, c.fitness if c.status == OK else None,
                                         len(self.kids.get(cand_id, ())))
 
-    def _recredit(self, c: Cand) -> None:
+    def _recredit(self, c: Candidate) -> None:
         """The bandit's credit for `c` as a child: counted once finished, improved when ok and better than
         its first parent is now."""
         old = self._credit.pop(c.id, None)
@@ -171,25 +172,29 @@ class Population:
         """The island's members as selection sees them (a shared list: do not change it)."""
         return self._memoized(("individuals", island), lambda: [self._ind[i] for i in self.members[island]])
 
-    def best(self, island: int | None = None) -> Cand | None:
+    def best(self, island: int | None = None) -> Candidate | None:
         return self._memoized(("best", island), lambda: self._best(island))
 
-    def _best(self, island: int | None) -> Cand | None:
+    def _best(self, island: int | None) -> Candidate | None:
         ids = self.members[island] if island is not None else list(self.cands)
         scored = [self.cands[i] for i in ids if self.cands[i].status == OK and self.cands[i].fitness is not None]
         return min(scored, key=lambda c: (c.fitness, c.id)) if scored else None
 
-    def seed(self) -> Cand | None:
+    def seed(self) -> Candidate | None:
         """The best starting program (the task's seed, or the best one imported with --from)."""
         seeds = [self.cands[i] for i in self.seed_ids]
         scored = [c for c in seeds if c.fitness is not None]
         return min(scored, key=lambda c: (c.fitness, c.id)) if scored else (seeds[0] if seeds else None)
 
-    def failed(self, island: int) -> list[Cand]:
+    def failed(self, island: int) -> list[Candidate]:
         return self._memoized(("failed", island), lambda: [
             self.cands[i] for i in self.members[island] if self.cands[i].status in FAILED_FOR_REPAIR])
 
-    def unfinished(self) -> list[Cand]:
+    def evals_of(self, cand_id: int) -> dict[int, tuple[str, float | None]]:
+        """seed -> (status, best_vloss) of each evaluation recorded (do not change it)."""
+        return self.evals.get(cand_id, {})
+
+    def unfinished(self) -> list[Candidate]:
         return [self.cands[i] for i in sorted(self.open_ids)]
 
     def finished_on(self, island: int) -> int:

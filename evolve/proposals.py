@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from evolve import islands as isl
 from evolve import lineage
 from evolve.config import CampaignConfig, ModelChoice
-from evolve.kinds import Operator
+from evolve.kinds import EventKind, Operator
 from evolve.ledger import Ledger
-from evolve.lineage import PENDING
+from evolve.lineage import PENDING, Candidate
 from evolve.operators import prompts
 from evolve.operators.context import Context, Limits, Parent
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import Persona
-from evolve.population import Cand
 from evolve.progress import Cause, ProgressGuard, cause_of
 from evolve.screen import screen
 from scoring.result import REJECTED
@@ -73,7 +72,7 @@ class Proposer:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def start(self, starting: Callable[[int | None], list[Cand]]) -> bool:
+    def start(self, starting: Callable[[int | None], list[Candidate]]) -> bool:
         """Plan the next proposal and send it to a proposer thread; False when there was nothing to send."""
         event_no = self.ledger.next_event_no()
         planned = self._plan(event_no, starting)
@@ -84,7 +83,7 @@ class Proposer:
         self.in_flight[self._pool.submit(self._propose, prompt, spec, call_seed, proposal.parent_files)] = proposal
         return True
 
-    def _plan(self, event_no: int, starting: Callable[[int | None], list[Cand]]):
+    def _plan(self, event_no: int, starting: Callable[[int | None], list[Candidate]]):
         cfg = self.cfg
         rng = random.Random(f"{cfg.seed}:{event_no}")
         island = event_no % cfg.islands.count
@@ -134,9 +133,10 @@ class Proposer:
                             dict(a.files), prompt.hash)
         return proposal, prompt, spec
 
-    def _prompt_too_long(self, event_no: int, operator: str, p1: Cand, p2: Cand | None, why: str) -> None:
+    def _prompt_too_long(self, event_no: int, operator: str, p1: Candidate, p2: Candidate | None,
+                         why: str) -> None:
         """Recorded and counted by the guard. From a starting program alone it can only recur: stop now."""
-        self.ledger.event("proposal_skipped", {
+        self.ledger.event(EventKind.PROPOSAL_SKIPPED, {
             "event_no": event_no, "operator": operator, "parent": p1.id, "parent2": p2.id if p2 else None,
             "cause": Cause.PROMPT_TOO_LONG.value, "reason": why})
         self._fruitless(Cause.PROMPT_TOO_LONG)
@@ -149,9 +149,9 @@ class Proposer:
         self.guard.fruitless(cause, detail)
         self.next_at = time.monotonic() + self.guard.wait_s()
 
-    def _parent(self, c: Cand) -> Parent:
+    def _parent(self, c: Candidate) -> Parent:
         return Parent(files=self.files(c.id), fitness=c.fitness, label=str(c.id), change=c.summary,
-                      status=c.status, reason=c.reason, error_tail=c.error_tail)
+                      status=c.status, reason=c.reason, error_tail=self.pop.tails.get(c.id, ""))
 
     def _propose(self, prompt: prompts.Prompt, spec: ModelChoice, seed: int, parent_files: dict[str, str]):
         """In a proposer thread: ask the LLM, then screen the reply (pure work, no database)."""
@@ -175,12 +175,12 @@ class Proposer:
         reason = (f"{s.kind}: {s.reason}" if s.status else lineage.duplicate_reason(original)
                   if original is not None else "")
         queued = status == PENDING
-        cid, status, reason = self.ledger.proposal(call, dict(
+        c = self.ledger.proposal(call, dict(
             island=p.island, files=dict(s.files) if queued else {}, operator=p.operator, persona=p.persona,
             model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
-            code_hash=s.code_hash if queued else None, event_no=p.event_no, summary=s.summary), s.code_hash)
-        if status == PENDING:
+            code_hash=s.code_hash if queued else None, event_no=p.event_no, summary=s.summary))
+        if c.status == PENDING:
             self.guard.fruitful()
         else:  # screened out, or a duplicate (seen here, or caught by the database)
             self._fruitless(cause_of(s.kind) if s.status else Cause.DUPLICATE)
-            self.note(f"#{cid} {p.persona}/{p.operator}: {reason[:70]}")
+            self.note(f"#{c.id} {p.persona}/{p.operator}: {c.reason[:70]}")

@@ -19,6 +19,7 @@ from evolve import config as cfgmod
 from evolve.campaign import Outcome, Snapshot, Stop
 from evolve.cli import app
 from evolve.cli.render import err, out, print_json
+from evolve.kinds import CampaignStatus
 from evolve.launch import Session, prepare_launch, prepare_resume, run_session
 from evolve.summary import summarize
 
@@ -130,7 +131,7 @@ def print_summary(s: dict[str, Any]) -> None:
 def _finish(session: Session, outcome: Outcome, as_json: bool) -> None:
     s = summarize(session.db, session.campaign_id, session.campaign.name, session.folder, outcome)
     print_json(s) if as_json else print_summary(s)
-    raise typer.Exit(1 if outcome.status == "failed" or outcome.cause is Stop.NO_PROGRESS else 0)
+    raise typer.Exit(1 if outcome.status == CampaignStatus.FAILED or outcome.cause is Stop.NO_PROGRESS else 0)
 
 
 def _set(d: dict, path: str, value: Any) -> None:

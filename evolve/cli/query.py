@@ -162,7 +162,7 @@ def show(
     """One candidate: its record, evaluations, islands, files (and with --diff, what it changed)."""
     with _campaign(name, db) as (d, cid):
         candidate = resolve(d, cid, candidate_spec)
-        c = lineage.candidate(d, cid, candidate)
+        c = lineage.candidate(d, cid, candidate).to_dict()  # printed as JSON or as a record
         changes = lineage.diff(d, cid, candidate) if diff else None
     if as_json:
         print_json({**c, **({"diff": changes} if changes is not None else {})})

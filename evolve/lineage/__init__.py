@@ -1,9 +1,18 @@
 """The lineage database: a campaign's whole history, and the only code in the project that speaks SQL.
 
 Open it with `open_db(url)`; every other function takes the returned `Database` and gives back plain
-values (ids, dataclasses, dicts), never ORM objects.
+values (ids, the frozen dataclasses of values.py, counts), never ORM objects.
 """
 
+from evolve.lineage.constants import (
+    CANDIDATE_STATUSES,
+    EVENT_KINDS,
+    OPERATORS,
+    PENDING,
+    RUNNING,
+    DuplicateCode,
+    duplicate_reason,
+)
 from evolve.lineage.db import Database, campaign_location, head_revision, open_db, sqlite_url
 from evolve.lineage.diff import diff
 from evolve.lineage.export import TABLES, export_rows
@@ -19,7 +28,6 @@ from evolve.lineage.lease import (
 )
 from evolve.lineage.origins import earlier_ancestry, origin
 from evolve.lineage.queries import (
-    CandidateRow,
     Member,
     ancestry,
     campaign,
@@ -36,16 +44,9 @@ from evolve.lineage.queries import (
     top,
 )
 from evolve.lineage.record import (
-    CANDIDATE_STATUSES,
-    EVENT_KINDS,
-    OPERATORS,
-    PENDING,
-    RUNNING,
-    DuplicateCode,
     add_candidate,
     add_membership,
     create_campaign,
-    duplicate_reason,
     finish_candidate,
     link_llm_call,
     record_evaluation,
@@ -67,6 +68,8 @@ from evolve.lineage.report_queries import (
 )
 from evolve.lineage.sql import SqlResult, run_readonly
 from evolve.lineage.stats import island_stats, persona_stats
+from evolve.lineage.transaction import Transaction, transaction
+from evolve.lineage.values import CampaignInfo, Candidate, CandidateDetail, StoredEvaluation
 
 __all__ = [
     "CANDIDATE_STATUSES",
@@ -75,7 +78,9 @@ __all__ = [
     "PENDING",
     "RUNNING",
     "TABLES",
-    "CandidateRow",
+    "CampaignInfo",
+    "Candidate",
+    "CandidateDetail",
     "Database",
     "DuplicateCode",
     "LeaseHeld",
@@ -83,6 +88,8 @@ __all__ = [
     "LeaseLost",
     "Member",
     "SqlResult",
+    "StoredEvaluation",
+    "Transaction",
     "acquire_lease",
     "add_candidate",
     "add_membership",
@@ -132,4 +139,5 @@ __all__ = [
     "sqlite_url",
     "status_summary",
     "top",
+    "transaction",
 ]

@@ -15,11 +15,11 @@ def diff(db: Database, campaign_id: int, candidate_id: int) -> dict[str, Any]:
     status is added / removed / changed / unchanged; a seed (no parent) has no files to compare.
     """
     child = candidate(db, campaign_id, candidate_id)
-    parent_id = child["parent_id"]
+    parent_id = child.candidate.parent_id
     if parent_id is None:
         return {"candidate": candidate_id, "parent_id": None, "files": []}
     return {"candidate": candidate_id, "parent_id": parent_id,
-            "files": file_diffs(candidate_files(db, parent_id), child["files"], parent_id, candidate_id)}
+            "files": file_diffs(candidate_files(db, parent_id), child.files, parent_id, candidate_id)}
 
 
 def file_diffs(before: dict[str, str], after: dict[str, str], parent_id: int, child_id: int) -> list[dict[str, str]]:

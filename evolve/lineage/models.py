@@ -142,7 +142,7 @@ class Evaluation(Base):
     device: Mapped[str | None] = mapped_column(String(64))
     stdout_path: Mapped[str | None] = mapped_column(Text)
     stderr_path: Mapped[str | None] = mapped_column(Text)
-    log_tail: Mapped[str] = mapped_column(Text, default="")  # bounded: see record.LOG_TAIL_CHARS
+    log_tail: Mapped[str] = mapped_column(Text, default="")  # bounded: see constants.LOG_TAIL_CHARS
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)

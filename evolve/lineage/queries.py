@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
+from evolve.lineage import values as V
 from evolve.lineage.db import Database
 from evolve.lineage.models import (
     Blob,
@@ -25,26 +26,7 @@ from evolve.lineage.models import (
     Membership,
 )
 from scoring.errors import InputError
-from scoring.result import INTERRUPTED, OK
-
-
-@dataclass(frozen=True)
-class CandidateRow:
-    id: int
-    island: int  # island of birth
-    parent_id: int | None
-    parent2_id: int | None
-    operator: str
-    persona: str | None
-    model: str | None
-    generation: int
-    status: str
-    reason: str
-    fitness: float | None
-    event_no: int
-    created_at: datetime
-    finished_at: datetime | None
-    depth: int | None = None  # distance from the candidate a lineage walk started at
+from scoring.result import INTERRUPTED, OK, ScoreResult
 
 
 @dataclass(frozen=True)
@@ -66,37 +48,31 @@ _ROW_COLUMNS = (
     Candidate.parent2_id,
     Candidate.operator,
     Candidate.persona,
-    Candidate.model,
-    Candidate.generation,
     Candidate.status,
     Candidate.reason,
     Candidate.fitness,
+    Candidate.summary,
+    Candidate.model,
+    Candidate.generation,
     Candidate.event_no,
+    Candidate.code_hash,
     Candidate.created_at,
     Candidate.finished_at,
-)
+)  # in the order of values.Candidate's fields
 
 
-def _rows(db: Database, stmt: sa.Select) -> list[CandidateRow]:
+def _rows(db: Database, stmt: sa.Select) -> list[V.Candidate]:
     with db.session() as s:
-        return [CandidateRow(*r) for r in s.execute(stmt)]
+        return [V.Candidate(*r) for r in s.execute(stmt)]
 
 
 # -- campaigns ---------------------------------------------------------------------------------------------
 
 
-def campaigns(db: Database) -> list[dict[str, Any]]:
+def campaigns(db: Database) -> list[V.CampaignInfo]:
     with db.session() as s:
-        rows = (
-            s.execute(
-                sa.select(
-                    Campaign.id, Campaign.name, Campaign.task_name, Campaign.status, Campaign.created_at
-                ).order_by(Campaign.id)
-            )
-            .mappings()
-            .all()
-        )
-        return [dict(r) for r in rows]
+        ids = s.scalars(sa.select(Campaign.id).order_by(Campaign.id)).all()
+    return [campaign(db, i) for i in ids]
 
 
 def campaign_id(db: Database, name: str, *, sole_fallback: bool = False) -> int:
@@ -113,25 +89,15 @@ def campaign_id(db: Database, name: str, *, sole_fallback: bool = False) -> int:
     raise InputError(f"no campaign {name!r} in the database (campaigns: {known})")
 
 
-def campaign(db: Database, campaign_id: int) -> dict[str, Any]:
+def campaign(db: Database, campaign_id: int) -> V.CampaignInfo:
     """Everything resume needs to rebuild a campaign's settings."""
     with db.session() as s:
         c = s.get(Campaign, campaign_id)
         if c is None:
             raise InputError(f"no campaign with id {campaign_id}")
         islands = s.scalar(sa.select(sa.func.count()).select_from(Island).where(Island.campaign_id == campaign_id))
-        return {
-            "id": c.id,
-            "name": c.name,
-            "task_name": c.task_name,
-            "task_path": c.task_path,
-            "config": c.config,
-            "seed": c.seed,
-            "status": c.status,
-            "islands": islands,
-            "created_at": c.created_at,
-            "updated_at": c.updated_at,
-        }
+        return V.CampaignInfo(c.id, c.name, c.task_name, c.task_path, c.config, c.seed, c.status, islands,
+                              c.created_at, c.updated_at)
 
 
 # -- candidates --------------------------------------------------------------------------------------------
@@ -144,10 +110,11 @@ def _require(s: sa.orm.Session, campaign_id: int, candidate_id: int) -> Candidat
     return c
 
 
-def candidate(db: Database, campaign_id: int, candidate_id: int) -> dict[str, Any]:
+def candidate(db: Database, campaign_id: int, candidate_id: int) -> V.CandidateDetail:
     """One candidate with its files, evaluations, island memberships and LLM cost."""
     with db.session() as s:
-        c = _require(s, campaign_id, candidate_id)
+        _require(s, campaign_id, candidate_id)
+        row = s.execute(sa.select(*_ROW_COLUMNS).where(Candidate.id == candidate_id)).one()
         files = dict(
             s.execute(
                 sa.select(CandidateFile.name, Blob.content)
@@ -156,34 +123,37 @@ def candidate(db: Database, campaign_id: int, candidate_id: int) -> dict[str, An
                 .order_by(CandidateFile.name)
             ).all()
         )
-        evals = s.scalars(
-            sa.select(Evaluation).where(Evaluation.candidate_id == candidate_id).order_by(Evaluation.seed)
+        evals = s.execute(
+            sa.select(*(getattr(Evaluation, f) for f in V.SCORE_FIELDS), Evaluation.created_at,
+                      Evaluation.finished_at)
+            .where(Evaluation.candidate_id == candidate_id)
+            .order_by(Evaluation.seed)
         ).all()
-        member_rows = (
-            s.execute(
-                sa.select(Membership.island, Membership.via, Membership.joined_at)
-                .where(Membership.candidate_id == candidate_id)
-                .order_by(Membership.id)
-            )
-            .mappings()
-            .all()
-        )
+        member_rows = s.execute(
+            sa.select(Membership.island, Membership.via, Membership.joined_at)
+            .where(Membership.candidate_id == candidate_id)
+            .order_by(Membership.id)
+        ).all()
         calls, cost = s.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(LlmCall.cost_usd), 0.0)).where(
                 LlmCall.candidate_id == candidate_id
             )
         ).one()
-        row = {col.key: getattr(c, col.key) for col in _ROW_COLUMNS}
-        eval_cols = [col.key for col in Evaluation.__table__.columns if col.key not in ("id", "candidate_id")]
-        return {
-            **row,
-            "code_hash": c.code_hash,
-            "files": files,
-            "evaluations": [{k: getattr(e, k) for k in eval_cols} for e in evals],
-            "memberships": [dict(m) for m in member_rows],
-            "llm_calls": calls,
-            "llm_cost_usd": cost,
-        }
+    n = len(V.SCORE_FIELDS)
+    return V.CandidateDetail(
+        V.Candidate(*row),
+        files,
+        tuple(V.StoredEvaluation(_score_result(dict(zip(V.SCORE_FIELDS, e[:n], strict=True))), *e[n:])
+              for e in evals),
+        tuple(V.Membership(*m) for m in member_rows),
+        calls,
+        cost,
+    )
+
+
+def _score_result(d: dict[str, Any]) -> ScoreResult:
+    return ScoreResult(**{**d, "reason": d["reason"] or "", "log_tail": d["log_tail"] or "",
+                          "vloss_history": tuple(d["vloss_history"] or ()), "notes": tuple(d["notes"] or ())})
 
 
 def ok_losses(db: Database, candidate_ids: Iterable[int]) -> dict[int, list[tuple[float, float | None]]]:
@@ -217,7 +187,7 @@ def find_by_hash(db: Database, campaign_id: int, code_hash: str) -> int | None:
         )
 
 
-def top(db: Database, campaign_id: int, k: int = 10) -> list[CandidateRow]:
+def top(db: Database, campaign_id: int, k: int = 10) -> list[V.Candidate]:
     """The k best ok candidates (lowest fitness; ties by age), served by ix_candidates_top."""
     return _rows(
         db,
@@ -304,17 +274,17 @@ def _walk_statement(up: bool) -> sa.Select:
     return sa.select(*_ROW_COLUMNS).join(walk, walk.c.id == Candidate.id)
 
 
-def ancestry(db: Database, campaign_id: int, candidate_id: int) -> list[CandidateRow]:
+def ancestry(db: Database, campaign_id: int, candidate_id: int) -> list[V.Candidate]:
     """The candidate and all its ancestors through both parents, nearest first (depth 0 = itself)."""
     return _walk(db, campaign_id, candidate_id, up=True)
 
 
-def descendants(db: Database, campaign_id: int, candidate_id: int) -> list[CandidateRow]:
+def descendants(db: Database, campaign_id: int, candidate_id: int) -> list[V.Candidate]:
     """The candidate and everything bred from it (as first or second parent), nearest first."""
     return _walk(db, campaign_id, candidate_id, up=False)
 
 
-def _walk(db: Database, campaign_id: int, candidate_id: int, up: bool) -> list[CandidateRow]:
+def _walk(db: Database, campaign_id: int, candidate_id: int, up: bool) -> list[V.Candidate]:
     with db.session() as s:
         _require(s, campaign_id, candidate_id)
         rows = s.execute(_walk_statement(up), {"start": candidate_id}).all()
@@ -325,7 +295,7 @@ def _walk(db: Database, campaign_id: int, candidate_id: int, up: bool) -> list[C
         edges = [(p, r[0]) for r in rows for p in (r[2], r[3]) if p is not None]
     depth = _depths(candidate_id, edges)
     rows.sort(key=lambda r: (depth[r[0]], r[0]))
-    return [CandidateRow(*r, depth=depth[r[0]]) for r in rows]
+    return [V.Candidate(*r, depth=depth[r[0]]) for r in rows]
 
 
 # -- summary -----------------------------------------------------------------------------------------------
@@ -380,13 +350,13 @@ def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
         )
     best = top(db, campaign_id, 1)
     return {
-        "campaign": info["name"],
-        "task": info["task_name"],
-        "status": info["status"],
-        "seed": info["seed"],
-        "islands": info["islands"],
-        "created_at": info["created_at"],
-        "updated_at": info["updated_at"],
+        "campaign": info.name,
+        "task": info.task_name,
+        "status": info.status,
+        "seed": info.seed,
+        "islands": info.islands,
+        "created_at": info.created_at,
+        "updated_at": info.updated_at,
         "candidates": sum(by_status.values()),
         "by_status": by_status,
         "evaluations": sum(evals.values()),

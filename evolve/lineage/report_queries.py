@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from evolve.kinds import Operator
+from evolve.lineage.constants import PENDING, RUNNING
 from evolve.lineage.db import Database
 from evolve.lineage.models import Blob, Candidate, CandidateFile, Evaluation, Event, LlmCall, Membership
-from evolve.lineage.record import PENDING, RUNNING
 from scoring.result import OK
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from evolve.kinds import Operator
+from evolve.lineage.constants import PENDING, RUNNING
 from evolve.lineage.db import Database
 from evolve.lineage.models import Candidate, Island, LlmCall, Membership
-from evolve.lineage.record import PENDING, RUNNING
 from scoring.result import OK
 
 

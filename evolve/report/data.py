@@ -196,10 +196,10 @@ def gather(db: lineage.Database, campaign_id: int, *, max_nodes: int = 120, line
     tree = build_tree(ancestors, best, max_nodes)
     credit = lineage.persona_stats(db, campaign_id)
     return ReportData(
-        campaign=info["name"],
-        task=info["task_name"],
-        status=info["status"],
-        created_at=info["created_at"],
+        campaign=info.name,
+        task=info.task_name,
+        status=info.status,
+        created_at=info.created_at,
         summary=summary,
         evaluations=len(times),
         islands=islands,
@@ -213,5 +213,5 @@ def gather(db: lineage.Database, campaign_id: int, *, max_nodes: int = 120, line
         operators=credit["operator"],
         failures=rq.failure_reasons(db, campaign_id),
         migrations=_migrations(rq.events_of_kind(db, campaign_id, "migration"), times),
-        llm=_llm(rq.llm_usage(db, campaign_id), info["created_at"]),
+        llm=_llm(rq.llm_usage(db, campaign_id), info.created_at),
     )

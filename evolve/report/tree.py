@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from evolve.lineage import CandidateRow
+from evolve.lineage import Candidate
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ class Tree:
         return len(self.nodes) < self.ancestors
 
 
-def _parents(row: CandidateRow) -> tuple[int, ...]:
+def _parents(row: Candidate) -> tuple[int, ...]:
     return tuple(p for p in (row.parent_id, row.parent2_id) if p is not None)
 
 
-def select(rows: Mapping[int, CandidateRow], best: Sequence[int], cap: int) -> list[int]:
+def select(rows: Mapping[int, Candidate], best: Sequence[int], cap: int) -> list[int]:
     """Ids to draw, at most `cap`: main lines first (best candidate first), then the remaining ancestors
     of each best candidate breadth-first through both parents."""
     chosen: dict[int, None] = {}  # insertion-ordered set
@@ -78,7 +78,7 @@ def select(rows: Mapping[int, CandidateRow], best: Sequence[int], cap: int) -> l
     return list(chosen)
 
 
-def _main_line(rows: Mapping[int, CandidateRow], best: int) -> set[int]:
+def _main_line(rows: Mapping[int, Candidate], best: int) -> set[int]:
     line, i = set(), best
     while i is not None and i in rows and i not in line:
         line.add(i)
@@ -86,7 +86,7 @@ def _main_line(rows: Mapping[int, CandidateRow], best: int) -> set[int]:
     return line
 
 
-def build_tree(rows: Mapping[int, CandidateRow], best: Sequence[int], cap: int) -> Tree:
+def build_tree(rows: Mapping[int, Candidate], best: Sequence[int], cap: int) -> Tree:
     """The drawn tree of the `best` candidates' lineages. `rows` holds their complete ancestry (so every
     drawn node's first parent can be looked up for its fitness change, drawn or not)."""
     if cap < 1:

@@ -44,19 +44,19 @@ def test_checkout_of_a_crossover_child_reproduces_its_files_and_its_loss(in_tmp)
     out = in_tmp / "taken"
     r = run_cli("checkout", "cx", str(chosen), str(out), "--json", cwd=in_tmp)
     assert r.returncode == 0, r.stderr
-    for name, text in stored["files"].items():
+    for name, text in stored.files.items():
         assert (out / name).read_text() == text
     md = (out / "CANDIDATE.md").read_text()
-    assert f"# Candidate {chosen} of campaign `cx`" in md and f"x #{stored['parent2_id']}" in md
+    assert f"# Candidate {chosen} of campaign `cx`" in md and f"x #{stored.candidate.parent2_id}" in md
     # the checked-out files train to exactly the loss the stored program gets on the same seed
     task = load_task(TASK_DIR)
-    direct = score(stored["files"], task, seed=11, smoke=True)
+    direct = score(stored.files, task, seed=11, smoke=True)
     r = run_cli("score", str(TASK_DIR), "--smoke", "--seed", "11", "--files-from", str(out), "--json")
     assert direct.status == "ok" and json.loads(r.stdout)["best_vloss"] == direct.best_vloss
     # and the campaign left its island's best as plain files
     top = lineage.top(db, cid, 1)[0]
     best = in_tmp / "populations" / "cx" / "best" / "island-0" / "train_mps.py"
-    assert best.read_text() == lineage.candidate(db, cid, top.id)["files"]["train_mps.py"]
+    assert best.read_text() == lineage.candidate(db, cid, top.id).files["train_mps.py"]
 
 
 def test_checkout_refuses_to_overwrite_different_files_without_force(in_tmp):
@@ -90,8 +90,8 @@ def test_best_folder_is_replaced_when_a_campaign_resumes(in_tmp):
 def test_a_campaign_started_from_another_keeps_the_link_back(in_tmp):
     a_session, a = _rigged_campaign("parent_run", evals=10, evaluation={"smoke": True, "confirm_seeds": 1})
     confirmed = [r.id for r in lineage.top(a_session.db, a_session.campaign_id, 20)
-                 if sum(e["status"] == "ok" for e in
-                        lineage.candidate(a_session.db, a_session.campaign_id, r.id)["evaluations"]) >= 2][:2]
+                 if sum(e.result.status == "ok" for e in
+                        lineage.candidate(a_session.db, a_session.campaign_id, r.id).evaluations) >= 2][:2]
     b_session, b = _rigged_campaign("child_run", evals=8, islands={"count": 2},
                                     start={"campaign": "parent_run", "top": 2})
     db, cid = b_session.db, b_session.campaign_id
@@ -137,8 +137,8 @@ while True:
 def test_a_kill_during_checkout_leaves_old_or_new_files_never_partial(in_tmp):
     session, _ = _rigged_campaign("killco")
     db, cid = session.db, session.campaign_id
-    ids = [r.id for r in lineage.top(db, cid, 5) if lineage.candidate(db, cid, r.id)["files"]]
-    versions = [lineage.candidate(db, cid, i)["files"] for i in ids[:2]]
+    ids = [r.id for r in lineage.top(db, cid, 5) if lineage.candidate(db, cid, r.id).files]
+    versions = [lineage.candidate(db, cid, i).files for i in ids[:2]]
     assert versions[0] != versions[1]
     dest, rng = in_tmp / "dest", random.Random(3)
     for _ in range(8):

@@ -30,7 +30,7 @@ def _run(name, cfg, loss, slots=1, delay_s=0.0):
 
 
 def _cand(session, cid):
-    return lineage.candidate(session.db, session.campaign_id, cid)
+    return lineage.candidate(session.db, session.campaign_id, cid).to_dict()
 
 
 def _parent_loss(session, job) -> float:

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-from evolve.population import Cand, Population
+from evolve.lineage import Candidate
+from evolve.population import Population
 
 
-def _cand(cid: int, island: int, status: str = "pending", fitness: float | None = None, **kw) -> Cand:
-    return Cand(cid, island, kw.get("parent"), None, kw.get("operator", "mutate"), kw.get("persona", "newton"),
-                status, "", fitness)
+def _cand(cid: int, island: int, status: str = "pending", fitness: float | None = None, code_hash: str | None = None,
+          **kw) -> Candidate:
+    return Candidate(cid, island, kw.get("parent"), None, kw.get("operator", "mutate"), kw.get("persona", "newton"),
+                     status, "", fitness, code_hash=code_hash)
 
 
 def test_best_unfinished_and_credit_follow_each_change() -> None:
     pop = Population(islands=2)
-    pop.add(_cand(1, 0, "ok", 2.0, operator="seed", persona=None), "h1")
-    pop.add(_cand(2, 1, "ok", 2.5, operator="seed", persona=None), "h2")
+    pop.add(_cand(1, 0, "ok", 2.0, "h1", operator="seed", persona=None))
+    pop.add(_cand(2, 1, "ok", 2.5, "h2", operator="seed", persona=None))
     assert pop.best().id == 1 and pop.best(1).id == 2
-    child = _cand(3, 1, parent=2)
-    pop.add(child, "h3")
+    child = _cand(3, 1, code_hash="h3", parent=2)
+    pop.add(child)
     assert [c.id for c in pop.unfinished()] == [3]
     assert pop.persona_record() == {}
     assert pop.finished_on(1) == 0
-    pop.finish(child, "ok", "", 1.5)
+    pop.finish(child.id, "ok", "", 1.5)
     assert pop.best().id == 3 and pop.best(1).id == 3 and pop.best(0).id == 1
     assert pop.unfinished() == [] and pop.finished_on(1) == 1
     assert pop.persona_record() == {"newton": (1, 1)}
     pop.join(0, 3)  # a migrant
     assert pop.best(0).id == 3
     failed = _cand(4, 0, parent=1)
-    pop.add(failed, None)
-    pop.finish(failed, "crashed", "boom", None)
+    pop.add(failed)
+    pop.finish(failed.id, "crashed", "boom", None)
     assert pop.persona_record() == {"newton": (2, 1)} and [c.id for c in pop.failed(0)] == [4]
 
 
@@ -44,22 +46,21 @@ def test_running_tallies_equal_a_recount_after_any_sequence_of_changes() -> None
     rng = random.Random(7)
     for trial in range(20):
         pop = Population(islands=3)
-        pop.add(_cand(1, 0, "pending", operator="seed", persona=None), "h1")
+        pop.add(_cand(1, 0, "pending", None, "h1", operator="seed", persona=None))
         for i in range(3):
             pop.join(i, 1)
         for cid in range(2, 80):
             r = rng.random()
             if r < 0.5:
                 status = rng.choice(["pending", "pending", "rejected", "constraint_violation"])
-                pop.add(_cand(cid, rng.randrange(3), status, parent=rng.choice(list(pop.cands)),
-                              persona=rng.choice(["newton", "curie", "darwin"])), f"h{cid}",
-                        member=status == "pending")
+                pop.add(_cand(cid, rng.randrange(3), status, code_hash=f"h{cid}", parent=rng.choice(list(pop.cands)),
+                              persona=rng.choice(["newton", "curie", "darwin"])), member=status == "pending")
             elif r < 0.6 and len(pop.cands) > 1:
                 pop.join(rng.randrange(3), rng.choice(list(pop.cands)))
             elif pop.open_ids:
                 c = pop.cands[rng.choice(sorted(pop.open_ids))]
                 status = rng.choice(["ok", "ok", "crashed", "timeout"])
-                pop.finish(c, status, "", rng.uniform(1.0, 3.0) if status == "ok" else None)
+                pop.finish(c.id, status, "", rng.uniform(1.0, 3.0) if status == "ok" else None)
         record: dict[str, list[int]] = {}
         for c in pop.cands.values():
             if c.persona is None or c.status in ("pending", "running"):

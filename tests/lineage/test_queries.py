@@ -138,7 +138,7 @@ def test_members_of_an_island_in_arrival_order(built: Built) -> None:
     assert [x.via for x in m] == ["seed", "birth", "migration", "birth", "birth", "birth", "birth"]
     # The migrant is the same candidate, not a copy: one row in candidates, two memberships.
     assert L.find_by_hash(built.db, built.campaign, "hash-a") == built.ids["a"]
-    assert [x["island"] for x in L.candidate(built.db, built.campaign, built.ids["a"])["memberships"]] == [0, 1]
+    assert [x.island for x in L.candidate(built.db, built.campaign, built.ids["a"]).memberships] == [0, 1]
     assert L.add_membership(built.db, built.campaign, 1, built.ids["a"]) is None  # already there: no change
 
 
@@ -178,13 +178,13 @@ def test_evaluated_pairs_exclude_interrupted(built: Built) -> None:
 
 def test_candidate_detail_and_content_addressed_files(built: Built) -> None:
     e = L.candidate(built.db, built.campaign, built.ids["e"])
-    assert e["files"] == {"model.py": model_py("e"), "train_mps.py": TRAIN_PY}
-    assert [(x["seed"], x["best_vloss"]) for x in e["evaluations"]] == [(0, 1.55), (1, 1.65)]
-    assert e["fitness"] == pytest.approx(1.60)
-    assert (e["llm_calls"], e["llm_cost_usd"]) == (1, pytest.approx(0.03))
+    assert e.files == {"model.py": model_py("e"), "train_mps.py": TRAIN_PY}
+    assert [(x.result.seed, x.result.best_vloss) for x in e.evaluations] == [(0, 1.55), (1, 1.65)]
+    assert e.candidate.fitness == pytest.approx(1.60)
+    assert (e.llm_calls, e.llm_cost_usd) == (1, pytest.approx(0.03))
     c = L.candidate(built.db, built.campaign, built.ids["c"])
-    assert c["evaluations"][0]["log_tail"].endswith("RuntimeError: shapes do not match")
-    assert c["reason"] == "RuntimeError: shapes do not match"
+    assert c.evaluations[0].result.log_tail.endswith("RuntimeError: shapes do not match")
+    assert c.candidate.reason == "RuntimeError: shapes do not match"
     # One train_mps.py shared by all ten candidates is stored once.
     with built.db.session() as s:
         from sqlalchemy import func, select

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from evolve import lineage as L
-from evolve.lineage.record import LOG_TAIL_CHARS
+from evolve.lineage.constants import LOG_TAIL_CHARS
 from scoring.errors import InputError
 from scoring.result import ScoreResult
 
@@ -33,7 +33,7 @@ def camp(db: L.Database) -> int:
 def test_campaign_names_are_unique(db: L.Database, camp: int) -> None:
     with pytest.raises(InputError, match="already exists"):
         L.create_campaign(db, "c", task_name="t", task_path="/t", config={}, seed=1, islands=1)
-    assert L.campaign(db, camp)["islands"] == 2
+    assert L.campaign(db, camp).islands == 2
 
 
 def test_duplicate_code_hash_is_refused_but_a_rejected_duplicate_is_kept(db: L.Database, camp: int) -> None:
@@ -51,7 +51,7 @@ def test_duplicate_code_hash_is_refused_but_a_rejected_duplicate_is_kept(db: L.D
         status="rejected",
         reason=f"duplicate of {first}",
     )
-    assert L.candidate(db, camp, dup)["reason"] == f"duplicate of {first}"
+    assert L.candidate(db, camp, dup).candidate.reason == f"duplicate of {first}"
 
 
 def test_a_proposal_records_its_call_and_candidate_together(db: L.Database, camp: int) -> None:
@@ -68,7 +68,7 @@ def test_a_proposal_records_its_call_and_candidate_together(db: L.Database, camp
     dup, status, reason = L.record_proposal(db, camp, call=call, candidate=child)
     assert status == "rejected" and reason == (
         f"duplicate: the same program (up to comments and formatting) as candidate {cid}")
-    assert L.candidate(db, camp, dup)["files"] == {}
+    assert L.candidate(db, camp, dup).files == {}
     # a candidate that cannot be written leaves no call behind: one transaction
     with pytest.raises(ValueError, match="not in campaign"):
         L.record_proposal(db, camp, call=call, candidate={**child, "parent_id": 10_000, "code_hash": "h2"})
@@ -102,7 +102,7 @@ def test_a_finished_evaluation_is_never_repeated_but_an_interrupted_one_reruns(d
         L.record_evaluation(db, c, ScoreResult(status="ok", reason="", seed=0, best_vloss=1.0))
     L.record_evaluation(db, c, ScoreResult(status="ok", reason="", seed=1, best_vloss=1.75))
     assert L.finish_candidate(db, c, "ok") == pytest.approx(1.5)  # mean of the seeds
-    assert [e["status"] for e in L.candidate(db, camp, c)["evaluations"]] == ["ok", "ok"]
+    assert [e.result.status for e in L.candidate(db, camp, c).evaluations] == ["ok", "ok"]
 
 
 def test_credit_follows_a_parent_whose_fitness_changes_later(db: L.Database, camp: int) -> None:
@@ -127,14 +127,14 @@ def test_fitness_needs_an_ok_evaluation_and_failures_have_none(db: L.Database, c
     with pytest.raises(ValueError, match="no ok evaluation"):
         L.finish_candidate(db, c, "ok")
     assert L.finish_candidate(db, c, "crashed", "boom", fitness=3.0) is None
-    assert L.candidate(db, camp, c)["fitness"] is None
+    assert L.candidate(db, camp, c).candidate.fitness is None
 
 
 def test_log_tail_is_bounded(db: L.Database, camp: int) -> None:
     c = L.add_candidate(db, camp, island=0, files=FILES, operator="seed")
     log = "".join(f"line {i}\n" for i in range(10_000)) + "the end"
     L.record_evaluation(db, c, ScoreResult(status="crashed", reason="x", seed=0, log_tail=log, notes=("n",)))
-    tail = L.candidate(db, camp, c)["evaluations"][0]["log_tail"]
+    tail = L.candidate(db, camp, c).evaluations[0].result.log_tail
     assert len(tail) == LOG_TAIL_CHARS and tail.endswith("the end") and tail.startswith("[...]")
 
 
@@ -143,7 +143,7 @@ def test_llm_call_is_linked_after_the_candidate_exists(db: L.Database, camp: int
     seed = L.add_candidate(db, camp, island=0, files=FILES, operator="seed")
     c = L.add_candidate(db, camp, island=0, files=FILES, operator="mutate", persona="newton", parent_id=seed)
     L.link_llm_call(db, call, c)
-    assert L.candidate(db, camp, c)["llm_cost_usd"] == pytest.approx(0.5)
+    assert L.candidate(db, camp, c).llm_cost_usd == pytest.approx(0.5)
     # The call takes its persona and operator from the candidate, so its cost is credited to them.
     L.record_llm_call(db, camp, model="m", prompt_hash="q", cost_usd=0.25, candidate_id=c)
     stats = L.persona_stats(db, camp)

@@ -35,7 +35,7 @@ class FailingExecutor(RiggedExecutor):
 
     def _cand(self, cid: int) -> dict:
         s = self.box["session"]
-        return lineage.candidate(s.db, s.campaign_id, cid)
+        return lineage.candidate(s.db, s.campaign_id, cid).to_dict()
 
     def _loss(self, job: Job) -> float:
         c = self._cand(job.candidate_id)

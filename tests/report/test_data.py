@@ -32,8 +32,8 @@ def test_best_curves_are_running_minima_ending_at_the_best(db, data):
 def test_the_seed_level_and_noise_band_come_from_its_confirmation_seeds(db, data):
     d, cid = db
     (seed,) = data.seeds
-    evals = lineage.candidate(d, cid, seed.candidate)["evaluations"]
-    losses = [e["best_vloss"] for e in evals]
+    evals = lineage.candidate(d, cid, seed.candidate).evaluations
+    losses = [e.result.best_vloss for e in evals]
     assert len(losses) == 3  # first seed + 2 confirmation seeds
     assert (seed.low, seed.high) == (min(losses), max(losses)) and seed.low < seed.high
     assert seed.level == pytest.approx(sum(losses) / 3)
@@ -49,7 +49,7 @@ def test_failures_are_counted_by_status_with_their_reasons(db, data):
     crashed = next(f for f in data.failures if f["status"] == "crashed")
     for e in crashed["examples"]:
         assert e["reason"].startswith("RuntimeError: shape mismatch")
-        assert lineage.candidate(d, cid, e["candidate"])["reason"] == e["reason"]
+        assert lineage.candidate(d, cid, e["candidate"]).candidate.reason == e["reason"]
     assert {"crashed", "timeout", "rejected"} <= {f["status"] for f in data.failures}
 
 
@@ -69,7 +69,7 @@ def test_the_tree_is_the_best_lineage_and_its_diffs_are_lineage_diffs(db, data):
         expected = lineage.diff(d, cid, n.id)
         assert data.diffs[n.id] == {"parent": expected["parent_id"], "files": expected["files"]}
         if n.parent_id is not None and n.fitness is not None:
-            parent = lineage.candidate(d, cid, n.parent_id)["fitness"]
+            parent = lineage.candidate(d, cid, n.parent_id).candidate.fitness
             assert n.delta == pytest.approx(n.fitness - parent)
 
 

@@ -6,20 +6,21 @@ from datetime import datetime
 
 import pytest
 
-from evolve.lineage import CandidateRow
+from evolve.lineage import Candidate
 from evolve.report.tree import build_tree, select
 
 T = datetime(2026, 1, 1)
 
 
 def row(i: int, p: int | None = None, p2: int | None = None, gen: int = 0, fit: float | None = 3.0,
-        persona: str | None = "newton") -> CandidateRow:
+        persona: str | None = "newton") -> Candidate:
     op = "seed" if p is None else "crossover" if p2 else "mutate"
-    return CandidateRow(i, 0, p, p2, op, None if p is None else persona, "offline", gen, "ok", "", fit, i, T, T)
+    return Candidate(i, 0, p, p2, op, None if p is None else persona, "ok", "", fit, model="offline", generation=gen,
+                     event_no=i, created_at=T, finished_at=T)
 
 
 @pytest.fixture
-def dag() -> dict[int, CandidateRow]:
+def dag() -> dict[int, Candidate]:
     # 1 (seed) -> 2 -> 3 -> 5 (best), and 4 (from 1) crossed into 5 as its second parent.
     rows = [row(1, fit=3.0), row(2, 1, gen=1, fit=2.9), row(3, 2, gen=2, fit=2.8), row(4, 1, gen=1, fit=2.95),
             row(5, 3, 4, gen=3, fit=2.7)]

@@ -1,0 +1,218 @@
+"""One transaction of writes: every state change a campaign records, as methods on an open transaction.
+
+    with transaction(db) as tx:
+        tx.evaluation(cid, result)
+        tx.finish(cid, "ok", "", fitness=2.31)
+
+The campaign's ledger (evolve/ledger.py) groups the writes of one decision (an evaluation and the verdict
+it leads to, a proposal and its LLM call) into one transaction; the module functions of record.py open a
+transaction of their own for one write. Core statements on one connection, no ORM objects: this is the
+campaign's hot path. Callers that already know a candidate's lineage facts (its generation, its parents'
+fitness, whether it has children) pass them and save the reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from evolve.lineage import constants as K
+from evolve.lineage.db import Database
+from evolve.lineage.models import (
+    Blob,
+    Candidate,
+    CandidateFile,
+    Evaluation,
+    Event,
+    LlmCall,
+    Membership,
+    utcnow,
+)
+from evolve.lineage.values import SCORE_FIELDS
+from scoring.result import INTERRUPTED, OK, REJECTED, ScoreResult
+
+_C = Candidate.__table__
+# Built once: executed with a parameter dict, a statement is compiled once per set of keys and cached;
+# `.values(...)` per call would build and compile a new one every time.
+_INSERT_CANDIDATE = sa.insert(Candidate).returning(_C.c.id)
+_INSERT_MEMBERSHIP = sa.insert(Membership).returning(Membership.id)
+_INSERT_EVALUATION = sa.insert(Evaluation)
+_INSERT_CALL = sa.insert(LlmCall).returning(LlmCall.id)
+_INSERT_EVENT = sa.insert(Event).returning(Event.id)
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Transaction]:
+    with db.engine.begin() as conn:
+        yield Transaction(conn)
+
+
+class Transaction:
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+
+    def _one(self, stmt) -> Any:
+        return self.conn.execute(stmt).scalar()
+
+    # -- candidates -------------------------------------------------------------------------------------
+
+    def _blobs(self, files: Mapping[str, str]) -> dict[str, str]:
+        """Insert each distinct content once; concurrent writers of the same content both succeed."""
+        hashes = {name: K.sha256_text(text) for name, text in files.items()}
+        rows = [{"sha256": h, "size": len(files[n].encode("utf-8")), "content": files[n]} for n, h in hashes.items()]
+        if rows:
+            insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+            self.conn.execute(insert(Blob).on_conflict_do_nothing(index_elements=["sha256"]), rows)
+        return hashes
+
+    def candidate(self, campaign_id: int, *, island: int, files: Mapping[str, str], operator: str,
+                  persona: str | None = None, model: str | None = None, parent_id: int | None = None,
+                  parent2_id: int | None = None, generation: int | None = None, status: str = K.PENDING,
+                  reason: str = "", code_hash: str | None = None, event_no: int | None = None,
+                  summary: str = "", origin: Mapping[str, Any] | None = None,
+                  parent_fitness: float | None = None, known_parents: bool = False) -> int:
+        """A candidate, its files and its membership of the island it was born on (see record.add_candidate).
+        `known_parents`: the caller (the campaign's view) vouches that the parents are in the campaign and
+        gives `generation` and `parent_fitness`, so the parents are not read back."""
+        K.check(operator, K.OPERATORS, "operator")
+        K.check(status, K.CANDIDATE_STATUSES, "candidate status")
+        if parent2_id is not None and parent_id is None:
+            raise ValueError("a second parent needs a first parent")
+        if not known_parents:
+            parents = [p for p in (parent_id, parent2_id) if p is not None]
+            known = {r[0]: (r[1], r[2]) for r in self.conn.execute(
+                sa.select(_C.c.id, _C.c.generation, _C.c.fitness).where(_C.c.id.in_(parents),
+                                                                          _C.c.campaign_id == campaign_id))}
+            missing = [p for p in parents if p not in known]
+            if missing:
+                raise ValueError(f"parent candidate {missing[0]} is not in campaign {campaign_id}")
+            if generation is None:
+                generation = 1 + max(g for g, _ in known.values()) if known else 0
+            if parent_id is not None:
+                parent_fitness = known[parent_id][1]
+        if code_hash is not None:
+            existing = self._one(sa.select(_C.c.id).where(_C.c.campaign_id == campaign_id,
+                                                          _C.c.code_hash == code_hash))
+            if existing is not None:
+                raise K.DuplicateCode(code_hash, existing)
+        if event_no is None:
+            last = self._one(sa.select(sa.func.max(_C.c.event_no)).where(_C.c.campaign_id == campaign_id))
+            event_no = 0 if last is None else last + 1
+        cid = self.conn.execute(_INSERT_CANDIDATE, dict(
+            campaign_id=campaign_id, island=island, parent_id=parent_id, parent2_id=parent2_id, operator=operator,
+            persona=persona, model=model, generation=generation, status=status, reason=reason, summary=summary,
+            origin=dict(origin) if origin else None, code_hash=code_hash, event_no=event_no,
+            parent_fitness=parent_fitness, created_at=utcnow())).scalar_one()
+        links = [{"candidate_id": cid, "name": n, "sha256": h} for n, h in self._blobs(files).items()]
+        if links:
+            self.conn.execute(sa.insert(CandidateFile), links)
+        self.conn.execute(_INSERT_MEMBERSHIP, dict(
+            campaign_id=campaign_id, island=island, candidate_id=cid, via="seed" if operator == "seed" else "birth",
+            event_id=None, joined_at=utcnow()))
+        return cid
+
+    def proposal(self, campaign_id: int, *, call: Mapping[str, Any],
+                 candidate: Mapping[str, Any]) -> tuple[int, str, str]:
+        """The LLM call and the candidate it produced (see record.record_proposal)."""
+        fields = dict(candidate)
+        try:
+            cid = self.candidate(campaign_id, **fields)
+        except K.DuplicateCode as e:  # raised before anything was written
+            fields.update(files={}, code_hash=None, status=REJECTED, reason=K.duplicate_reason(e.existing_id))
+            cid = self.candidate(campaign_id, **fields)
+        self.llm_call(campaign_id, **{"persona": fields.get("persona"), "operator": fields["operator"], **call},
+                      candidate_id=cid)
+        return cid, fields.get("status", K.PENDING), fields.get("reason", "")
+
+    def set_status(self, candidate_id: int, status: str, reason: str | None = None) -> None:
+        K.check(status, K.CANDIDATE_STATUSES, "candidate status")
+        values: dict[str, Any] = {"status": status}
+        if reason is not None:
+            values["reason"] = reason
+        if status not in (K.PENDING, K.RUNNING):
+            values["finished_at"] = utcnow()
+        if self.conn.execute(sa.update(Candidate).where(_C.c.id == candidate_id).values(**values)).rowcount != 1:
+            raise ValueError(f"no candidate {candidate_id}")
+
+    def finish(self, candidate_id: int, status: str, reason: str = "", fitness: float | None = None, *,
+               children: bool = True) -> float | None:
+        """Final status and fitness (see record.finish_candidate). `children=False`: the caller knows the
+        candidate has none whose parent_fitness would follow."""
+        K.check(status, K.STATUSES, "final status")
+        if status == OK and fitness is None:
+            fitness = self._one(sa.select(sa.func.avg(Evaluation.best_vloss)).where(
+                Evaluation.candidate_id == candidate_id, Evaluation.status == OK))
+            if fitness is None:
+                raise ValueError(f"candidate {candidate_id} has no ok evaluation to take its fitness from")
+        if status != OK:
+            fitness = None
+        n = self.conn.execute(sa.update(Candidate).where(_C.c.id == candidate_id).values(
+            status=status, reason=reason, fitness=fitness, finished_at=utcnow())).rowcount
+        if n != 1:
+            raise ValueError(f"no candidate {candidate_id}")
+        if children:  # children compare themselves with this fitness; a re-averaged one updates them
+            self.conn.execute(sa.update(Candidate).where(_C.c.parent_id == candidate_id)
+                              .values(parent_fitness=fitness))
+        return fitness
+
+    # -- evaluations, calls, events ---------------------------------------------------------------------
+
+    def evaluation(self, candidate_id: int, result: ScoreResult, started_at: datetime | None = None, *,
+                   replaces: bool | None = None) -> None:
+        """One finished evaluation (see record.record_evaluation). `replaces`: whether an interrupted row
+        of the same seed exists, when the caller knows (None: look)."""
+        d = result.to_dict()
+        row = {k: d[k] for k in SCORE_FIELDS}
+        row.update(log_tail=K.bounded_tail(d.get("log_tail") or ""), finished_at=utcnow(),
+                   created_at=started_at or utcnow())
+        where = (Evaluation.candidate_id == candidate_id, Evaluation.seed == result.seed)
+        if replaces is None:
+            prior = self._one(sa.select(Evaluation.status).where(*where))
+            if prior is not None and prior != INTERRUPTED:
+                raise ValueError(f"candidate {candidate_id} seed {result.seed} is already evaluated ({prior})")
+            replaces = prior is not None
+        if replaces:
+            self.conn.execute(sa.update(Evaluation).where(*where, Evaluation.status == INTERRUPTED).values(**row))
+        else:
+            self.conn.execute(_INSERT_EVALUATION, {"candidate_id": candidate_id, **row})
+
+    def llm_call(self, campaign_id: int, **fields: Any) -> int:
+        row = {"campaign_id": campaign_id, "created_at": utcnow(), **fields}
+        return self.conn.execute(_INSERT_CALL, row).scalar_one()
+
+    def credit_of(self, candidate_id: int) -> tuple[str | None, str]:
+        row = self.conn.execute(sa.select(_C.c.persona, _C.c.operator).where(_C.c.id == candidate_id)).first()
+        if row is None:
+            raise ValueError(f"no candidate {candidate_id}")
+        return row[0], row[1]
+
+    def event(self, campaign_id: int, kind: str, payload: Mapping[str, Any] | None = None) -> int:
+        K.check(kind, K.EVENT_KINDS, "event kind")
+        return self.conn.execute(_INSERT_EVENT, dict(
+            campaign_id=campaign_id, kind=kind, payload=dict(payload or {}), created_at=utcnow())).scalar_one()
+
+    def membership(self, campaign_id: int, island: int, candidate_id: int, via: str = "migration",
+                   event_id: int | None = None) -> int | None:
+        K.check(via, K.VIAS, "membership")
+        exists = self._one(sa.select(Membership.id).where(
+            Membership.campaign_id == campaign_id, Membership.island == island,
+            Membership.candidate_id == candidate_id))
+        if exists is not None:
+            return None
+        return self.conn.execute(_INSERT_MEMBERSHIP, dict(
+            campaign_id=campaign_id, island=island, candidate_id=candidate_id, via=via, event_id=event_id,
+            joined_at=utcnow())).scalar_one()
+
+    def migration(self, campaign_id: int, source: int, target: int, round_no: int, ids: list[int]) -> int:
+        """A migration round: its event and the migrants' memberships of the target island (see
+        record.record_migration)."""
+        eid = self.event(campaign_id, "migration",
+                         {"from": source, "to": target, "round": round_no, "candidates": list(ids)})
+        for cid in ids:
+            self.membership(campaign_id, target, cid, "migration", eid)
+        return eid

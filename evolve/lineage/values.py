@@ -1,0 +1,101 @@
+"""The values the lineage hands out: a candidate, a candidate with its files and evaluations, a campaign.
+
+Frozen dataclasses, the one shape of each concept across module boundaries: the campaign's in-memory
+view (evolve/population.py) holds `Candidate`s and replaces them on each change; the readers in
+queries.py return them; `to_dict()` gives the JSON the query commands print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from scoring.result import ScoreResult
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    island: int  # island of birth
+    parent_id: int | None
+    parent2_id: int | None
+    operator: str
+    persona: str | None
+    status: str
+    reason: str = ""
+    fitness: float | None = None  # mean best_vloss of the ok evaluations; None unless status is ok
+    summary: str = ""  # what the reply said it changed
+    model: str | None = None
+    generation: int = 0
+    event_no: int = 0
+    code_hash: str | None = None  # None for a rejected duplicate
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    depth: int | None = None  # set by lineage walks: the distance from the candidate the walk started at
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StoredEvaluation:
+    """One evaluation as stored: the scorer's result and when it was recorded."""
+
+    result: ScoreResult
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.result.to_dict()
+        d.pop("trusted_s", None)  # not stored
+        return {**d, "created_at": self.created_at, "finished_at": self.finished_at}
+
+
+@dataclass(frozen=True)
+class Membership:
+    island: int
+    via: str  # seed | birth | migration
+    joined_at: datetime
+
+
+@dataclass(frozen=True)
+class CandidateDetail:
+    """One candidate with its files, evaluations (by seed), island memberships and LLM cost."""
+
+    candidate: Candidate
+    files: dict[str, str]
+    evaluations: tuple[StoredEvaluation, ...]
+    memberships: tuple[Membership, ...]
+    llm_calls: int
+    llm_cost_usd: float
+
+    def evaluation(self, seed: int) -> StoredEvaluation | None:
+        return next((e for e in self.evaluations if e.result.seed == seed), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.candidate.to_dict()
+        c.pop("depth")
+        return {**c, "files": dict(self.files), "evaluations": [e.to_dict() for e in self.evaluations],
+                "memberships": [asdict(m) for m in self.memberships], "llm_calls": self.llm_calls,
+                "llm_cost_usd": self.llm_cost_usd}
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    id: int
+    name: str
+    task_name: str
+    task_path: str
+    config: dict[str, Any]
+    seed: int
+    status: str
+    islands: int
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SCORE_FIELDS = tuple(f.name for f in fields(ScoreResult) if f.name != "trusted_s")  # the stored ones
