@@ -39,8 +39,8 @@ class LLM(_Strict):
     concurrency: int = Field(2, ge=1, le=64)  # proposers: LLM calls in flight at once
     max_prompt_chars: int = Field(60_000, ge=2_000)  # longer prompts are cut as prompts.py states, or not sent
     # The progress guard (evolve/progress.py): after a proposal that gave nothing to train (rejected reply,
-    # duplicate, constraint violation, prompt too long, failed call) the next one waits, first
-    # `fruitless_backoff_s`, doubling up to 10 s; `max_fruitless` such proposals in a row stop the proposals.
+    # duplicate, constraint violation, prompt too long, failed call) that was not the first in a row, the next
+    # one waits, first `fruitless_backoff_s`, doubling up to 10 s; `max_fruitless` in a row stop the proposals.
     max_fruitless: int = Field(40, ge=1)
     fruitless_backoff_s: float = Field(1.0, ge=0)
 

@@ -2,9 +2,11 @@
 
 A proposal is fruitful when it queues a new candidate. Every other end is fruitless and has a cause: the
 reply was rejected (did not parse, a syntax error, changed nothing, a duplicate of an earlier program),
-broke the task's constraints, the prompt could not be built, or the LLM call failed. After each
-fruitless proposal the next one waits (`backoff_s`, doubling, at most BACKOFF_CAP_S), so a fast endpoint
-that only answers duplicates cannot take the CPU from a training; a fruitful one resets the streak.
+broke the task's constraints, the prompt could not be built, or the LLM call failed. One such proposal
+is normal (a good model's replies are rejected now and then) and the next goes at once: a slot with
+nothing queued would otherwise sit idle through the wait. From the second in a row on, the next proposal
+waits (`backoff_s`, doubling, at most BACKOFF_CAP_S), so a fast endpoint that only answers duplicates
+cannot take the CPU from a training; a fruitful proposal resets the streak.
 
 The proposals stop when the streak reaches `max_fruitless`, or sooner when the last
 MAX_FAILED_CALLS_IN_A_ROW calls all failed (the endpoint, not the model, is the problem). The reason
@@ -69,9 +71,9 @@ class ProgressGuard:
 
     def wait_s(self) -> float:
         """How long the next proposal waits."""
-        if not self.streak:
+        if len(self.streak) < 2:
             return 0.0
-        return min(BACKOFF_CAP_S, self.backoff_s * 2.0 ** min(len(self.streak) - 1, 30))
+        return min(BACKOFF_CAP_S, self.backoff_s * 2.0 ** min(len(self.streak) - 2, 30))
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(self.streak).most_common())

@@ -76,11 +76,36 @@ def _canonical(tree: ast.AST) -> str:
     return "\0".join(out)
 
 
+_STMT_CACHE: dict[tuple[str, int, int], str] = {}
+_STMT_CACHE_MAX = 20_000
+
+
+def _module_canonical(tree: ast.Module, text: str) -> str:
+    """`_canonical(tree)`, with each top-level statement's part cached by its source text and columns: a
+    child usually changes a few statements of its parent's file, and only those are walked again."""
+    body = tree.body[1:] if tree.body and _docstring(tree.body[0]) else tree.body
+    if not body:
+        return _canonical(tree)
+    lines = text.splitlines(keepends=True)
+    parts = ["Module", f"[{len(body)}"]
+    for stmt in body:
+        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+        key = ("".join(lines[first - 1 : stmt.end_lineno]), stmt.col_offset, stmt.end_col_offset or 0)
+        canon = _STMT_CACHE.get(key)
+        if canon is None:
+            if len(_STMT_CACHE) >= _STMT_CACHE_MAX:
+                _STMT_CACHE.clear()
+            canon = _STMT_CACHE[key] = _canonical(stmt)
+        parts.append(canon)
+    parts.append(f"[{len(tree.type_ignores)}")
+    return "\0".join(parts)
+
+
 @functools.lru_cache(maxsize=512)
 def _file_digest(name: str, text: str) -> bytes:
     """One file's share of the hash; cached, since most children leave most files as their parent had them."""
     try:
-        canon = _canonical(syntax.parse_shared(text, name))
+        canon = _module_canonical(syntax.parse_shared(text, name), text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         canon = "text:" + text
     h = hashlib.sha256(f"{name}\0{len(canon)}\0".encode())

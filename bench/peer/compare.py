@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -28,12 +29,13 @@ sys.path.insert(0, str(REPO))
 from bench.peer import sides  # noqa: E402
 
 SECTIONS = ("utilization", "controller", "hung", "search")  # the long one last
-FULL = {"util_s": 1.0, "util_evals": 20, "ctl_sizes": [100, 1000, 10000], "ctl_ours_extra": 100,
+FULL = {"util_s": 1.0, "util_evals": 20, "ctl_sizes": [100, 1000, 10000], "ctl_ours_extra": 100, "ctl_runs": 3,
         "ctl_peer_iters": {100: 50, 1000: 30, 10000: 10}, "ctl_limit_s": 900, "search_evals": 5,
         "search_seeds": 3, "search_smoke": False, "search_delta": 0.05, "search_timeout_s": 600.0,
         "hang_timeout_s": 45.0,
         "hang_inner_s": 135.0, "hang_evals": 5}
-SMOKE = {"util_s": 0.2, "util_evals": 5, "ctl_sizes": [20], "ctl_ours_extra": 5, "ctl_peer_iters": {20: 5},
+SMOKE = {"util_s": 0.2, "util_evals": 5, "ctl_sizes": [20], "ctl_ours_extra": 5, "ctl_runs": 1,
+         "ctl_peer_iters": {20: 5},
          "ctl_limit_s": 120, "search_evals": 2, "search_seeds": 1, "search_smoke": True,
          "search_delta": 0.05, "search_timeout_s": 90.0,
          "hang_timeout_s": 20.0, "hang_inner_s": 40.0, "hang_evals": 3}
@@ -77,27 +79,44 @@ def utilization(p: dict, partial=None) -> list[dict]:
     return rows
 
 
+def _peer_ms(peer: dict) -> tuple[float | None, bool]:
+    """The peer's ms per iteration, and whether it was cut at the time limit."""
+    done = len(peer["evals"])
+    if "run_wall_s" in peer and done:
+        return round(1000 * peer["run_wall_s"] / done, 1), False
+    if done >= 2:  # stopped at the time limit: the rate between its evaluations
+        ends = [e["end"] for e in peer["evals"]]
+        return round(1000 * (ends[-1] - ends[0]) / (done - 1), 1), True
+    return None, True
+
+
 def controller(p: dict, partial=None) -> list[dict]:
+    """Each size `ctl_runs` times, ours and the peer alternating (each run a fresh process): the medians."""
     rows = []
     for n in p["ctl_sizes"]:
         before = load()
-        ours = sides.fresh("ours_controller", n=n, extra=p["ctl_ours_extra"])
         iters = p["ctl_peer_iters"][n]
-        peer = sides.peer_run(iters, eval_s=0.0, prefill=n, limit_s=p["ctl_limit_s"])
+        runs_ours, runs_peer = [], []
+        for _ in range(p["ctl_runs"]):
+            runs_ours.append(sides.fresh("ours_controller", n=n, extra=p["ctl_ours_extra"]))
+            runs_peer.append(sides.peer_run(iters, eval_s=0.0, prefill=n, limit_s=p["ctl_limit_s"]))
+        ours = min(runs_ours, key=lambda r: abs(r["ms_per_candidate"]
+                                                - statistics.median(x["ms_per_candidate"] for x in runs_ours)))
+        peer_ms = [m for m, _ in map(_peer_ms, runs_peer) if m is not None]
+        peer = runs_peer[0] if not peer_ms else min(
+            runs_peer, key=lambda r: abs((_peer_ms(r)[0] or 1e9) - statistics.median(peer_ms)))
         done = len(peer["evals"])
-        row = {"programs": n, "ours_ms": ours["ms_per_candidate"], "ours_new": ours["new_evaluations"],
+        row = {"programs": n, "runs": p["ctl_runs"], "ours_ms": round(statistics.median(
+                   x["ms_per_candidate"] for x in runs_ours), 1),
+               "ours_ms_runs": [x["ms_per_candidate"] for x in runs_ours],
+               "peer_ms_runs": [_peer_ms(r)[0] for r in runs_peer], "ours_new": ours["new_evaluations"],
                "ours_fill_s": ours["fill_s"], "ours_load_s": ours["load_s"], "peer_iterations": iters,
                "peer_done": done, "peer_prefill_s": peer.get("prefill_s"), "peer_programs_held": peer.get("programs"),
                "load": [before, load()]}
-        if "run_wall_s" in peer and done:
-            row["peer_ms"] = round(1000 * peer["run_wall_s"] / done, 1)
-        elif done >= 2:  # stopped at the time limit: the rate between its evaluations
-            ends = [e["end"] for e in peer["evals"]]
-            row["peer_ms"] = round(1000 * (ends[-1] - ends[0]) / (done - 1), 1)
+        row["peer_ms"] = round(statistics.median(peer_ms), 1) if peer_ms else None
+        if _peer_ms(peer)[1]:
             row["peer_limited_s"] = p["ctl_limit_s"]
-        else:
-            row["peer_ms"] = None
-            row["peer_limited_s"] = p["ctl_limit_s"]
+        if not peer_ms:
             row["peer_error"] = peer.get("error", "")[-300:]
         rows.append(row)
         print(f"controller at {n}: ours {row['ours_ms']} ms, peer {row['peer_ms']} ms", file=sys.stderr)

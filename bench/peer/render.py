@@ -48,17 +48,26 @@ def utilization(rows: list[dict]) -> list[str]:
     return out
 
 
+def _runs(values: list | None) -> str:
+    return "" if not values or len(values) < 2 else " (runs: " + ", ".join(
+        "-" if v is None else f"{v:.1f}" for v in values) + ")"
+
+
 def controller(rows: list[dict]) -> list[str]:
-    out = ["| programs already in the population | ours, ms per candidate | peer, ms per candidate "
+    runs = rows[0].get("runs", 1) if rows else 1
+    out = [f"Median of {runs} run(s) per size, ours and the peer alternating." if runs > 1 else "One run per size.",
+           "", "| programs already in the population | ours, ms per candidate | peer, ms per candidate "
            "| ratio ours / peer | measured over (ours; peer) | load before, after |", "|---|---|---|---|---|---|"]
     for r in rows:
         peer = "did not finish one iteration" if r["peer_ms"] is None else f"{r['peer_ms']:.1f}"
         if r.get("peer_limited_s"):
             peer += f" (stopped at the {r['peer_limited_s']} s limit after {r['peer_done']} of " \
                     f"{r['peer_iterations']} iterations)"
+        peer += _runs(r.get("peer_ms_runs"))
         if r.get("peer_programs_held") is not None:
             peer += f"; it held {r['peer_programs_held']:,} programs"
-        ours = f"{r['ours_ms']:.1f} (+ {r['ours_load_s']:.2f} s to load the lineage, once per resume)"
+        ours = (f"{r['ours_ms']:.1f}{_runs(r.get('ours_ms_runs'))} (+ {r['ours_load_s']:.2f} s to load the lineage, "
+                "once per resume)")
         out.append(f"| {r['programs']:,} | {ours} | {peer} | {_ratio(r['ours_ms'], r['peer_ms'])} | "
                    f"{r['ours_new']} new candidates; {r['peer_done']} iterations | {r['load'][0]}, {r['load'][1]} |")
     return out

@@ -71,7 +71,7 @@ def status(
 ) -> None:
     """Counts by status, evaluations, best candidate, LLM cost, events and islands."""
     with _campaign(name, db) as (d, cid):
-        summary = lineage.status_summary(d, cid)
+        summary = lineage.status_summary(d, cid).to_dict()
         islands = lineage.island_stats(d, cid)
         try:
             limit: int | None = effective_config(d, cid).budget.llm_call_limit()

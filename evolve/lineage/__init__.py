@@ -69,7 +69,7 @@ from evolve.lineage.report_queries import (
 from evolve.lineage.sql import SqlResult, run_readonly
 from evolve.lineage.stats import island_stats, persona_stats
 from evolve.lineage.transaction import Transaction, transaction
-from evolve.lineage.values import CampaignInfo, Candidate, CandidateDetail, StoredEvaluation
+from evolve.lineage.values import CampaignInfo, Candidate, CandidateDetail, StatusSummary, StoredEvaluation
 
 __all__ = [
     "CANDIDATE_STATUSES",
@@ -88,6 +88,7 @@ __all__ = [
     "LeaseLost",
     "Member",
     "SqlResult",
+    "StatusSummary",
     "StoredEvaluation",
     "Transaction",
     "acquire_lease",

@@ -303,7 +303,7 @@ def _walk(db: Database, campaign_id: int, candidate_id: int, up: bool) -> list[V
 STOP_EVENTS = ("finished", "interruption", "no_progress", "budget_reached")
 
 
-def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
+def status_summary(db: Database, campaign_id: int) -> V.StatusSummary:
     """What `evolve status` shows and what resume recomputes budgets from: all counted from rows."""
     info = campaign(db, campaign_id)
     with db.session() as s:
@@ -349,32 +349,5 @@ def status_summary(db: Database, campaign_id: int) -> dict[str, Any]:
             .limit(1)
         )
     best = top(db, campaign_id, 1)
-    return {
-        "campaign": info.name,
-        "task": info.task_name,
-        "status": info.status,
-        "seed": info.seed,
-        "islands": info.islands,
-        "created_at": info.created_at,
-        "updated_at": info.updated_at,
-        "candidates": sum(by_status.values()),
-        "by_status": by_status,
-        "evaluations": sum(evals.values()),
-        "evaluations_by_status": evals,
-        "best": None
-        if not best
-        else {
-            "id": best[0].id,
-            "fitness": best[0].fitness,
-            "island": best[0].island,
-            "persona": best[0].persona,
-            "operator": best[0].operator,
-        },
-        "llm_calls": calls,
-        "llm_errors": errors,
-        "tokens_in": int(tin),
-        "tokens_out": int(tout),
-        "cost_usd": float(cost),
-        "stop_reason": (last_stop or {}).get("reason"),
-        "events": events,
-    }
+    return V.StatusSummary(info, by_status, evals, best[0] if best else None, calls, errors, int(tin), int(tout),
+                           float(cost), (last_stop or {}).get("reason"), events)

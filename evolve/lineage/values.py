@@ -99,3 +99,40 @@ class CampaignInfo:
 
 
 SCORE_FIELDS = tuple(f.name for f in fields(ScoreResult) if f.name != "trusted_s")  # the stored ones
+
+
+@dataclass(frozen=True)
+class StatusSummary:
+    """What `evolve status` shows, all counted from rows."""
+
+    campaign: CampaignInfo
+    by_status: dict[str, int]  # candidates by status
+    evaluations_by_status: dict[str, int]
+    best: Candidate | None
+    llm_calls: int
+    llm_errors: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    stop_reason: str | None  # why it ended, or why proposals stopped while the queue trains
+    events: dict[str, int]  # by kind
+
+    @property
+    def candidates(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def evaluations(self) -> int:
+        return sum(self.evaluations_by_status.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        c, b = self.campaign, self.best
+        return {"campaign": c.name, "task": c.task_name, "status": c.status, "seed": c.seed, "islands": c.islands,
+                "created_at": c.created_at, "updated_at": c.updated_at, "candidates": self.candidates,
+                "by_status": dict(self.by_status), "evaluations": self.evaluations,
+                "evaluations_by_status": dict(self.evaluations_by_status),
+                "best": None if b is None else {"id": b.id, "fitness": b.fitness, "island": b.island,
+                                                "persona": b.persona, "operator": b.operator},
+                "llm_calls": self.llm_calls, "llm_errors": self.llm_errors, "tokens_in": self.tokens_in,
+                "tokens_out": self.tokens_out, "cost_usd": self.cost_usd, "stop_reason": self.stop_reason,
+                "events": dict(self.events)}

@@ -178,10 +178,15 @@ class LLMClient:
             return CallRecord(spec.name, prompt_hash(prompt), None, f"malformed response: {e}",
                               latency_s=latency, attempts=attempts, api_base=spec.api_base)
         usage = getattr(response, "usage", None)
-        try:
-            cost: float | None = float(litellm.completion_cost(completion_response=response))
-        except Exception:
-            cost = None  # litellm has no price for this model (local servers, new models)
+        cost: float | None = None  # None: litellm has no price for this model (local servers, new models)
+        hidden = getattr(response, "_hidden_params", None) or {}
+        if "response_cost" in hidden:  # litellm priced the response while building it: not twice
+            cost = None if hidden["response_cost"] is None else float(hidden["response_cost"])
+        else:
+            try:
+                cost = float(litellm.completion_cost(completion_response=response))
+            except Exception:
+                pass
         return CallRecord(spec.name, prompt_hash(prompt), reply, None,
                           getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
                           cost, latency, attempts, spec.api_base)

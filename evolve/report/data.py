@@ -65,7 +65,7 @@ class ReportData:
     task: str
     status: str
     created_at: datetime
-    summary: dict[str, Any]
+    summary: lineage.StatusSummary
     evaluations: int
     islands: tuple[int, ...]
     overall: Curve

@@ -55,26 +55,26 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None =
 
 def _facts(data: ReportData) -> str:
     s = data.summary
-    best = s["best"]
+    best = s.best
     seed = min((x for x in data.seeds if x.level is not None), key=lambda x: x.level or 0.0, default=None)
     facts = {
         "task": data.task,
         "status": data.status,
-        "candidates": f"{s['candidates']:,}",
+        "candidates": f"{s.candidates:,}",
         "evaluations": f"{data.evaluations:,}",
         "islands": str(len(data.islands)),
-        "LLM calls": f"{s['llm_calls']:,} ({s['llm_errors']} failed)",
-        "tokens in / out": f"{s['tokens_in']:,} / {s['tokens_out']:,}",
-        "LLM cost": f"${s['cost_usd']:.4f}",
+        "LLM calls": f"{s.llm_calls:,} ({s.llm_errors} failed)",
+        "tokens in / out": f"{s.tokens_in:,} / {s.tokens_out:,}",
+        "LLM cost": f"${s.cost_usd:.4f}",
     }
     if seed is not None:
         band = f" (band {_num(seed.low)}–{_num(seed.high)}, {len(seed.losses)} seeds)" if seed.losses else ""
         facts["seed level"] = f"#{seed.candidate}: {_num(seed.level)}{band}"
     if best is not None:
-        facts["best"] = f"#{best['id']}: {_num(best['fitness'])} ({best['persona'] or best['operator']})"
-        if seed is not None and seed.level is not None:
-            gain = seed.level - best["fitness"]
-            beyond = seed.low is not None and best["fitness"] < seed.low
+        facts["best"] = f"#{best.id}: {_num(best.fitness)} ({best.persona or best.operator})"
+        if seed is not None and seed.level is not None and best.fitness is not None:
+            gain = seed.level - best.fitness
+            beyond = seed.low is not None and best.fitness < seed.low
             facts["gain on the seed"] = f"{gain:+.4f}" + (" (below its noise band)" if beyond else " (within noise)")
     cells = "".join(f"<div><span>{escape(k)}</span>{escape(v)}</div>" for k, v in facts.items())
     return f'<div class="facts" id="facts">{cells}</div>'
@@ -187,7 +187,8 @@ def _nodes_json(data: ReportData) -> dict[str, Any]:
 def render(data: ReportData, pngs: dict[str, bytes]) -> str:
     body = [
         f"<h1>Campaign {escape(data.campaign)}</h1>",
-        f'<p class="muted">From the lineage database as of {escape(str(data.summary["updated_at"])[:19])} UTC.</p>',
+        f'<p class="muted">From the lineage database as of {escape(str(data.summary.campaign.updated_at)[:19])}'
+        " UTC.</p>",
         _facts(data),
         '<h2 id="loss">Best validation loss</h2>',
         '<p class="muted">Step line: the best fitness so far (mean over confirmation seeds). Dashed: the seed\'s '

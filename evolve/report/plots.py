@@ -145,7 +145,7 @@ def personas(data: ReportData) -> bytes:
 
 def failures(data: ReportData) -> bytes:
     """Finished candidates by status: how many were ok and how many failed in each way."""
-    counts = {"ok": data.summary["by_status"].get("ok", 0)}
+    counts = {"ok": data.summary.by_status.get("ok", 0)}
     counts.update({f["status"]: f["count"] for f in data.failures})
     fig = Figure(figsize=(9, 0.45 * len(counts) + 1.4))
     ax = fig.add_subplot()

@@ -38,16 +38,18 @@ def _campaign(name, server, slow_s=0.0, **sections):
 
 # -- the guard on its own ---------------------------------------------------------------------------------
 
-def test_the_wait_doubles_from_the_first_fruitless_proposal_up_to_its_cap_and_a_success_resets_it():
+def test_the_wait_starts_at_the_second_fruitless_proposal_in_a_row_doubles_to_its_cap_and_a_success_resets_it():
     g = ProgressGuard(max_fruitless=100, backoff_s=0.5)
     assert g.wait_s() == 0.0
     waits = []
     for _ in range(8):
         g.fruitless(Cause.DUPLICATE)
         waits.append(g.wait_s())
-    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0, BACKOFF_CAP_S, BACKOFF_CAP_S, BACKOFF_CAP_S]
+    assert waits == [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, BACKOFF_CAP_S, BACKOFF_CAP_S]
     g.fruitful()
     assert g.wait_s() == 0.0 and g.verdict() is None
+    g.fruitless(Cause.NO_OP)  # one rejection after a success: no wait
+    assert g.wait_s() == 0.0
 
 
 def test_the_verdict_names_every_cause_with_its_count_dominant_first():
@@ -141,7 +143,7 @@ def test_a_fast_useless_endpoint_does_not_spin_while_training_runs(in_tmp):
         outcome, rows = _campaign("patient", server, slow_s=4.0, budget={"max_evals": 30, "max_minutes": 0.15},
                                   llm={"fruitless_backoff_s": 0.5, "max_fruitless": 40})
     assert outcome.cause is Stop.BUDGET and outcome.evals_done >= 2
-    # waits of 0.5 + 1 + 2 + 4 s fill the 9 s: a handful of calls (two proposers), not forty
+    # waits of 0 + 0.5 + 1 + 2 + 4 s fill the 9 s: a handful of calls (two proposers), not forty
     assert len(rows["llm_calls"]) <= 12, len(rows["llm_calls"])
 
 

@@ -143,7 +143,9 @@ def test_members_of_an_island_in_arrival_order(built: Built) -> None:
 
 
 def test_status_summary_counts_from_rows(built: Built) -> None:
-    s = L.status_summary(built.db, built.campaign)
+    summary = L.status_summary(built.db, built.campaign)
+    assert summary.best is not None and summary.best.id == built.ids["e"]
+    s = summary.to_dict()  # what `evolve status --json` prints
     assert s["candidates"] == 10
     assert s["by_status"] == {"crashed": 1, "ok": 6, "rejected": 1, "running": 1, "timeout": 1}
     assert s["evaluations"] == 10

@@ -71,3 +71,34 @@ def test_hashing_leaves_the_shared_syntax_tree_as_parsed():
     before = ast.dump(tree)
     code_hash({"m.py": text})
     assert syntax.parse_shared(text, "m.py") is tree and ast.dump(tree) == before
+
+
+def test_the_statement_cache_gives_the_hash_of_a_full_walk(task):
+    # A file's canonical form is put together from cached parts, one per top-level statement, keyed by the
+    # statement's source text and columns. It must equal the walk over the whole tree: two statements on
+    # one line, decorators above a def, docstrings, a module that is only a docstring, and a statement that
+    # reappears elsewhere in another file.
+    import random
+
+    from evolve import screen as scr
+    from scoring import syntax
+
+    sources = ["'''doc'''\n", "a = 1; b = 2\n", "a = 1; a = 1\nb = 2\n", "x = 1\n",
+               "@d\n@e(1)\ndef f():\n    '''x'''\n    return 1\nclass C: pass\n", "'''only doc'''\nimport os\n",
+               "if x:\n    y = 1\nelse:\n    y = 2\n", "def f():\n    return 1\n\n\nx = f()\ndef f():\n    return 2\n",
+               *task.seed_files.values()]
+    rng = random.Random(0)
+    lines = sources[-1].splitlines(keepends=True)
+    for _ in range(20):  # the seed with one statement-level line dropped: most statements come from the cache
+        cut = list(lines)
+        del cut[rng.randrange(len(cut))]
+        sources.append("".join(cut))
+    checked = 0
+    for text in sources:
+        try:
+            tree = syntax.parse(text, "m.py")
+        except SyntaxError:
+            continue
+        assert scr._module_canonical(tree, text) == scr._canonical(tree), text
+        checked += 1
+    assert checked >= 20

@@ -42,7 +42,7 @@ def test_the_seed_level_and_noise_band_come_from_its_confirmation_seeds(db, data
 
 def test_failures_are_counted_by_status_with_their_reasons(db, data):
     d, cid = db
-    by_status = lineage.status_summary(d, cid)["by_status"]
+    by_status = lineage.status_summary(d, cid).by_status
     assert {f["status"]: f["count"] for f in data.failures} == {
         s: n for s, n in by_status.items() if s not in ("ok", "pending", "running")
     }
@@ -84,9 +84,9 @@ def test_migrations_and_llm_usage_follow_the_events_and_calls(db, data):
     assert [m.evaluation for m in data.migrations] == sorted(m.evaluation for m in data.migrations)
     summary = lineage.status_summary(d, cid)
     last = data.llm[-1]
-    assert len(data.llm) == summary["llm_calls"]
-    assert (last.tokens_in, last.tokens_out) == (summary["tokens_in"], summary["tokens_out"])
-    assert last.cost_usd == pytest.approx(summary["cost_usd"])
+    assert len(data.llm) == summary.llm_calls
+    assert (last.tokens_in, last.tokens_out) == (summary.tokens_in, summary.tokens_out)
+    assert last.cost_usd == pytest.approx(summary.cost_usd)
 
 
 def test_persona_leaderboard_is_the_credit_table(db, data):
