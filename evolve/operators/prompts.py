@@ -215,24 +215,21 @@ def _render(operator: str, persona: Persona, parent: Parent, file_sections: list
             cuts.append(f"error tail shortened to its last {limits.max_error_chars} characters")
     persona_text = persona.prompt
 
+    shed = {"changes": dropped, "attempts": attempts_dropped}  # entries left out, by list
+
     def build() -> str:
         return _assemble(persona, persona_text, operator, file_sections, task, parent, context, changes,
-                         dropped, tail, limits, cuts, attempts, attempts_dropped)
+                         shed["changes"], tail, limits, cuts, attempts, shed["attempts"])
 
     text = build()
-    # Step 3 of the stated order: shed context until the prompt fits.
-    while len(text) > limits.max_chars and changes:
-        changes.pop()
-        dropped += 1
-        cuts[:] = [c for c in cuts if not c.startswith("older changes")] + [
-            "older changes dropped to fit; the newest are kept"]
-        text = build()
-    while len(text) > limits.max_chars and attempts:
-        attempts.pop()
-        attempts_dropped += 1
-        cuts[:] = [c for c in cuts if not c.startswith("older attempts")] + [
-            "older attempts dropped to fit; the newest are kept"]
-        text = build()
+    # Step 3 of the stated order: shed context until the prompt fits, oldest entries first.
+    for what, entries in (("changes", changes), ("attempts", attempts)):
+        while len(text) > limits.max_chars and entries:
+            entries.pop()
+            shed[what] += 1
+            cuts[:] = [c for c in cuts if not c.startswith(f"older {what}")] + [
+                f"older {what} dropped to fit; the newest are kept"]
+            text = build()
     if tail is not None and len(text) > limits.max_chars and len(tail) > limits.min_error_chars:
         keep = max(limits.min_error_chars, len(tail) - (len(text) - limits.max_chars) - 200)
         tail = tail[-keep:]

@@ -28,7 +28,7 @@ from evolve.operators.context import Request
 from evolve.operators.fences import file_block
 from evolve.operators.offline.catalog import CATALOG, GENERIC_TAGS, PRIORS
 from evolve.operators.offline.perturb import find_sites, fmt, perturb, set_constant
-from evolve.operators.offline.prompt_view import PromptView, read_prompt
+from evolve.operators.offline.prompt_view import read_prompt
 
 MODEL_NAME = "offline"
 _TAG_WEIGHT = 3  # an edit sharing k tags with the persona is (1 + 3k) times as likely
@@ -42,7 +42,7 @@ def _weight(tags: tuple[str, ...], persona_tags: tuple[str, ...]) -> int:
     return 1 + _TAG_WEIGHT * len(set(tags) & set(persona_tags))
 
 
-def _perturb(view: PromptView, files: Mapping[str, str], rng: random.Random) -> tuple[dict, str] | None:
+def _perturb(view: Request, files: Mapping[str, str], rng: random.Random) -> tuple[dict, str] | None:
     tried = "\n".join(view.tried)
     for _ in range(4):  # a perturbation already tried from this parent is drawn again
         out = perturb(files, view.frozen_names, view.frozen_file, view.end_marker, rng)
@@ -51,7 +51,7 @@ def _perturb(view: PromptView, files: Mapping[str, str], rng: random.Random) -> 
     return None if out is None else (out[0], f"[perturb] {out[1]}")
 
 
-def _mutate(view: PromptView, files: Mapping[str, str], rng: random.Random) -> tuple[dict, str] | None:
+def _mutate(view: Request, files: Mapping[str, str], rng: random.Random) -> tuple[dict, str] | None:
     options = [(e, e.apply(files)) for e in CATALOG]
     options = [(e, out) for e, out in options if out is not None]
     has_sites = bool(find_sites(files, view.frozen_names, view.frozen_file, view.end_marker))
@@ -73,12 +73,12 @@ def _mutate(view: PromptView, files: Mapping[str, str], rng: random.Random) -> t
 _NUMBER = r"-?[0-9][0-9.e+-]*"
 
 
-def _constants(files: Mapping[str, str], view: PromptView) -> dict[str, float | int]:
+def _constants(files: Mapping[str, str], view: Request) -> dict[str, float | int]:
     return {s.label: s.value for s in find_sites(files, view.frozen_names, view.frozen_file, view.end_marker)
             if not s.label.endswith(")")}
 
 
-def _crossover(view: PromptView, rng: random.Random) -> tuple[dict, str] | None:
+def _crossover(view: Request, rng: random.Random) -> tuple[dict, str] | None:
     a, b = view.parent, view.other or {}
     files, taken = dict(a), []
     for e in CATALOG:
@@ -101,7 +101,7 @@ def _crossover(view: PromptView, rng: random.Random) -> tuple[dict, str] | None:
     return fallback[0], f"{fallback[1]} (parent B brought nothing new, so parent A was mutated instead)"
 
 
-def _repair(view: PromptView, rng: random.Random) -> tuple[dict, str] | None:
+def _repair(view: Request, rng: random.Random) -> tuple[dict, str] | None:
     files = view.parent
     last = view.last_change
     m = re.search(r"\[perturb\] (\S+) (" + _NUMBER + ") -> (" + _NUMBER + ")", last)
@@ -161,7 +161,7 @@ def mutate_files(files: Mapping[str, str], *, frozen_names: tuple[str, ...] = ()
     a peer framework's request with (bench/peer), so both frameworks draw from the same edits. No persona,
     so every edit is equally weighted; `key` (e.g. the request text) varies the choice like the prompt does.
     """
-    view = PromptView(operator="mutate", persona="", tags=(), parent=dict(files), other=None,
+    view = Request(operator="mutate", persona="", tags=(), parent=dict(files), other=None,
                       editable=tuple(files), frozen_file=frozen_file, end_marker=end_marker,
                       frozen_names=tuple(frozen_names), last_change="", failure="")
     return _mutate(view, view.parent, _rng(seed, key))

@@ -23,14 +23,13 @@ from evolve.operators.reply import name_block, scan_fences, split_lines
 _REQUEST = "# This request"
 
 
-PromptView = Request  # what reading a prompt gives back: the request it was rendered from
 
 
 def _field(lines: list[str], prefix: str) -> str:
     return next((line[len(prefix):].strip() for line in lines if line.startswith(prefix)), "")
 
 
-def read_prompt(prompt: str) -> PromptView | None:
+def read_prompt(prompt: str) -> Request | None:
     lines = split_lines(prompt)
     starts = [i for i, line in enumerate(lines) if line.strip() == _REQUEST]
     if not starts:
@@ -84,7 +83,7 @@ def read_prompt(prompt: str) -> PromptView | None:
         error = "".join(line + "\n" for line in outside if line.startswith(ERROR_HEADING))
     tried = tuple(line for i, line in enumerate(lines) if i not in inside and line.startswith("- candidate ")
                   and heading_at[i].startswith(ATTEMPTS_HEADING))
-    return PromptView(
+    return Request(
         operator=operator,
         persona=persona.split(" ", 1)[0].rstrip(";"),
         tags=tags,
