@@ -4,7 +4,8 @@
 
 The numbers are never edited by hand: rerunning this regenerates them. The block between
 `<!-- peer:begin -->` and `<!-- peer:end -->` belongs to bench/peer (side-by-side with OpenEvolve) and
-is kept as it is. `--smoke` runs every benchmark at a tiny size and writes nothing: a check that the
+is kept as it is, as is the one bench/peer/history.py writes (the controller against an earlier commit).
+`--smoke` runs every benchmark at a tiny size and writes nothing: a check that the
 benchmark code still runs.
 """
 
@@ -105,11 +106,13 @@ def run(cmd: list[str]) -> tuple[str, float]:
 
 
 def peer_block() -> str:
-    if OUT.is_file():
-        m = re.search(r"<!-- peer:begin -->.*?<!-- peer:end -->", OUT.read_text(), re.S)
-        if m:
-            return m.group(0)
-    return "<!-- peer:begin -->\n(not measured yet: `make bench` runs bench/peer)\n<!-- peer:end -->"
+    """The blocks bench/peer writes: the side-by-side (always), the history (when it was measured)."""
+    old = OUT.read_text() if OUT.is_file() else ""
+    m = re.search(r"<!-- peer:begin -->.*?<!-- peer:end -->", old, re.S)
+    missing = "<!-- peer:begin -->\n(not measured yet: `make bench` runs bench/peer)\n<!-- peer:end -->"
+    peer = m.group(0) if m else missing
+    h = re.search(r"<!-- controller_history:begin -->.*?<!-- controller_history:end -->", old, re.S)
+    return peer + ("\n\n" + h.group(0) if h else "")
 
 
 def main() -> None:

@@ -200,11 +200,12 @@ def render(data: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else f"{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
-    new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, count=1, flags=re.S)
+def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put `section` (which starts with `begin` and ends with `end`) in place of the old one, atomically."""
+    text = path.read_text() if path.exists() else f"{begin}\n{end}\n"
+    if begin not in text or end not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    new = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: section, text, count=1, flags=re.S)
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(new)
     tmp.replace(path)

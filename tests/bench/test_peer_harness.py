@@ -192,3 +192,22 @@ def test_render_states_a_reduced_run_and_what_the_peer_could_not_do():
     assert "it held 200 programs" in text and "never, within the run" in text and "| best-of-n | not run" in text
     assert "60.0 (+ 1.50 s to load the lineage" in text and "| 1.50 |" in text  # our time, load apart; ratio
     assert text.startswith(render.BEGIN) and text.endswith(render.END)
+
+
+def test_the_controller_history_is_rendered_and_kept_when_benchmarks_md_is_rewritten(tmp_path, monkeypatch):
+    from bench import run_all
+    from bench.peer import history
+
+    rows = [{"programs": 100, "before": [80.0, 82.0, 81.0], "after": [40.0, 41.0, 39.0], "peer": [20.0, None, 21.0],
+             "load": [0.1, 0.2]}]
+    split = {"proposals": 10, "process": 0.42, "wall": 0.45, "llm": 0.14, "screen": 0.19, "loop": 0.08}
+    text = history.render("abc123", rows, split, 100, "2026-12-02")
+    assert text.startswith(history.BEGIN) and text.endswith(history.END)
+    assert "| 100 | 81.0 (80.0, 82.0, 81.0) | 40.0 (40.0, 41.0, 39.0) | 0.49 | 20.5 (20.0, -, 21.0) | 1.95 |" in text
+    assert "the LLM call 14.0 ms, screening the reply 19.0 ms" in text
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text(f"# Benchmarks\n\n{render.BEGIN}\npeer\n{render.END}\n")
+    render.write_section(doc, text, history.BEGIN, history.END)
+    monkeypatch.setattr(run_all, "OUT", doc)
+    kept = run_all.peer_block()  # what run_all puts back after its own sections
+    assert kept.startswith(f"{render.BEGIN}\npeer\n{render.END}") and kept.endswith(text)

@@ -1,0 +1,157 @@
+"""The controller's cost per candidate against an earlier commit and the peer, side by side in one run.
+
+    python bench/peer/history.py --before REV [--sizes 100,1000,10000] [--runs 3] [--write BENCHMARKS.md]
+
+For each size, `--runs` times in turn: our controller at commit REV (a git worktree in a scratch folder),
+our controller as checked out, then the peer (OpenEvolve), each in a fresh process, exactly as the
+controller section of compare.py measures them (instant LLM and evaluation, N programs already there).
+Then one instrumented run of ours at the smallest size splits the process's CPU time between the LLM
+call, screening the reply and the loop thread. Prints a Markdown section; with --write, puts it between
+`<!-- controller_history:begin -->` and `<!-- controller_history:end -->` (bench/run_all.py keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from bench.peer import sides  # noqa: E402
+from bench.peer.compare import FULL, _peer_ms, load  # noqa: E402
+from bench.peer.render import write_section  # noqa: E402
+
+BEGIN, END = "<!-- controller_history:begin -->", "<!-- controller_history:end -->"
+
+
+def ours(tree: Path, n: int, extra: int) -> float:
+    """ms per candidate of the controller in `tree` (its own bench/peer/sides.py, so its own code)."""
+    r = subprocess.run([sys.executable, str(tree / "bench" / "peer" / "sides.py"), "ours_controller",
+                        json.dumps({"n": n, "extra": extra})], capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0:
+        raise RuntimeError(f"controller at {tree} failed: {r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])["ms_per_candidate"]
+
+
+def cpu_split(n: int, extra: int) -> dict:
+    """One run of ours with the proposer's two steps timed on their thread's CPU clock."""
+    code = f"""
+import json, statistics, sys, time
+sys.path.insert(0, {str(REPO)!r})
+from bench.peer import sides
+from bench.fill import FixedExecutor, fill_campaign
+from bench.peer.loopback import BenchServer
+from evolve import proposals
+from evolve.launch import prepare_launch, prepare_resume, run_session
+from evolve.screen import screen
+cpu = {{"llm": [], "screen": []}}
+def timed(self, prompt, spec, seed, parent_files):
+    t0 = time.thread_time()
+    rec = self.llm.complete(prompt.text, spec, seed=seed, request=prompt.request)
+    t1 = time.thread_time()
+    s = screen(self.task, parent_files, rec.reply) if rec.ok else None
+    cpu["llm"].append(t1 - t0); cpu["screen"].append(time.thread_time() - t1)
+    return rec, s
+proposals.Proposer._propose = timed
+with BenchServer(sides.single_task()) as server:
+    name = f"bench-history-{{time.time_ns()}}"
+    no_exec = lambda t, c: FixedExecutor(0.0)
+    session = prepare_launch(sides._ours_cfg(server.url, 1), name, executor_factory=no_exec)
+    run_session(session)
+    stored = fill_campaign(session, {n} - 1)
+    resumed = prepare_resume(name, budget={{"max_evals": stored + {extra}}}, executor_factory=no_exec)
+    cpu = {{k: [] for k in cpu}}
+    w0, p0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
+    run_session(resumed)
+    out = {{"wall": time.perf_counter() - w0, "process": time.process_time() - p0, "loop": time.thread_time() - m0,
+           "llm": sum(cpu["llm"]), "screen": sum(cpu["screen"]), "proposals": len(cpu["llm"])}}
+print(json.dumps(out))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0:
+        raise RuntimeError(f"cpu split failed: {r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _med(values: list) -> float | None:
+    kept = [v for v in values if v is not None]
+    return statistics.median(kept) if kept else None
+
+
+def _runs(values: list) -> str:
+    return ", ".join("-" if v is None else f"{v:.1f}" for v in values)
+
+
+def render(before: str, rows: list[dict], split: dict, extra: int, when: str) -> str:
+    n_runs = len(rows[0]["before"]) if rows else 0
+    lines = [BEGIN, "## Controller cost against an earlier commit", "",
+             f"`python bench/peer/history.py --before {before}` ({when}): ms per candidate (instant LLM and "
+             f"evaluation, {extra} new candidates after N programs), median of {n_runs} runs (the runs), each size "
+             f"measured in turn: commit {before}, then this checkout, then the peer.", "",
+             f"| programs | before ({before}) | after | after / before | peer | after / peer | load before, after |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        b, a, p = _med(r["before"]), _med(r["after"]), _med(r["peer"])
+        peer = "-" if p is None else f"{p:.1f} ({_runs(r['peer'])})"
+        ratio = "-" if p is None else f"{a / p:.2f}"
+        lines.append(f"| {r['programs']:,} | {b:.1f} ({_runs(r['before'])}) | {a:.1f} ({_runs(r['after'])}) | "
+                     f"{a / b:.2f} | {peer} | {ratio} | {r['load'][0]}, {r['load'][1]} |")
+    k = split["proposals"] or 1
+    lines += ["", f"Where the CPU goes (this checkout, one run at {rows[0]['programs']:,} programs, thread CPU "
+              f"clocks, per proposal): the process {1000 * split['process'] / k:.1f} ms of CPU in "
+              f"{1000 * split['wall'] / k:.1f} ms of wall time; the LLM call {1000 * split['llm'] / k:.1f} ms, "
+              f"screening the reply {1000 * split['screen'] / k:.1f} ms (both in proposer threads), the loop thread "
+              f"{1000 * split['loop'] / k:.1f} ms. The threads share one interpreter lock, so the process's CPU time "
+              "bounds its wall time. The peer screens nothing: it parses no syntax tree, checks no frozen protocol, "
+              "and calls its model through the OpenAI client, not litellm.", "",
+              "This table supersedes the controller table of the side-by-side above when it is newer.", END]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--before", required=True, help="the earlier commit")
+    ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--extra", type=int, default=100, help="new candidates timed per run")
+    ap.add_argument("--write", default=None, help="the Markdown file to put the section in")
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    if not sides.peer_available():
+        sys.exit(f"the peer is not installed: {sides.PEER_PYTHON} (make bench/.peer/bin/python)")
+    with tempfile.TemporaryDirectory(prefix="history-") as tmp:
+        tree = Path(tmp) / "before"
+        subprocess.run(["git", "worktree", "add", "--detach", "-f", str(tree), args.before], cwd=REPO, check=True,
+                       capture_output=True)
+        try:
+            rows = []
+            for n in sizes:
+                row = {"programs": n, "before": [], "after": [], "peer": [], "load": [load()]}
+                for k in range(args.runs):
+                    row["before"].append(ours(tree, n, args.extra))
+                    row["after"].append(ours(REPO, n, args.extra))
+                    peer = sides.peer_run(FULL["ctl_peer_iters"].get(n, 20), eval_s=0.0, prefill=n,
+                                          limit_s=FULL["ctl_limit_s"])
+                    row["peer"].append(_peer_ms(peer)[0])
+                    print(f"{n} run {k + 1}: before {row['before'][-1]}, after {row['after'][-1]}, "
+                          f"peer {row['peer'][-1]}", file=sys.stderr, flush=True)
+                row["load"].append(load())
+                rows.append(row)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, capture_output=True)
+    split = cpu_split(sizes[0], args.extra)
+    text = render(args.before, rows, split, args.extra, time.strftime("%Y-%m-%d"))
+    print(text)
+    if args.write:
+        write_section(Path(args.write), text, BEGIN, END)
+
+
+if __name__ == "__main__":
+    main()
