@@ -72,7 +72,7 @@ def status(
     """Counts by status, evaluations, best candidate, LLM cost, events and islands."""
     with _campaign(name, db) as (d, cid):
         summary = lineage.status_summary(d, cid).to_dict()
-        islands = lineage.island_stats(d, cid)
+        islands = [i.to_dict() for i in lineage.island_stats(d, cid)]
         try:
             limit: int | None = effective_config(d, cid).budget.llm_call_limit()
         except InputError:  # settings this version cannot read (hand-made, or older): the counts still show
@@ -209,7 +209,7 @@ def personas(
 ) -> None:
     """Credit per persona and per operator: validity, improvement on the first parent, LLM cost."""
     with _campaign(name, db) as (d, cid):
-        stats = lineage.persona_stats(d, cid)
+        stats = lineage.persona_stats(d, cid).to_dict()  # table rows, or JSON
     if as_json:
         print_json(stats)
         return

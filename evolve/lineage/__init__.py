@@ -67,7 +67,7 @@ from evolve.lineage.report_queries import (
     seed_evaluations,
 )
 from evolve.lineage.sql import SqlResult, run_readonly
-from evolve.lineage.stats import island_stats, persona_stats
+from evolve.lineage.stats import Credit, CreditTables, IslandStats, island_stats, persona_stats
 from evolve.lineage.transaction import Transaction, transaction
 from evolve.lineage.values import CampaignInfo, Candidate, CandidateDetail, StatusSummary, StoredEvaluation
 
@@ -81,8 +81,11 @@ __all__ = [
     "CampaignInfo",
     "Candidate",
     "CandidateDetail",
+    "Credit",
+    "CreditTables",
     "Database",
     "DuplicateCode",
+    "IslandStats",
     "LeaseHeld",
     "LeaseInfo",
     "LeaseLost",

@@ -7,6 +7,7 @@ improving is over all finished children, so an invalid child counts as one that 
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,9 +55,56 @@ def _fine_grained(db: Database, campaign_id: int) -> tuple[list[tuple], list[tup
         return s.execute(stmt).all(), s.execute(cost_stmt).all()
 
 
-def _empty(key: str, name: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Credit:
+    """One persona's (or operator's) record as a parent's mutation operator."""
+
+    name: str | None  # None: the seeds' missing persona
+    children: int  # finished children
+    valid: int  # of them ok
+    share_valid: float | None
+    improving: int  # ok and better than their first parent
+    share_improving: float | None
+    best_improvement: float | None  # parent's fitness minus the child's
+    mean_improvement: float | None
+    llm_calls: int
+    cost_usd: float
+
+    def to_dict(self, key: str) -> dict[str, Any]:
+        """A table row, the name under `key` (persona or operator)."""
+        d = asdict(self)
+        return {key: d.pop("name"), **d}
+
+
+@dataclass(frozen=True)
+class CreditTables:
+    persona: tuple[Credit, ...]
+    operator: tuple[Credit, ...]
+
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
+        return {"persona": [c.to_dict("persona") for c in self.persona],
+                "operator": [c.to_dict("operator") for c in self.operator]}
+
+
+@dataclass(frozen=True)
+class IslandStats:
+    island: int
+    members: int  # by any way of arriving
+    seeds: int
+    born: int
+    migrants_in: int
+    candidates: int  # born there
+    ok: int
+    best_candidate: int | None  # the best ok member (a migrant can be an island's best)
+    best_fitness: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _empty(name: Any) -> dict[str, Any]:
     return {
-        key: name,
+        "name": name,
         "children": 0,
         "valid": 0,
         "improving": 0,
@@ -68,12 +116,12 @@ def _empty(key: str, name: Any) -> dict[str, Any]:
     }
 
 
-def _credit(children: list[tuple], calls: list[tuple], key: str) -> list[dict[str, Any]]:
+def _credit(children: list[tuple], calls: list[tuple], key: str) -> tuple[Credit, ...]:
     pick = 0 if key == "persona" else 1
     out: dict[Any, dict[str, Any]] = {}
     for row in children:
         n, valid, improving, best, gain_sum, gain_n = row[2:]
-        r = out.setdefault(row[pick], _empty(key, row[pick]))
+        r = out.setdefault(row[pick], _empty(row[pick]))
         r["children"] += n
         r["valid"] += int(valid or 0)
         r["improving"] += int(improving or 0)
@@ -82,38 +130,27 @@ def _credit(children: list[tuple], calls: list[tuple], key: str) -> list[dict[st
         r["_gain_sum"] += float(gain_sum or 0.0)
         r["_gain_n"] += gain_n
     for row in calls:
-        r = out.setdefault(row[pick], _empty(key, row[pick]))
+        r = out.setdefault(row[pick], _empty(row[pick]))
         r["llm_calls"] += row[2]
         r["cost_usd"] += float(row[3] or 0.0)
     result = []
     for r in out.values():
         n, gain_sum, gain_n = r["children"], r.pop("_gain_sum"), r.pop("_gain_n")
-        result.append(
-            {
-                key: r[key],
-                "children": n,
-                "valid": r["valid"],
-                "share_valid": r["valid"] / n if n else None,
-                "improving": r["improving"],
-                "share_improving": r["improving"] / n if n else None,
-                "best_improvement": r["best_improvement"],
-                "mean_improvement": gain_sum / gain_n if gain_n else None,
-                "llm_calls": r["llm_calls"],
-                "cost_usd": r["cost_usd"],
-            }
-        )
+        result.append(Credit(r["name"], n, r["valid"], r["valid"] / n if n else None, r["improving"],
+                             r["improving"] / n if n else None, r["best_improvement"],
+                             gain_sum / gain_n if gain_n else None, r["llm_calls"], r["cost_usd"]))
     # By name, unnamed (a seed's missing persona) last: a stable order that tests and diffs can rely on.
-    return sorted(result, key=lambda r: (r[key] is None, str(r[key])))
+    return tuple(sorted(result, key=lambda c: (c.name is None, str(c.name))))
 
 
-def persona_stats(db: Database, campaign_id: int) -> dict[str, list[dict[str, Any]]]:
-    """{"persona": rows, "operator": rows}: children, share valid, share improving on their first parent,
-    best and mean improvement, LLM calls and cost."""
+def persona_stats(db: Database, campaign_id: int) -> CreditTables:
+    """Per persona and per operator: children, share valid, share improving on their first parent, best and
+    mean improvement, LLM calls and cost."""
     children, calls = _fine_grained(db, campaign_id)
-    return {"persona": _credit(children, calls, "persona"), "operator": _credit(children, calls, "operator")}
+    return CreditTables(_credit(children, calls, "persona"), _credit(children, calls, "operator"))
 
 
-def island_stats(db: Database, campaign_id: int) -> list[dict[str, Any]]:
+def island_stats(db: Database, campaign_id: int) -> list[IslandStats]:
     """Per island: members (by how they arrived), candidates born there and how many are ok, and the
     best ok member (a migrant can be an island's best)."""
     with db.session() as s:
@@ -156,17 +193,7 @@ def island_stats(db: Database, campaign_id: int) -> list[dict[str, Any]]:
         counts = {v: n for isl, v, n in via if isl == i}
         n_born, n_ok = born.get(i, (0, 0))
         b = best[i]
-        rows.append(
-            {
-                "island": i,
-                "members": sum(counts.values()),
-                "seeds": counts.get("seed", 0),
-                "born": counts.get("birth", 0),
-                "migrants_in": counts.get("migration", 0),
-                "candidates": n_born,
-                "ok": int(n_ok or 0),
-                "best_candidate": None if b is None else b[0],
-                "best_fitness": None if b is None else b[1],
-            }
-        )
+        rows.append(IslandStats(i, sum(counts.values()), counts.get("seed", 0), counts.get("birth", 0),
+                                counts.get("migration", 0), n_born, int(n_ok or 0), None if b is None else b[0],
+                                None if b is None else b[1]))
     return rows

@@ -188,13 +188,13 @@ def gather(db: lineage.Database, campaign_id: int, *, max_nodes: int = 120, line
     first, so a 10,000-candidate campaign draws (and embeds diffs for) a bounded number of nodes."""
     info = lineage.campaign(db, campaign_id)
     summary = lineage.status_summary(db, campaign_id)
-    islands = tuple(r["island"] for r in lineage.island_stats(db, campaign_id))
+    islands = tuple(r.island for r in lineage.island_stats(db, campaign_id))
     times = rq.evaluation_times(db, campaign_id)
     overall, per_island, scored = _curves(rq.scored_memberships(db, campaign_id), times, islands)
     best = [r.id for r in lineage.top(db, campaign_id, lineages)]
     ancestors = {r.id: r for b in best for r in lineage.ancestry(db, campaign_id, b)}
     tree = build_tree(ancestors, best, max_nodes)
-    credit = lineage.persona_stats(db, campaign_id)
+    credit = lineage.persona_stats(db, campaign_id).to_dict()  # the page's tables
     return ReportData(
         campaign=info.name,
         task=info.task_name,

@@ -42,7 +42,9 @@ def test_descendants_follow_first_and_second_parent(built: Built) -> None:
 
 
 def test_persona_stats_credit_each_persona_and_operator(built: Built) -> None:
-    stats = L.persona_stats(built.db, built.campaign)
+    tables = L.persona_stats(built.db, built.campaign)
+    assert [c.name for c in tables.persona] == ["curie", "darwin", "newton"]
+    stats = tables.to_dict()  # the rows `evolve personas --json` prints
     p = {r["persona"]: r for r in stats["persona"]}
     assert set(p) == {"newton", "curie", "darwin"}  # seeds (no persona) are not children of anyone's prompt
     # newton: a (+0.20), c crashed, g rejected; plus one failed call with no candidate.
@@ -106,7 +108,7 @@ def test_persona_stats_credit_each_persona_and_operator(built: Built) -> None:
 
 
 def test_island_stats_count_migrants_as_members(built: Built) -> None:
-    assert L.island_stats(built.db, built.campaign) == [
+    assert [r.to_dict() for r in L.island_stats(built.db, built.campaign)] == [
         {
             "island": 0,
             "members": 4,

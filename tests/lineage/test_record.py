@@ -110,16 +110,16 @@ def test_credit_follows_a_parent_whose_fitness_changes_later(db: L.Database, cam
     child = L.add_candidate(db, camp, island=0, files=FILES, operator="mutate", persona="p", parent_id=seed)
     L.record_evaluation(db, child, ScoreResult(status="ok", reason="", seed=0, best_vloss=1.5))
     L.finish_candidate(db, child, "ok")
-    assert L.persona_stats(db, camp)["persona"][0]["improving"] == 0  # the parent has no fitness yet
+    assert L.persona_stats(db, camp).persona[0].improving == 0  # the parent has no fitness yet
     L.record_evaluation(db, seed, ScoreResult(status="ok", reason="", seed=0, best_vloss=2.0))
     L.finish_candidate(db, seed, "ok")
-    row = L.persona_stats(db, camp)["persona"][0]
-    assert (row["improving"], row["best_improvement"]) == (1, pytest.approx(0.5))
+    row = L.persona_stats(db, camp).persona[0]
+    assert (row.improving, row.best_improvement) == (1, pytest.approx(0.5))
     # A confirmation seed re-averages the parent to 1.25: the child no longer improves on it.
     L.record_evaluation(db, seed, ScoreResult(status="ok", reason="", seed=1, best_vloss=0.5))
     L.finish_candidate(db, seed, "ok")
-    row = L.persona_stats(db, camp)["persona"][0]
-    assert (row["improving"], row["best_improvement"]) == (0, pytest.approx(-0.25))
+    row = L.persona_stats(db, camp).persona[0]
+    assert (row.improving, row.best_improvement) == (0, pytest.approx(-0.25))
 
 
 def test_fitness_needs_an_ok_evaluation_and_failures_have_none(db: L.Database, camp: int) -> None:
@@ -147,8 +147,8 @@ def test_llm_call_is_linked_after_the_candidate_exists(db: L.Database, camp: int
     # The call takes its persona and operator from the candidate, so its cost is credited to them.
     L.record_llm_call(db, camp, model="m", prompt_hash="q", cost_usd=0.25, candidate_id=c)
     stats = L.persona_stats(db, camp)
-    assert [(r["persona"], r["llm_calls"], r["cost_usd"]) for r in stats["persona"]] == [("newton", 2, 0.75)]
-    assert [(r["operator"], r["llm_calls"]) for r in stats["operator"]] == [("mutate", 2)]
+    assert [(r.name, r.llm_calls, r.cost_usd) for r in stats.persona] == [("newton", 2, 0.75)]
+    assert [(r.name, r.llm_calls) for r in stats.operator] == [("mutate", 2)]
     with pytest.raises(ValueError, match="unknown event kind"):
         L.record_event(db, camp, "exploded")
 

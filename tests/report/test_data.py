@@ -21,11 +21,11 @@ def test_best_curves_are_running_minima_ending_at_the_best(db, data):
     assert ys[-1] == pytest.approx(lineage.top(d, cid, 1)[0].fitness)
     xs = [x for x, _ in data.overall.steps]
     assert xs == sorted(xs) and 0 < xs[-1] <= data.evaluations
-    islands = {r["island"]: r["best_fitness"] for r in lineage.island_stats(d, cid)}
+    islands = {r.island: r.best_fitness for r in lineage.island_stats(d, cid)}
     assert {c.island: c.steps[-1][1] for c in data.per_island} == pytest.approx(islands)
     # migrants count for their new island: some island's best was bred elsewhere
     births = {r["id"]: r["island"] for r in lineage.export_rows(d, cid, "candidates")[1]}
-    best_ids = {r["island"]: r["best_candidate"] for r in lineage.island_stats(d, cid)}
+    best_ids = {r.island: r.best_candidate for r in lineage.island_stats(d, cid)}
     assert any(births[c] != i for i, c in best_ids.items())
 
 
@@ -91,7 +91,7 @@ def test_migrations_and_llm_usage_follow_the_events_and_calls(db, data):
 
 def test_persona_leaderboard_is_the_credit_table(db, data):
     d, cid = db
-    assert data.personas == lineage.persona_stats(d, cid)["persona"]
+    assert data.personas == lineage.persona_stats(d, cid).to_dict()["persona"]
 
 
 def test_a_campaign_where_nothing_succeeded_still_reports(tmp_path):
