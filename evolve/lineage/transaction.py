@@ -177,7 +177,11 @@ class Transaction:
                 raise ValueError(f"candidate {candidate_id} seed {result.seed} is already evaluated ({prior})")
             replaces = prior is not None
         if replaces:
-            self.conn.execute(sa.update(Evaluation).where(*where, Evaluation.status == INTERRUPTED).values(**row))
+            done = self.conn.execute(sa.update(Evaluation).where(*where, Evaluation.status == INTERRUPTED)
+                                     .values(**row)).rowcount
+            if done != 1:
+                raise ValueError(f"candidate {candidate_id} seed {result.seed} has no interrupted evaluation to "
+                                 "replace")
         else:
             self.conn.execute(_INSERT_EVALUATION, {"candidate_id": candidate_id, **row})
 

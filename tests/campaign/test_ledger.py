@@ -75,6 +75,8 @@ def test_what_the_ledger_takes_from_its_view_equals_what_the_rows_say(camp):
     assert [(r["status"], r["best_vloss"]) for r in _rows(db, cid, "evaluations") if r["candidate_id"] == child.id] \
         == [("ok", 1.5)]
     assert ledger.finish(child.id, "ok", "") == 1.5
+    with pytest.raises(ValueError, match="no interrupted evaluation to replace"):  # a finished seed stays as it is
+        ledger.evaluated(child.id, ScoreResult("ok", "", 0, best_vloss=1.0))
     # a finished parent's fitness reaches its children's rows (the credit statistics read it there)
     assert {r["id"]: r["parent_fitness"] for r in _rows(db, cid, "candidates")}[grandchild.id] == 1.5
     # and the view rebuilt from the rows is the view the ledger kept
