@@ -154,6 +154,7 @@ class Campaign:
                         self.evals.finished(fut)
                     else:
                         self.proposer.record(fut)
+                        self._check_budgets()  # two replies in one pass: the guard stops at its bound, not past it
                 if time.monotonic() >= next_renew:
                     lineage.renew_lease(self.db, self.cid, self.owner)
                     next_renew = time.monotonic() + LEASE_RENEW_S
