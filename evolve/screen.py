@@ -77,7 +77,7 @@ def _canonical(tree: ast.AST) -> str:
 
 
 _STMT_CACHE: dict[tuple[str, int, int], str] = {}
-_STMT_CACHE_MAX = 20_000
+_STMT_CACHE_MAX = 4_096  # a few MB: the reuse that matters is parent to child, a recent program
 
 
 def _module_canonical(tree: ast.Module, text: str) -> str:
