@@ -70,9 +70,6 @@ class CandidateDetail:
     llm_calls: int
     llm_cost_usd: float
 
-    def evaluation(self, seed: int) -> StoredEvaluation | None:
-        return next((e for e in self.evaluations if e.result.seed == seed), None)
-
     def to_dict(self) -> dict[str, Any]:
         c = self.candidate.to_dict()
         c.pop("depth")
