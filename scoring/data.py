@@ -1,10 +1,12 @@
-"""Corpus preparation: text -> character vocabulary -> train / val / test token files, once, in a cache.
+"""Datasets in the cache: a text tokenized by character or byte (`prepare`), or token files imported
+(scoring/token_import.py); train / val / test token files, written once.
 
 Layout of a prepared dataset (`cache_dir()/data/<name>/`):
 
     public/train.bin, public/val.bin, public/meta.json   what a training script may read
     heldout/test.bin                                     read only by the trusted referee, for the test loss
-    meta.json                                            vocabulary, sizes, sha256 of the source text
+    meta.json                                            vocabulary, dtype, sizes, sha256 of the source
+                                                         and of each split file
 
 A dataset is built in a temporary sibling folder and renamed into place, so a crash or a bad source never
 leaves a half-written dataset behind.
@@ -15,12 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,39 +143,87 @@ def read_text(path: Path) -> str:
     return text
 
 
-def prepare(text: str, name: str = BUILTIN, source: str = "") -> Dataset:
-    """Tokenize `text` by character, split it and write the dataset atomically (replacing an old one)."""
-    chars = sorted(set(text))
-    if len(chars) > 65535:
-        raise InputError(f"the text has {len(chars)} distinct characters; at most 65535 fit in uint16")
-    stoi = {c: i for i, c in enumerate(chars)}
-    ids = np.fromiter((stoi[c] for c in text), dtype=np.uint16, count=len(text))
+LEVELS = ("char", "byte")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_name(name: str) -> str:
+    """A dataset name is a folder name in the cache: letters, digits, `_`, `.`, `-`, not starting with a dot."""
+    if not _NAME.fullmatch(name):
+        raise InputError(f"dataset name {name!r} is not usable: use letters, digits, '_', '.' and '-' "
+                         "(at most 64, starting with a letter or digit)")
+    return name
+
+
+def read_bytes(path: Path) -> bytes:
+    """A user's corpus file for byte-level tokens: any content, long enough to split."""
+    if not path.is_file():
+        raise InputError(f"text file not found: {path}")
+    blob = path.read_bytes()
+    if len(blob) < MIN_CHARS:
+        raise InputError(f"{path} is too short: {len(blob)} bytes, need at least {MIN_CHARS}")
+    return blob
+
+
+def prepare(text: str | bytes, name: str = BUILTIN, source: str = "", level: str = "char") -> Dataset:
+    """Tokenize `text` by character (`level="char"`: the vocabulary is the characters it uses) or by byte
+    (`"byte"`: its UTF-8 bytes, a vocabulary of 256), split it and write the dataset atomically."""
+    check_name(name)
+    if level not in LEVELS:
+        raise InputError(f"unknown tokenization level {level!r}: use one of {', '.join(LEVELS)}")
+    blob = text.encode("utf-8") if isinstance(text, str) else text
+    if level == "byte":
+        ids, vocab = np.frombuffer(blob, dtype=np.uint8).astype(np.uint16), {"vocab_size": 256}
+    else:
+        text = blob.decode("utf-8") if isinstance(text, bytes) else text
+        chars = sorted(set(text))
+        if len(chars) > 65535:
+            raise InputError(f"the text has {len(chars)} distinct characters; at most 65535 fit in uint16")
+        stoi = {c: i for i, c in enumerate(chars)}
+        ids = np.fromiter((stoi[c] for c in text), dtype=np.uint16, count=len(text))
+        vocab = {"vocab_size": len(chars), "chars": "".join(chars)}
     n_train = int(len(ids) * SPLIT[0])
     n_val = int(len(ids) * SPLIT[1])
     splits = {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}
-    meta = {
-        "name": name,
-        "source": source,
-        "vocab_size": len(chars),
-        "chars": "".join(chars),
-        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        "sizes": {k: int(len(v)) for k, v in splits.items()},
-        "split": list(SPLIT),
-    }
-    public_meta = {k: meta[k] for k in ("name", "vocab_size", "chars", "sha256")}
-    public_meta["sizes"] = {k: meta["sizes"][k] for k in ("train", "val")}
+    meta = {"name": name, "source": source, "tokenizer": level, "dtype": "uint16", **vocab,
+            "sha256": hashlib.sha256(blob).hexdigest(), "split": list(SPLIT)}
+    with staged(name) as tmp:
+        files = {k: tmp / rel for k, rel in SPLIT_FILES.items()}
+        for k, arr in splits.items():
+            arr.tofile(files[k])
+        finish(tmp, meta, {k: int(len(v)) for k, v in splits.items()},
+               {k: hashlib.sha256(files[k].read_bytes()).hexdigest() for k in files})
+    return Dataset(name, cache_dir() / "data" / name)
 
-    final = cache_dir() / "data" / name
+
+SPLIT_FILES = {"train": Path("public") / "train.bin", "val": Path("public") / "val.bin",
+               "test": Path("heldout") / "test.bin"}
+PUBLIC_KEYS = ("name", "tokenizer", "vocab_size", "dtype", "chars", "sha256")
+
+
+def finish(tmp: Path, meta: dict, sizes: dict[str, int], sha256: dict[str, str]) -> None:
+    """Write a staged dataset's two meta files: the full one (written last: it marks the dataset complete)
+    and the training script's, which names no test split."""
+    meta = {**meta, "sizes": sizes, "files_sha256": sha256, "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    public = {k: meta[k] for k in PUBLIC_KEYS if k in meta}
+    public["sizes"] = {k: sizes[k] for k in ("train", "val")}
+    (tmp / "public" / "meta.json").write_text(json.dumps(public, indent=1))
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+@contextmanager
+def staged(name: str) -> Iterator[Path]:
+    """A temporary sibling folder (with `public/` and `heldout/`) that replaces the dataset `name` when the
+    block ends without an error, and is removed when it raises: no half-written dataset is ever visible."""
+    final = cache_dir() / "data" / check_name(name)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
     try:
         (tmp / "public").mkdir()
         (tmp / "heldout").mkdir()
-        splits["train"].tofile(tmp / "public" / "train.bin")
-        splits["val"].tofile(tmp / "public" / "val.bin")
-        splits["test"].tofile(tmp / "heldout" / "test.bin")
-        (tmp / "public" / "meta.json").write_text(json.dumps(public_meta, indent=1))
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))  # written last: marks it complete
+        yield tmp
+        if not (tmp / "meta.json").is_file():
+            raise RuntimeError("a staged dataset was left without its meta.json")
         old = None
         if final.exists():
             old = final.with_name(f".{name}-old-{os.getpid()}")
@@ -181,4 +234,12 @@ def prepare(text: str, name: str = BUILTIN, source: str = "") -> Dataset:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Dataset(name, final)
+
+
+def datasets() -> list[Dataset]:
+    """Every prepared dataset in the cache, by name (staging and half-removed folders are not listed)."""
+    root = cache_dir() / "data"
+    if not root.is_dir():
+        return []
+    return [Dataset(p.name, p) for p in sorted(root.iterdir())
+            if not p.name.startswith(".") and (p / "meta.json").is_file()]
