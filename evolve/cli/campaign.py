@@ -11,7 +11,6 @@ from typing import Any
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -88,7 +87,7 @@ def _run(session: Session, as_json: bool) -> Outcome:
                     best = "-" if s.best is None else f"#{s.best[0]} {s.best[1]:.4f}"
                     err.print(f"[{_duration(s.elapsed_s)}] evaluations {s.evals_done}/{s.max_evals}, best {best}, "
                               f"queued {s.queued}, LLM calls {s.llm_calls}/{s.max_llm_calls}, "
-                              f"cost ${s.cost_usd:.4f}" + (f", stopping: {escape(s.stopping)}" if s.stopping else ""))
+                              f"cost ${s.cost_usd:.4f}" + (f", stopping: {s.stopping}" if s.stopping else ""))
 
             campaign.on_update = plain
             return run_session(session)
@@ -101,8 +100,8 @@ def _run(session: Session, as_json: bool) -> Outcome:
 
 
 def print_summary(s: dict[str, Any]) -> None:
-    out.print(f"\n[bold]{s['campaign']}[/bold]: {s['status']} after {s['evaluations']} evaluations and "
-              f"{s['llm_calls']} LLM calls ({escape(s['reason'])})")
+    out.print(Text.assemble("\n", (s["campaign"], "bold"), f": {s['status']} after {s['evaluations']} evaluations "
+                            f"and {s['llm_calls']} LLM calls ({s['reason']})"))
     if "best" in s:
         b = s["best"]
         out.print(f"best candidate #{b['id']} ({b['persona'] or 'seed'}, {b['operator']}): val loss "

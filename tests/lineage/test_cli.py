@@ -232,3 +232,16 @@ def test_commands_on_postgresql_via_db_url(pg_built: Built, tmp_path: Path, caps
             conn.exec_driver_sql("DELETE FROM events")
     finally:
         db.close()
+
+
+def test_text_in_square_brackets_prints_as_it_is(capsys) -> None:
+    """Summaries ("[rmsnorm] add RMSNorm"), reasons and paths are data: Rich markup would drop the brackets,
+    or raise on a stray "[/]"."""
+    from evolve.cli.render import out, print_fields, print_table
+
+    print_table([{"summary": "[rmsnorm] add RMSNorm"}], ["summary"])
+    print_fields({"reason": "listed in [frozen] names; closing [/] tag"})
+    out.print("[bold]kept[/bold]")
+    shown = capsys.readouterr().out
+    assert "[rmsnorm] add RMSNorm" in shown and "[frozen] names" in shown and "[/]" in shown
+    assert "[bold]kept[/bold]" in shown
