@@ -27,6 +27,7 @@ from evolve.cli import data as _data  # noqa: E402,F401
 from evolve.cli import query as _query  # noqa: E402,F401
 from evolve.cli import report as _report  # noqa: E402,F401
 from evolve.cli import score as _score  # noqa: E402,F401
+from evolve.cli import task as _task  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,108 @@
+"""Run a task's frozen block alone, the way the trusted referee does, and report what the harness reads.
+
+`python -I -m scoring.frozen_run` reads a job (JSON) on stdin: the frozen block's source and the frozen names
+the task's manifest points at. It runs the block twice (full and smoke budget) and writes on stdout, for
+each, the value of every named setting, then draws one batch from the batch function and runs the
+evaluation function on a stand-in model of uniform logits. Used by `evolve task check`
+(scoring/task_check.py); the block is the task's own seed code, the same code the referee runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import traceback
+
+
+def _value(v):
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, (int, float, str)):
+        return v
+    return str(v)
+
+
+def _error(e: BaseException) -> str:
+    return traceback.format_exception_only(type(e), e)[-1].strip()[:300]
+
+
+def _batch(fn) -> dict:
+    import numpy as np
+
+    out = fn()
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return {"error": f"returned {type(out).__name__}, expected a pair (x, y)"}
+    x, y = (np.asarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t) for t in out)
+    info = {"x_shape": list(x.shape), "y_shape": list(y.shape), "x_dtype": str(x.dtype), "y_dtype": str(y.dtype)}
+    if x.size and x.dtype.kind in "iu":
+        info.update(min_id=int(min(x.min(), y.min())), max_id=int(max(x.max(), y.max())))
+        info["shifted"] = bool(x.shape == y.shape and x.ndim == 2 and (x[:, 1:] == y[:, :-1]).all())
+    return info
+
+
+class _Uniform:
+    """A model whose logits are all zero: the frozen evaluation should give ln(vocabulary) for it."""
+
+    def __init__(self, vocab: int):
+        self.vocab, self.training, self.calls = vocab, True, 0
+
+    def __call__(self, x):
+        import torch
+
+        self.calls += 1
+        return torch.zeros((*x.shape, self.vocab), device=x.device)
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        return self
+
+
+def run_block(job: dict, smoke: bool) -> dict:
+    os.environ["EVOLVE_SMOKE"] = "1" if smoke else "0"
+    ns: dict = {"__name__": "__evolve_frozen__"}
+    try:
+        exec(compile(job["frozen_source"], "<frozen block>", "exec"), ns)
+    except BaseException as e:  # the user's code: report whatever it raised, then stop
+        return {"error": f"the frozen block fails when run: {_error(e)}"}
+    found = {name: _value(ns[name]) for name in job["settings"] if name in ns}
+    out = {"values": found, "missing": [n for n in job["settings"] if n not in ns]}
+    if smoke:
+        return out
+    for key in ("batch_function", "eval_function"):
+        if not callable(ns.get(job[key])):
+            out[key] = {"error": f"{job[key]} is not a function"}
+    if "batch_function" not in out:
+        try:
+            out["batch_function"] = _batch(ns[job["batch_function"]])
+        except Exception as e:
+            out["batch_function"] = {"error": f"{job['batch_function']}() raised {_error(e)}"}
+    vocab = found.get(job["vocab_name"])
+    if "eval_function" not in out and isinstance(vocab, int) and vocab > 0:
+        model = _Uniform(vocab)
+        try:
+            value = ns[job["eval_function"]](model)
+            value = float(value.item() if hasattr(value, "item") else value)
+            out["eval_function"] = {"uniform_loss": value if math.isfinite(value) else None,
+                                    "expected": math.log(vocab), "model_calls": model.calls}
+        except Exception as e:
+            out["eval_function"] = {"error": f"{job['eval_function']}(model) raised {_error(e)}"}
+    return out
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    answer = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # what the block prints goes to stderr; stdout carries the answer alone
+    result = {"full": run_block(job, smoke=False), "smoke": run_block(job, smoke=True)}
+    answer.write(json.dumps(result))
+    answer.flush()
+
+
+if __name__ == "__main__":
+    main()
