@@ -52,3 +52,25 @@ def task():
     from scoring.task import load_task
 
     return load_task(TASK_DIR)
+
+
+CONV_TASK_DIR = REPO / "seeds" / "tasks" / "conv_pycode"
+
+
+@pytest.fixture(scope="session")
+def pycode_dataset(tmp_path_factory):
+    """The second shipped task's data, made the way its README says: its prepare.py writes nanoGPT-format
+    token files, and `evolve data import` takes them into the suite's cache."""
+    import subprocess
+    import sys
+
+    from scoring import data
+
+    if not (data.cache_dir() / "data" / "pycode_tokens" / "meta.json").is_file():
+        out = tmp_path_factory.mktemp("pycode")
+        subprocess.run([sys.executable, str(CONV_TASK_DIR / "prepare.py"), str(out)], check=True,
+                       capture_output=True)
+        evolve = str(Path(sys.executable).with_name("evolve"))
+        subprocess.run([evolve, "data", "import", "pycode_tokens", "--train", str(out / "train.bin"), "--val",
+                        str(out / "val.bin"), "--meta", str(out / "meta.pkl")], check=True, capture_output=True)
+    return data.dataset("pycode_tokens")

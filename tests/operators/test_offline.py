@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from evolve.operators.offline.perturb import find_sites, perturb
 from evolve.operators.prompts import crossover, mutate, repair
 from evolve.operators.reply import parse_reply
 from scoring.guard import check
+from scoring.task import load_task
 
 EDITS = [e.name for e in CATALOG]
 
@@ -182,3 +184,29 @@ def test_mutate_leaves_out_the_edits_already_tried_from_the_parent(task, persona
                                       "duplicate: the same program as candidate 4"),))
     after = picks(tried)
     assert not any("[muon]" in x for x in after) and all(x.strip() for x in after)
+
+
+FOREIGN = [Path(__file__).resolve().parents[2] / "seeds" / "tasks" / "conv_pycode",
+           Path(__file__).resolve().parents[1] / "tasks" / "gru_chars"]
+
+
+@pytest.mark.parametrize("folder", FOREIGN, ids=lambda p: p.name)
+def test_on_a_task_the_catalog_does_not_know_every_operator_gives_valid_children(folder, personas):
+    """What a user gets offline on a task of their own: numeric perturbations of the settings outside the
+    frozen block, through the same prompt and parser, each child guard-clean and different from its parent."""
+    t = load_task(folder)
+    parent = Parent(dict(t.seed_files), 3.0, "c1")
+    children = {}
+    for seed, persona in itertools.product(range(6), personas):
+        got = parse_reply(_reply(mutate(persona, parent, t), seed), t.seed_files)
+        assert got.ok, (got.rejection, got.summary)
+        assert check(t, dict(got.files)) == [] and dict(got.files) != dict(t.seed_files), got.summary
+        children[got.summary.split(": ", 1)[1]] = dict(got.files)
+    assert len(children) >= 4, list(children)
+    (sa, a), (sb, b) = list(children.items())[:2]
+    got = parse_reply(_reply(crossover(personas[4], Parent(a, 2.9, "a"), Parent(b, 2.95, "b"), t)), a)
+    assert got.ok and check(t, dict(got.files)) == [], got.summary
+    perturbed = next((s, f) for s, f in children.items() if s.startswith("[perturb]"))
+    failed = Parent(perturbed[1], None, "c2", change=f"newton: {perturbed[0]}", status="crashed", reason="boom")
+    got = parse_reply(_reply(repair(personas[0], failed, t)), perturbed[1])
+    assert got.ok and "undo the last change" in got.summary and check(t, dict(got.files)) == []
