@@ -76,18 +76,29 @@ def candidate_markdown(db: lineage.Database, cid: int, candidate: int) -> str:
     if origin:
         lines.append(f"\nThe first ancestor came from candidate {origin['candidate']} of campaign "
                      f"`{origin['campaign']}` ({origin['db']}).")
-    lines += ["", "## Run it", "", "```sh", f"EVOLVE_DATA_DIR={data_dir} python -c \"import train_mps; "
-              "print(train_mps.train())\"", "evolve score <task folder> --files-from .", "```", ""]
+    module, function = _entry(camp)
+    lines += ["", "## Run it", "", "```sh", f"EVOLVE_DATA_DIR={data_dir} python -c \"import {module}; "
+              f"print({module}.{function}())\"", "evolve score <task folder> --files-from .", "```", ""]
     return "\n".join(lines)
 
 
-def _dataset_name(camp: lineage.CampaignInfo) -> str:
+def _task(camp: lineage.CampaignInfo):
     from scoring.task import load_task
 
     try:
-        return load_task(camp.task_path).dataset
+        return load_task(camp.task_path, check_seed=False)
     except InputError:
-        return data.BUILTIN
+        return None  # the task folder moved: the built-in task's names are the best guess
+
+
+def _dataset_name(camp: lineage.CampaignInfo) -> str:
+    task = _task(camp)
+    return task.dataset if task else data.BUILTIN
+
+
+def _entry(camp: lineage.CampaignInfo) -> tuple[str, str]:
+    task = _task(camp)
+    return (task.entry_module, task.entry_function) if task else ("train_mps", "train")
 
 
 def _origin(db: lineage.Database, cid: int, candidate: int) -> dict[str, Any] | None:

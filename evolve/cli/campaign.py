@@ -123,7 +123,8 @@ def print_summary(s: dict[str, Any]) -> None:
                  for r in s["lineage"]]
         out.print("lineage: " + "  ->  ".join(steps))
     if s.get("best_dir"):
-        out.print(f"each island's best program: {s['best_dir']}/island-*/ (model.py, train_mps.py, CANDIDATE.md)")
+        files = sorted({p.name for p in Path(s["best_dir"]).glob("island-*/*")})
+        out.print(f"each island's best program: {s['best_dir']}/island-*/ ({', '.join(files)})")
     out.print("look further:\n  " + "\n  ".join(s["next"]))
 
 

@@ -17,12 +17,12 @@ from evolve.cli.render import out, print_json
 def checkout(
     name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
     candidate: str = typer.Argument(..., help="Candidate id, or 'best'."),
-    dest: Path = typer.Argument(..., help="Folder to write model.py, train_mps.py and CANDIDATE.md into."),
+    dest: Path = typer.Argument(..., help="Folder to write the candidate's files and CANDIDATE.md into."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that differ."),
     db: str = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Write a candidate's files into DEST, ready for `python -c "import train_mps; train_mps.train()"`."""
+    """Write a candidate's files into DEST with a CANDIDATE.md (its scores, lineage and how to run it)."""
     with _campaign(name, db) as (d, cid):
         chosen = resolve(d, cid, candidate)
         written = do_checkout(d, cid, chosen, dest, force=force)
