@@ -43,6 +43,15 @@ SECTIONS = {
         [PY, "bench/trusted_overhead.py", "--seeds", "5"],
         [PY, "bench/trusted_overhead.py", "--seeds", "1", "--smoke"],
     ),
+    "referee_memory": (
+        "The referee's memory for the final evaluation",
+        "The log-probabilities the referee reads after train() returns: the whole (rows, T, V) float64 array it "
+        "used to hold at once, against the batch-by-batch Reader that keeps each row's losses and, for probe "
+        "pairs only, a fixed subset of 256 columns plus each position's next tokens. At the shipped tasks' shapes "
+        "and at a nanoGPT-style project's with GPT-2's vocabulary.",
+        [PY, "bench/referee_memory.py"],
+        [PY, "bench/referee_memory.py", "--smoke"],
+    ),
     "offline_edits": (
         "Offline edits at the full budget",
         "Each edit of the offline operator's catalog applied alone to the seed program, then a stack of four, "

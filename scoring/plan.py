@@ -26,6 +26,8 @@ PROBE_TOLERANCE = 2e-3  # nats of log-probability: float32 noise is ~1e-5, a lea
 REPEAT_SHARE = 0.25  # of the probe rows; the rest are splices
 LAST_POSITION_MARGIN = 0.25  # nats: how much worse the unleakable last position may be than the rest
 FITNESS, TEST, SPLICE, REPEAT = 0, 1, 2, 3
+PROBE_COLUMNS = 256  # vocabulary ids compared in every probe pair, beside each position's next tokens
+COLUMN_SALT = 20261204
 
 
 @dataclass(frozen=True)
@@ -134,30 +136,80 @@ class Reading:
     problem_kind: str | None  # "causal" or "state"
 
 
+class Reader:
+    """Reads the final evaluation batch by batch, in memory that does not grow with the vocabulary's size
+    times the rows: per row, the loss at each position; for the rows of a probe pair, only the
+    log-probabilities the comparison needs, at each position up to the cut:
+
+    - the next token of each row of the pair (the token after that position in the row, or its target at
+      the last position): any leak that pays raises the probability of a token it has not yet been given,
+      and for a splice those differ between the rows exactly where the later tokens were replaced;
+    - a fixed subset of PROBE_COLUMNS vocabulary ids, for any other dependence on later tokens.
+
+    With a vocabulary of at most PROBE_COLUMNS every id is compared, as a whole-array reading would.
+    """
+
+    def __init__(self, plan: Plan, vocab: int):
+        self.plan, self.vocab = plan, vocab
+        n, T = plan.x.shape
+        self.nll = np.zeros((n, T))
+        self.seen = np.zeros(n, dtype=bool)
+        self.columns = (np.arange(vocab) if vocab <= PROBE_COLUMNS else
+                        np.sort(np.random.default_rng(COLUMN_SALT).choice(vocab, PROBE_COLUMNS, replace=False)))
+        nxt = np.concatenate([plan.x[:, 1:], plan.y[:, -1:]], axis=1)  # (N, T) the token after each position
+        self.pairs = [(int(r), int(plan.partner[r]), int(plan.cut[r])) for r in np.flatnonzero(plan.partner >= 0)]
+        self.kept: dict[tuple[int, int], np.ndarray] = {}  # (pair index, row) -> (cut + 1, columns + 2)
+        self.wants: dict[int, list[tuple[int, np.ndarray]]] = {}  # row -> (pair index, next-token ids)
+        for k, (r, p, c) in enumerate(self.pairs):
+            ids = np.stack([nxt[r, : c + 1], nxt[p, : c + 1]], axis=1)  # (c + 1, 2)
+            for row in (r, p):
+                self.wants.setdefault(row, []).append((k, ids))
+
+    def add(self, first: int, logp: np.ndarray) -> None:
+        """The log-softmax of rows first .. first + len(logp) - 1 (in sending order), (rows, T, V)."""
+        y = self.plan.y[first : first + len(logp)]
+        self.nll[first : first + len(logp)] = -np.take_along_axis(logp, y[:, :, None], axis=2)[:, :, 0]
+        self.seen[first : first + len(logp)] = True
+        for i in range(len(logp)):
+            for k, ids in self.wants.get(first + i, ()):
+                upto = logp[i, : len(ids)]
+                self.kept[(k, first + i)] = np.concatenate(
+                    [upto[:, self.columns], np.take_along_axis(upto, ids, axis=1)], axis=1)
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(a.nbytes for a in self.kept.values()) + self.nll.nbytes
+
+    def reading(self) -> Reading:
+        plan, T = self.plan, self.plan.x.shape[1]
+        if not self.seen.all():
+            raise ValueError("the final evaluation is incomplete: some rows were never read")
+        fitness = float(self.nll[plan.role == FITNESS].mean())
+        test = float(self.nll[plan.role == TEST].mean())
+        worst, problem, kind = 0.0, None, None
+        for k, (r, p, c) in enumerate(self.pairs):
+            deltas = np.abs(self.kept[(k, r)] - self.kept[(k, p)]).max(axis=-1)
+            d = float(deltas.max())
+            worst = max(worst, d)
+            if problem is None and not d <= PROBE_TOLERANCE:
+                at = int(np.argmax(deltas))
+                if plan.role[r] == REPEAT:
+                    problem, kind = (f"the same window, sent twice, got log-probabilities {d:.3g} apart at position "
+                                     f"{at}: the model changed or kept state while it was evaluated"), "state"
+                else:
+                    problem, kind = (f"log-probabilities at position {at} changed by {d:.3g} when only tokens after "
+                                     f"position {c} changed"), "causal"
+        scored = self.nll[(plan.role == FITNESS) | (plan.role == TEST)]
+        if problem is None and T >= 4:
+            problem, kind = _last_position_check(scored)
+        return Reading(fitness, test, worst, problem, kind)
+
+
 def read(plan: Plan, logp: np.ndarray) -> Reading:
-    """Losses and probe verdicts from the log-softmax of every row's logits, (N, T, V) float64."""
-    T = plan.x.shape[1]
-    nll = -np.take_along_axis(logp, plan.y[:, :, None], axis=2)[:, :, 0]  # (N, T)
-    fitness = float(nll[plan.role == FITNESS].mean())
-    test = float(nll[plan.role == TEST].mean())
-    worst, problem, kind = 0.0, None, None
-    for r in np.flatnonzero(plan.partner >= 0):
-        c, p = plan.cut[r], plan.partner[r]
-        deltas = np.abs(logp[r, : c + 1] - logp[p, : c + 1]).max(axis=-1)
-        d = float(deltas.max())
-        worst = max(worst, d)
-        if problem is None and not d <= PROBE_TOLERANCE:
-            at = int(np.argmax(deltas))
-            if plan.role[r] == REPEAT:
-                problem, kind = (f"the same window, sent twice, got log-probabilities {d:.3g} apart at position "
-                                 f"{at}: the model changed or kept state while it was evaluated"), "state"
-            else:
-                problem, kind = (f"log-probabilities at position {at} changed by {d:.3g} when only tokens after "
-                                 f"position {c} changed"), "causal"
-    scored = nll[(plan.role == FITNESS) | (plan.role == TEST)]
-    if problem is None and T >= 4:
-        problem, kind = _last_position_check(scored)
-    return Reading(fitness, test, worst, problem, kind)
+    """The reading of the log-softmax of every row's logits at once, (N, T, V)."""
+    reader = Reader(plan, logp.shape[-1])
+    reader.add(0, logp)
+    return reader.reading()
 
 
 def _last_position_check(nll: np.ndarray) -> tuple[str | None, str | None]:

@@ -169,11 +169,12 @@ class Referee:
 
         t0 = time.perf_counter()
         p = self.plan()
-        logp = np.empty((len(p.x), self.T, self.V), dtype=np.float64)
+        reader = planning.Reader(p, self.V)  # one batch of log-probabilities in memory at a time
         for i, xb in enumerate(p.batches()):
             logits = self.ask_logits(xb)
-            logp[i * p.batch : (i + 1) * p.batch] = torch.log_softmax(logits, dim=-1).numpy()
-        reading = planning.read(p, logp)
+            reader.add(i * p.batch, torch.log_softmax(logits, dim=-1).numpy())
+            del logits
+        reading = reader.reading()
         self.out.update(best_vloss=reading.fitness, test_loss=reading.test, final_eval_s=time.perf_counter() - t0,
                         monitor_windows_unlocated=p.overlaps_unknown)
         if not math.isfinite(reading.fitness):

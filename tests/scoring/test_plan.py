@@ -106,3 +106,32 @@ def test_monitoring_windows_not_in_the_validation_split_are_counted():
     foreign = np.full((3, T), V + 5, dtype=np.int64)  # tokens the split never holds
     p = plan.build(val, test, np.concatenate([_monitor(val), foreign]), T, B, 1)
     assert p.overlaps_unknown == 3
+
+
+def test_a_large_vocabulary_is_read_in_bounded_memory_and_leaks_still_show():
+    """Past PROBE_COLUMNS ids the reader keeps, for probe pairs only, a subset of columns plus each
+    position's next tokens: the losses are exactly the whole-array ones, and a leak that pays still shows."""
+    big = 3000
+    rng = np.random.default_rng(3)
+    subset = np.sort(np.random.default_rng(plan.COLUMN_SALT).choice(big, plan.PROBE_COLUMNS, replace=False))
+    outside = np.setdiff1d(np.arange(big), subset)  # the data holds no id of the fixed subset: only the
+    val, test = (rng.choice(outside, 5000).astype(np.uint16) for _ in range(2))  # next tokens can show a leak
+    p = plan.build(val, test, np.stack([val[o : o + T] for o in range(0, 8 * T, T)]).astype(np.int64), T, B, 2)
+    table = np.log(np.random.default_rng(5).dirichlet(np.ones(big), 64))  # a causal bigram on x[t] % 64
+    causal = table[p.x % 64]
+    reader = plan.Reader(p, big)
+    for i in range(0, len(p.x), B):  # batch by batch, as the referee reads
+        reader.add(i, causal[i : i + B])
+    r = reader.reading()
+    nll = -np.take_along_axis(causal, p.y[:, :, None], 2)[:, :, 0]
+    assert r.problem is None and r.probe_max_delta == 0.0
+    assert r.fitness == nll[p.role == plan.FITNESS].mean() and r.test == nll[p.role == plan.TEST].mean()
+    assert reader.kept_bytes < causal.nbytes / 5  # the whole-array reading held all of it
+    assert np.array_equal(reader.columns, subset)
+    # a model that peeks at the next token, which is never in the subset
+    peek = np.concatenate([p.x[:, 1:], p.x[:, -1:]], axis=1)
+    leaky = np.log(np.full((len(p.x), T, big), 0.01 / (big - 1)))
+    np.put_along_axis(leaky, peek[:, :, None], np.log(0.99), axis=2)
+    assert not np.isin(peek, reader.columns).any()
+    r = plan.read(p, leaky)
+    assert r.problem_kind == "causal" and "when only tokens after" in r.problem
