@@ -162,7 +162,9 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
     history = tuple(float("nan") if v is None else v for v in verdict.get("vloss_history", []))
     figures = dict(vloss_history=history, steps=verdict.get("steps"), elapsed_s=_round(verdict.get("elapsed_s")),
                    startup_s=_round(verdict.get("startup_s")), peak_mem_mb=verdict.get("peak_mem_mb"),
-                   device=verdict.get("device"), trusted_s=_round(verdict.get("final_eval_s")))
+                   device=verdict.get("device"), trusted_s=_round(verdict.get("final_eval_s")),
+                   cpu_s=outcome.cpu_s, max_rss_mb=outcome.max_rss_mb, step_flops=verdict.get("step_flops"),
+                   train_flops=verdict.get("train_flops"))
     if outcome.timed_out or outcome.interrupted or not verdict.get("finished"):
         status, reason = _reason_without_result(outcome, timeout, stderr_tail)
         if referee_problem and not (outcome.timed_out or outcome.interrupted):

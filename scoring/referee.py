@@ -132,6 +132,15 @@ class Referee:
         self.out["vloss_history"].append(loss if math.isfinite(loss) else None)
         wire.send(self.sock, "evaluated", loss=loss)
 
+    def note_flops(self, header: dict) -> None:
+        """The first training step's FLOPs, as the candidate's process counted them (torch's counter, from
+        the first batch to the second): taken once, at the second batch request or at train()'s return."""
+        value = header.get("step_flops")
+        if "step_flops" in self.out or self.out["steps"] < 1 or not isinstance(value, (int, float)) \
+                or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            return
+        self.out["step_flops"] = float(value)
+
     def refuse(self, reason: str) -> None:
         self.violation = self.violation or reason
         wire.send(self.sock, "refused", reason=reason)
@@ -216,6 +225,7 @@ class Referee:
                 self.out["startup_s"] = time.time() - self.job["spawned_at"]
                 self.out["device"] = header.get("device")
             elif kind == "batch":
+                self.note_flops(header)
                 self.serve_batch()
             elif kind == "eval":
                 self.serve_eval()
@@ -223,6 +233,7 @@ class Referee:
                 raise _Failed(header)
             elif kind == "returned":
                 self.out["elapsed_s"] = time.perf_counter() - (self.t_train or time.perf_counter())
+                self.note_flops(header)
                 self.out["peak_mem_mb"] = header.get("peak_mem_mb")
                 if self.violation:
                     raise Verdict(INTEGRITY_VIOLATION, self.violation)
@@ -281,6 +292,8 @@ def judge(job: dict, sock: socket.socket) -> dict:
     if ref.violation and ref.out.get("status") == OK:
         ref.out.update(status=INTEGRITY_VIOLATION, reason=ref.violation)
     ref.out["referee_s"] = time.time() - ref.t_start
+    if ref.out.get("step_flops") is not None:
+        ref.out["train_flops"] = ref.out["step_flops"] * ref.out["steps"]
     return ref.out
 
 

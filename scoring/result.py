@@ -47,6 +47,13 @@ class ScoreResult:
     log_tail: str = ""
     notes: tuple[str, ...] = field(default=())  # containment facts worth recording (e.g. no network isolation)
     trusted_s: float | None = None  # the referee's final evaluation (fitness, test loss, probe)
+    # What the training cost. CPU seconds and the largest resident set are the parent's accounting of the
+    # child (it cannot change them); the FLOPs are torch's count of the first training step (first batch to
+    # second) in the candidate's process, times the steps the referee served.
+    cpu_s: float | None = None
+    max_rss_mb: float | None = None
+    step_flops: float | None = None
+    train_flops: float | None = None
 
     @property
     def ok(self) -> bool:

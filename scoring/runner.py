@@ -15,6 +15,7 @@ evaluated), which name the cheap, common ways of breaking the protocol early and
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import socket
@@ -149,6 +150,32 @@ class Channel:
         self.model = None  # the model the frozen evaluation was last given: the one the referee scores
         self.violation: str | None = None
         self.checks = lambda: None  # tamper tripwires, set once the candidate module is imported
+        self.batches = 0
+        self.step_flops: float | None = None  # the first training step's, sent with the second batch request
+        self._counter = None
+        self._counted = 0.0
+
+    # ---- the first training step's floating-point operations: from the first batch to the second ----
+
+    def _count(self, on: bool) -> None:
+        """Start or stop (adding what it counted) torch's FLOP counter; a failure leaves the count unknown."""
+        try:
+            if on:
+                from scoring import flops
+
+                self._counter = flops.counter()
+                self._counter.__enter__()
+            elif self._counter is not None:
+                counter, self._counter = self._counter, None
+                counter.__exit__(None, None, None)
+                self._counted += counter.get_total_flops()
+        except Exception:
+            self._counter, self._counted = None, math.nan
+
+    def step_done(self) -> None:
+        if self.batches >= 1 and self.step_flops is None:
+            self._count(False)
+            self.step_flops = self._counted if math.isfinite(self._counted) else None
 
     def stop(self, reason: str):
         self.violation = self.violation or reason
@@ -157,11 +184,17 @@ class Channel:
     def batch(self, *args, **kwargs):
         import torch
 
-        wire.send(self.sock, "batch")
+        if self.batches == 1:
+            self.step_done()
+        wire.send(self.sock, "batch", **({"step_flops": self.step_flops} if self.batches == 1 else {}))
         header, arrays = wire.recv(self.sock)
         if header["kind"] != "batch":
             self.stop(header.get("reason", "the referee refused a training batch"))
-        return tuple(torch.from_numpy(a.copy()).to(self.device) for a in arrays)
+        self.batches += 1
+        out = tuple(torch.from_numpy(a.copy()).to(self.device) for a in arrays)
+        if self.batches == 1:
+            self._count(True)
+        return out
 
     def forward(self, model, x):
         """The model's logits for one batch the referee sent, with its parameters checked around the call."""
@@ -191,12 +224,16 @@ class Channel:
             self.stop(problem)
         self.model = model
         was = model.training
+        counting = self._counter is not None
+        self._count(False)  # the evaluation is the referee's work, not the training step's
         model.eval()
         try:
             wire.send(self.sock, "eval")
             loss = self.serve(model, "evaluated")["loss"]
         finally:
             model.train(was)
+            if counting:
+                self._count(True)
         problem = self.checks()
         if problem:
             self.stop(problem)
@@ -245,7 +282,9 @@ def evaluate(job: dict, chan: Channel) -> None:
     problem = chan.checks()
     if problem:
         raise Failure(INTEGRITY, problem)
-    wire.send(chan.sock, "returned", value=describe_return(value), peak_mem_mb=_peak_mem_mb(chan.device))
+    chan.step_done()
+    wire.send(chan.sock, "returned", value=describe_return(value), peak_mem_mb=_peak_mem_mb(chan.device),
+              step_flops=chan.step_flops)
     if chan.model is not None:
         chan.model.eval()
     try:

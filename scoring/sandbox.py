@@ -49,6 +49,10 @@ class ChildOutcome:
     stdout_bytes: int
     stderr_bytes: int
     stragglers_killed: int
+    # From this process's accounting of the child (wait4), which the child cannot change: CPU seconds (user +
+    # system) and the largest resident set, of the child and every descendant it waited for.
+    cpu_s: float | None = None
+    max_rss_mb: float | None = None
 
     @property
     def signal_name(self) -> str | None:
@@ -131,17 +135,18 @@ def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, stdo
             r.start()
         timed_out = interrupted = False
         deadline = t0 + timeout
-        while proc.poll() is None:
+        ended, usage = _reap(proc, block=False)
+        while not ended:
             if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
                 timed_out = time.monotonic() >= deadline
                 interrupted = not timed_out
                 _kill_group(proc.pid)
                 break
-            try:
-                proc.wait(timeout=0.05 if stop is not None else max(0.0, min(0.5, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                pass
-        returncode = proc.wait()
+            time.sleep(max(0.0, min(0.02, deadline - time.monotonic())))
+            ended, usage = _reap(proc, block=False)
+        if not ended:
+            ended, usage = _reap(proc, block=True)
+        returncode = proc.returncode
         wall = time.monotonic() - t0
         _kill_group(proc.pid)  # children the candidate left in its group
         stragglers = kill_token_holders(token)
@@ -149,7 +154,23 @@ def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, stdo
         os.close(life_w)  # the child's lifeline reads end-of-file from here on
     for r in readers:
         r.join(timeout=5)
-    return ChildOutcome(returncode, timed_out, interrupted, wall, counts[0][0], counts[1][0], stragglers)
+    cpu = round(usage.ru_utime + usage.ru_stime, 3) if usage is not None else None
+    rss = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10) if usage is not None else None
+    return ChildOutcome(returncode, timed_out, interrupted, wall, counts[0][0], counts[1][0], stragglers, cpu,
+                        None if rss is None else round(rss, 1))
+
+
+def _reap(proc: subprocess.Popen, block: bool) -> tuple[bool, object | None]:
+    """(ended, its resource usage): once the child has ended its exit code is set on `proc`."""
+    try:
+        pid, status, usage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:  # reaped elsewhere: the exit code is known, the accounting is not
+        proc.wait()
+        return True, None
+    if pid == 0:
+        return False, None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return True, usage
 
 
 def tail(path: Path, limit: int = 2000) -> str:

@@ -112,13 +112,16 @@ def top(
     db: str = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The best ok candidates, lowest fitness (validation loss) first."""
+    """The best ok candidates, lowest fitness (validation loss) first, with what their training cost."""
     with _campaign(name, db) as (d, cid):
         rows = _rows(lineage.top(d, cid, k))
+        cost = lineage.costs(d, [r["id"] for r in rows])
+    none = {"train_flops": None, "cpu_s": None, "max_rss_mb": None}
+    rows = [{**r, **cost.get(r["id"], none)} for r in rows]
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, [*ROW_COLUMNS[:-1], "model"], title=f"top {k}")
+        print_table(rows, [*ROW_COLUMNS[:-1], "train_flops", "cpu_s"], title=f"top {k}")
 
 
 @app.command("lineage")
@@ -181,7 +184,9 @@ def show(
                 "test_loss",
                 "steps",
                 "elapsed_s",
-                "peak_mem_mb",
+                "cpu_s",
+                "train_flops",
+                "max_rss_mb",
                 "device",
                 "reason",
             ],

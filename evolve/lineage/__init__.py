@@ -35,6 +35,7 @@ from evolve.lineage.queries import (
     campaigns,
     candidate,
     candidate_files,
+    costs,
     descendants,
     evaluated_pairs,
     find_by_hash,
@@ -72,6 +73,7 @@ from evolve.lineage.transaction import Transaction, transaction
 from evolve.lineage.values import CampaignInfo, Candidate, CandidateDetail, StatusSummary, StoredEvaluation
 
 __all__ = [
+    "costs",
     "CANDIDATE_STATUSES",
     "EVENT_KINDS",
     "OPERATORS",

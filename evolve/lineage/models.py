@@ -140,6 +140,11 @@ class Evaluation(Base):
     wall_s: Mapped[float | None] = mapped_column(Float)
     peak_mem_mb: Mapped[float | None] = mapped_column(Float)
     device: Mapped[str | None] = mapped_column(String(64))
+    # what the training cost (scoring.result.ScoreResult; revision 0002)
+    cpu_s: Mapped[float | None] = mapped_column(Float)
+    max_rss_mb: Mapped[float | None] = mapped_column(Float)
+    step_flops: Mapped[float | None] = mapped_column(Float)
+    train_flops: Mapped[float | None] = mapped_column(Float)
     stdout_path: Mapped[str | None] = mapped_column(Text)
     stderr_path: Mapped[str | None] = mapped_column(Text)
     log_tail: Mapped[str] = mapped_column(Text, default="")  # bounded: see constants.LOG_TAIL_CHARS

@@ -198,6 +198,21 @@ def top(db: Database, campaign_id: int, k: int = 10) -> list[V.Candidate]:
     )
 
 
+def costs(db: Database, ids: list[int]) -> dict[int, dict[str, float | None]]:
+    """What training each candidate cost, over its ok evaluations: mean training FLOPs and CPU seconds,
+    the largest resident set."""
+    if not ids:
+        return {}
+    with db.session() as s:
+        rows = s.execute(
+            sa.select(Evaluation.candidate_id, sa.func.avg(Evaluation.train_flops), sa.func.avg(Evaluation.cpu_s),
+                      sa.func.max(Evaluation.max_rss_mb))
+            .where(Evaluation.candidate_id.in_(ids), Evaluation.status == OK)
+            .group_by(Evaluation.candidate_id)
+        )
+        return {c: {"train_flops": f, "cpu_s": cpu, "max_rss_mb": rss} for c, f, cpu, rss in rows}
+
+
 def evaluated_pairs(db: Database, campaign_id: int) -> set[tuple[int, int]]:
     """(candidate, seed) pairs already finished: resume never runs them again. Interrupted ones re-run."""
     with db.session() as s:

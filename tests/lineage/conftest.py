@@ -144,6 +144,10 @@ def _ok(seed: int, loss: float) -> ScoreResult:
         steps=100,
         elapsed_s=1.5,
         device="cpu",
+        cpu_s=3.0 + seed,
+        max_rss_mb=500.0,
+        step_flops=1e9,
+        train_flops=1e11,
     )
 
 

@@ -57,6 +57,7 @@ def test_json_twins_parse_and_agree(cwd: Path, capsys, monkeypatch) -> None:
     assert code == 0
     top = json.loads(out)
     assert [r["fitness"] for r in top] == pytest.approx([1.60, 1.70, 1.80])
+    assert top[0]["train_flops"] == 1e11 and top[0]["cpu_s"] >= 3.0 and top[0]["max_rss_mb"] == 500.0
     e = top[0]["id"]
     code, out, _ = run(capsys, monkeypatch, "status", "demo", "--json")
     status = json.loads(out)

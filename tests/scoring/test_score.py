@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scoring import data
 from scoring.api import score
 from scoring.result import (
     CAUSAL_LEAK,
@@ -45,6 +46,22 @@ def test_seed_scores_ok_with_all_figures(task, tmp_path):
     assert r.elapsed_s > 0 and r.startup_s > 0 and r.wall_s >= r.elapsed_s
     assert r.device == "cpu"
     assert "val loss" in Path(r.stdout_path).read_text()
+    assert 0 < r.cpu_s < 4 * r.wall_s and r.max_rss_mb > 100  # the parent's accounting of the child
+
+
+def test_the_seed_step_flops_are_the_hand_count_for_its_shapes(task):
+    """torch's count of one training step of the seed GPT (4 layers, 128 wide, 4 heads, 32 x 64 tokens,
+    84-token vocabulary): per layer the four linear layers are 2 * 12 * N * C^2 forward (N = B * T) and the
+    attention's two products 4 * B * T^2 * C; the head 2 * N * C * V. Backward is twice the forward for the
+    matrix products and 2.5 times for attention (torch recomputes the scores), so one step is
+    3 * (24 L N C^2 + 2 N C V) + 3.5 * L * 4 B T^2 C."""
+    r = score({}, task, smoke=True)
+    B, T, C, L, V = 32, 64, 128, 4, data.dataset().meta["vocab_size"]
+    N = B * T
+    assert r.step_flops == 3 * (24 * L * N * C * C + 2 * N * C * V) + 3.5 * L * 4 * B * T * T * C
+    assert r.train_flops == r.step_flops * r.steps
+    wider = score(edit(task, "train_mps.py", "N_EMBD = 128", "N_EMBD = 256"), task, smoke=True)
+    assert wider.step_flops > 3 * r.step_flops  # the linear layers grow with C^2
 
 
 def test_same_seed_same_loss_other_seed_other_loss(task):
