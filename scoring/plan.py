@@ -21,7 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FITNESS_SALT, TEST_SALT, PROBE_SALT = 20261201, 20261202, 20261203  # fixed: comparable across candidates
+# The fitness and test windows are fixed (the same for every candidate: comparable). The probe rows, their
+# cuts, the sending order and the compared columns are drawn from a seed the referee makes fresh for each
+# evaluation (`secret`): fixed ones can be computed from this file, and a leak that skips exactly the
+# probed positions passes them (a red-team attack did). PROBE_SALT and COLUMN_SALT serve the tests.
+FITNESS_SALT, TEST_SALT, PROBE_SALT = 20261201, 20261202, 20261203
 PROBE_TOLERANCE = 2e-3  # nats of log-probability: float32 noise is ~1e-5, a leak that pays is ~0.1 and up
 REPEAT_SHARE = 0.25  # of the probe rows; the rest are splices
 LAST_POSITION_MARGIN = 0.25  # nats: how much worse the unleakable last position may be than the rest
@@ -81,8 +85,10 @@ def _windows(data: np.ndarray, offsets: np.ndarray, T: int) -> tuple[np.ndarray,
     return rows[:, :T], rows[:, 1:]
 
 
-def build(val: np.ndarray, test: np.ndarray, monitor_rows: np.ndarray, T: int, B: int, n_batches: int) -> Plan:
-    """The plan for windows of T tokens sent B at a time, with n_batches batches each of fitness and test."""
+def build(val: np.ndarray, test: np.ndarray, monitor_rows: np.ndarray, T: int, B: int, n_batches: int,
+          secret: int | None = None) -> Plan:
+    """The plan for windows of T tokens sent B at a time, with n_batches batches each of fitness and test;
+    the probes and the order drawn from `secret` (the referee's fresh seed; PROBE_SALT without one)."""
     n = n_batches * B
     covered = np.zeros(len(val), dtype=bool)
     unknown = 0
@@ -96,7 +102,7 @@ def build(val: np.ndarray, test: np.ndarray, monitor_rows: np.ndarray, T: int, B
                                              np.random.default_rng(TEST_SALT)), T)
     x, y = np.concatenate([fx, tx]), np.concatenate([fy, ty])
     role = np.array([FITNESS] * n + [TEST] * n)
-    rng = np.random.default_rng(PROBE_SALT)
+    rng = np.random.default_rng(PROBE_SALT if secret is None else secret)
     n_probe = max(B, (2 * n) // 4)
     n_probe += -(2 * n + n_probe) % B  # every batch has exactly B rows
     px, partner, cut, prole = [], [], [], []
@@ -144,18 +150,20 @@ class Reader:
     - the next token of each row of the pair (the token after that position in the row, or its target at
       the last position): any leak that pays raises the probability of a token it has not yet been given,
       and for a splice those differ between the rows exactly where the later tokens were replaced;
-    - a fixed subset of PROBE_COLUMNS vocabulary ids, for any other dependence on later tokens.
+    - a subset of PROBE_COLUMNS vocabulary ids (drawn from the evaluation's secret seed), for any other
+      dependence on later tokens.
 
     With a vocabulary of at most PROBE_COLUMNS every id is compared, as a whole-array reading would.
     """
 
-    def __init__(self, plan: Plan, vocab: int):
+    def __init__(self, plan: Plan, vocab: int, secret: int | None = None):
         self.plan, self.vocab = plan, vocab
         n, T = plan.x.shape
         self.nll = np.zeros((n, T))
         self.seen = np.zeros(n, dtype=bool)
-        self.columns = (np.arange(vocab) if vocab <= PROBE_COLUMNS else
-                        np.sort(np.random.default_rng(COLUMN_SALT).choice(vocab, PROBE_COLUMNS, replace=False)))
+        rng = np.random.default_rng(COLUMN_SALT if secret is None else secret)
+        self.columns = np.arange(vocab) if vocab <= PROBE_COLUMNS else \
+            np.sort(rng.choice(vocab, PROBE_COLUMNS, replace=False))
         nxt = np.concatenate([plan.x[:, 1:], plan.y[:, -1:]], axis=1)  # (N, T) the token after each position
         self.pairs = [(int(r), int(plan.partner[r]), int(plan.cut[r])) for r in np.flatnonzero(plan.partner >= 0)]
         self.kept: dict[tuple[int, int], np.ndarray] = {}  # (pair index, row) -> (cut + 1, columns + 2)
@@ -187,7 +195,11 @@ class Reader:
         fitness = float(self.nll[plan.role == FITNESS].mean())
         test = float(self.nll[plan.role == TEST].mean())
         worst, problem, kind = 0.0, None, None
-        for k, (r, p, c) in enumerate(self.pairs):
+        # splices before repeats: with probes drawn afresh each time, the verdict's kind must not depend on
+        # which failing pair came first (a model that changes while evaluated fails both kinds)
+        by_kind = sorted(range(len(self.pairs)), key=lambda k: (plan.role[self.pairs[k][0]] == REPEAT, k))
+        for k in by_kind:
+            r, p, c = self.pairs[k]
             deltas = np.abs(self.kept[(k, r)] - self.kept[(k, p)]).max(axis=-1)
             d = float(deltas.max())
             worst = max(worst, d)

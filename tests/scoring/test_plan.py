@@ -135,3 +135,42 @@ def test_a_large_vocabulary_is_read_in_bounded_memory_and_leaks_still_show():
     assert not np.isin(peek, reader.columns).any()
     r = plan.read(p, leaky)
     assert r.problem_kind == "causal" and "when only tokens after" in r.problem
+
+
+def _plan_aware_leak(sent: plan.Plan, predicted: plan.Plan) -> np.ndarray:
+    """A model that leaks the next token at every position except where `predicted` (the plan it computed
+    from this file's constants) says a probe pair is compared: rows it believes are probes or their
+    partners get causal answers up to their cut. Rows are told apart only by their place in the sending
+    order, which is all such a model sees."""
+    logp = _causal_logp(sent.x)
+    peek = np.concatenate([sent.x[:, 1:], sent.x[:, -1:]], axis=1)
+    guarded = np.full(len(sent.x), -1)
+    for r in np.flatnonzero(predicted.partner >= 0):
+        for row in (r, predicted.partner[r]):
+            guarded[row] = max(guarded[row], predicted.cut[r])
+    for i in range(len(sent.x)):
+        for t in range(guarded[i] + 1, T - 1):  # leak only past the positions it believes are compared
+            logp[i, t] = np.log(np.full(V, 0.01 / (V - 1)))
+            logp[i, t, peek[i, t]] = np.log(0.99)
+    return logp
+
+
+def test_probes_drawn_from_a_secret_catch_a_leak_that_knows_the_fixed_plan():
+    """The attack a red team ran: compute the probe plan from the public salt, leak everywhere it is not
+    compared. Against probes drawn from the evaluation's secret seed it is caught; the fitness windows
+    stay the same for every seed, so fitness stays comparable."""
+    val, test = _data(5000, 1), _data(5000, 2)
+    public = plan.build(val, test, _monitor(val), T, B, 2)
+    fooled = plan.read(public, _plan_aware_leak(public, public))
+    assert fooled.probe_max_delta <= plan.PROBE_TOLERANCE  # every probe pair agrees: only the statistical
+    assert fooled.problem is None or "last position" in fooled.problem  # last-position check could see it
+    secret = plan.build(val, test, _monitor(val), T, B, 2, secret=12345)
+    caught = plan.read(secret, _plan_aware_leak(secret, public))
+    assert caught.problem_kind == "causal" and "when only tokens after" in caught.problem
+
+    def windows(p: plan.Plan, role: int) -> set[bytes]:
+        return {row.tobytes() for row in p.x[p.role == role]}
+
+    for role in (plan.FITNESS, plan.TEST):
+        assert windows(public, role) == windows(secret, role)
+    assert not np.array_equal(public.role, secret.role)  # the order and the probes are not
