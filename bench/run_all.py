@@ -52,6 +52,21 @@ SECTIONS = {
         [PY, "bench/referee_memory.py"],
         [PY, "bench/referee_memory.py", "--smoke"],
     ),
+    "flops": (
+        "Training FLOPs of the seed and of each offline edit",
+        "What one training step costs (torch's FLOP counter over the first step, as every evaluation records it) "
+        "and a full-budget evaluation (that times the budget's steps), for the seed and each catalog edit alone.",
+        [PY, "bench/flops.py"],
+        [PY, "bench/flops.py", "--edits", "muon"],
+    ),
+    "pareto_demo": (
+        "The demo in Pareto mode against the single-objective demo",
+        "seeds/campaigns/demo.toml run twice with the same campaign seed: on the built-in task, and on a copy whose "
+        "objective is the Pareto front of validation loss and training FLOPs. Each campaign's front at the end, "
+        "and where the single-objective winner sits against the Pareto campaign's front.",
+        [PY, "bench/pareto_demo.py"],
+        [PY, "bench/pareto_demo.py", "--smoke"],
+    ),
     "offline_edits": (
         "Offline edits at the full budget",
         "Each edit of the offline operator's catalog applied alone to the seed program, then a stack of four, "

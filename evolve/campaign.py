@@ -96,7 +96,7 @@ class Campaign:
         self.db, self.cid, self.name, self.cfg, self.task = db, campaign_id, name, config, task
         self.executor, self.folder, self.owner = executor, folder, owner
         self.on_update = on_update
-        self.ledger = Ledger(db, campaign_id, config.islands.count)
+        self.ledger = Ledger(db, campaign_id, config.islands.count, task.objective.pareto)
         self.pop = self.ledger.pop  # read only: every change goes through the ledger
         self.time_before = time_used_s
         self.evals = Evaluations(ledger=self.ledger, config=config, executor=executor, folder=folder,

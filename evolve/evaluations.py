@@ -137,7 +137,7 @@ class Evaluations:
             return
         if c.operator != Operator.SEED and c.id not in self.pop.confirming:
             best = self.pop.best(c.island)
-            if len(self.seeds) > 1 and (best is None or first[1] < best.fitness):
+            if len(self.seeds) > 1 and self._promising(c, first[1], best):
                 self.ledger.confirm(cid, {"first_vloss": first[1], "island": c.island,
                                           "island_best": best.fitness if best else None, "seeds": self.seeds[1:]})
             else:
@@ -147,6 +147,13 @@ class Evaluations:
             self._finish(c, OK, "")
         elif c.status == RUNNING and not self._is_running(cid):
             self.ledger.set_queued(cid, PENDING)
+
+    def _promising(self, c: Candidate, loss: float, best: Candidate | None) -> bool:
+        """Worth confirmation seeds: it would become its island's best, or with the Pareto objective, join
+        the island's front over (loss, training FLOPs)."""
+        if not self.pop.pareto:
+            return best is None or loss < best.fitness
+        return isl.enters_front(loss, self.pop.flops.get((c.id, self.seeds[0])), self.pop.individuals(c.island))
 
     def _finish(self, c: Candidate, status: str, reason: str) -> None:
         fitness = self.ledger.finish(c.id, status, reason)
@@ -163,6 +170,6 @@ class Evaluations:
         interval = self.cfg.migration.interval
         while self.pop.finished_on(island) >= (self.pop.migrations_done[island] + 1) * interval:
             target = isl.ring_target(island, n)
-            ids = isl.migrants(self.pop.individuals(island), self.cfg.migration.top_k)
+            ids = isl.migrants(self.pop.individuals(island), self.cfg.migration.top_k, self.pop.pareto)
             self.ledger.migrate(island, target, ids)
             self.note(f"migration {island} -> {target}: {ids}")

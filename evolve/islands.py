@@ -11,6 +11,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from evolve import pareto as pt
 from evolve.config import Operators, Selection
 from evolve.kinds import Operator
 
@@ -20,18 +21,33 @@ class Individual:
     id: int
     fitness: float | None  # None unless ok
     children: int = 0
+    cost: float | None = None  # training FLOPs (the Pareto objective's second term); None when not measured
+
+    @property
+    def point(self) -> tuple[float, float]:
+        """(loss, cost) to minimize together; an unmeasured cost counts as the worst."""
+        return (self.fitness, math.inf if self.cost is None else self.cost)
 
 
 def _ranked(pool: Sequence[Individual]) -> list[Individual]:
     return sorted((p for p in pool if p.fitness is not None), key=lambda p: (p.fitness, p.id))
 
 
+def _pareto_ranked(pool: Sequence[Individual]) -> list[Individual]:
+    """Scored members best first by non-domination rank over (loss, cost), then crowding (NSGA-II)."""
+    scored = _ranked(pool)
+    return [scored[i] for i in pt.order([p.point for p in scored])] if scored else []
+
+
 def select_parent(rng: random.Random, pool: Sequence[Individual], sel: Selection,
-                  exclude: int | None = None) -> Individual | None:
-    """A parent among the scored members of an island (None if there is none)."""
+                  exclude: int | None = None, pareto: bool = False) -> Individual | None:
+    """A parent among the scored members of an island (None if there is none). With `pareto`, a
+    tournament of `sel.tournament_size` by non-domination rank and crowding over (loss, cost)."""
     ranked = [p for p in _ranked(pool) if p.id != exclude]
     if not ranked:
         return None
+    if pareto:
+        return ranked[pt.tournament([p.point for p in ranked], rng, max(2, sel.tournament_size))]
     if sel.method == "tournament":
         entrants = rng.sample(ranked, min(sel.tournament_size, len(ranked)))
         return min(entrants, key=lambda p: (p.fitness, p.id))
@@ -83,9 +99,14 @@ def island_personas(personas: Sequence[str], islands: int, mode: str) -> list[li
     return schools
 
 
-def migrants(pool: Sequence[Individual], k: int) -> list[int]:
-    """The ids of an island's top-k scored members, best first."""
-    return [p.id for p in _ranked(pool)[:k]]
+def migrants(pool: Sequence[Individual], k: int, pareto: bool = False) -> list[int]:
+    """The ids of an island's top-k scored members, best first (by rank and crowding with `pareto`)."""
+    return [p.id for p in (_pareto_ranked(pool) if pareto else _ranked(pool))[:k]]
+
+
+def enters_front(loss: float, cost: float | None, pool: Sequence[Individual]) -> bool:
+    """Whether a candidate at (loss, cost) would join the island's Pareto front: none of it dominates it."""
+    return pt.would_enter_front((loss, math.inf if cost is None else cost), [p.point for p in _ranked(pool)])
 
 
 def ring_target(island: int, islands: int) -> int:

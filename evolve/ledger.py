@@ -24,9 +24,9 @@ from scoring.result import OK, ScoreResult
 
 
 class Ledger:
-    def __init__(self, db: lineage.Database, campaign_id: int, islands: int):
+    def __init__(self, db: lineage.Database, campaign_id: int, islands: int, pareto: bool = False):
         self.db, self.cid = db, campaign_id
-        self.pop = Population.from_db(db, campaign_id, islands)
+        self.pop = Population.from_db(db, campaign_id, islands, pareto)
         self._tx: Transaction | None = None
 
     @contextmanager
@@ -73,7 +73,8 @@ class Ledger:
         replaces = result.seed in self.pop.evals.get(cand_id, {})  # only an interrupted one can be re-run
         with self._writing() as tx:
             tx.evaluation(cand_id, result, replaces=replaces)
-        self.pop.record_eval(cand_id, result.seed, result.status, result.best_vloss, result.log_tail, result.reason)
+        self.pop.record_eval(cand_id, result.seed, result.status, result.best_vloss, result.log_tail, result.reason,
+                             result.train_flops)
 
     def confirm(self, cand_id: int, payload: Mapping[str, Any]) -> None:
         """The candidate would become its island's best: it is evaluated on the confirmation seeds first."""
@@ -86,8 +87,8 @@ class Ledger:
         ok = [v for st, v in self.pop.evals.get(cand_id, {}).values() if st == OK]
         fitness = ok[0] if status == OK and len(ok) == 1 else None
         with self._writing() as tx:
-            fitness = tx.finish(cand_id, status, reason, fitness, children=bool(self.pop.kids.get(cand_id)))
-        self.pop.finish(cand_id, status, reason, fitness)
+            fitness, flops = tx.finish(cand_id, status, reason, fitness, children=bool(self.pop.kids.get(cand_id)))
+        self.pop.finish(cand_id, status, reason, fitness, flops)
         return fitness
 
     def migrate(self, source: int, target: int, ids: list[int]) -> None:

@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
-from evolve import lineage
+from evolve import lineage, pareto
 from evolve.islands import Individual
 from evolve.kinds import Operator
 from evolve.lineage import PENDING, RUNNING, Candidate
 from evolve.operators.context import Attempt, Change
 from scoring.result import INTERRUPTED, OK, REJECTED
 
-FAILED_FOR_REPAIR = ("crashed", "timeout", "invalid_result")  # what repair can plausibly fix
+FAILED_FOR_REPAIR = ("crashed", "timeout", "invalid_result", "over_budget")  # what repair can plausibly fix
 _NOT_FINISHED = (PENDING, RUNNING, REJECTED, "constraint_violation")  # migration counts the others
 
 
@@ -34,10 +34,12 @@ def _finished(c: Candidate) -> int:
 @dataclass
 class Population:
     islands: int
+    pareto: bool = False  # the task's objective: (loss, training FLOPs) together instead of the loss alone
     cands: dict[int, Candidate] = field(default_factory=dict)
     evals: dict[int, dict[int, tuple[str, float | None]]] = field(default_factory=lambda: defaultdict(dict))
     tails: dict[int, str] = field(default_factory=dict)  # candidate -> log tail of its last failed evaluation
     reasons: dict[tuple[int, int], str] = field(default_factory=dict)  # (candidate, seed) -> why it failed
+    flops: dict[tuple[int, int], float] = field(default_factory=dict)  # (candidate, seed) -> training FLOPs
     members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     hashes: dict[str, int] = field(default_factory=dict)  # code hash -> the candidate that has it
     kids: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # first parent -> children
@@ -60,20 +62,20 @@ class Population:
     _finished: Counter = field(default_factory=Counter, repr=False)
 
     @classmethod
-    def from_db(cls, db: lineage.Database, campaign_id: int, islands: int) -> Population:
-        pop = cls(islands)
+    def from_db(cls, db: lineage.Database, campaign_id: int, islands: int, pareto: bool = False) -> Population:
+        pop = cls(islands, pareto)
         _, rows = lineage.export_rows(db, campaign_id, "candidates")
         for r in rows:
             pop.add(Candidate(r["id"], r["island"], r["parent_id"], r["parent2_id"], r["operator"], r["persona"],
                               r["status"], r["reason"] or "", r["fitness"], r.get("summary") or "",
                               model=r["model"], generation=r["generation"], event_no=r["event_no"],
-                              code_hash=r["code_hash"]),
+                              code_hash=r["code_hash"], train_flops=r.get("train_flops")),
                     member=False)
             pop.next_event = max(pop.next_event, r["event_no"] + 1)
         _, rows = lineage.export_rows(db, campaign_id, "evaluations")
         for r in rows:
             pop.record_eval(r["candidate_id"], r["seed"], r["status"], r["best_vloss"], r["log_tail"] or "",
-                            r["reason"] or "")
+                            r["reason"] or "", r.get("train_flops"))
         _, rows = lineage.export_rows(db, campaign_id, "memberships")
         for r in rows:
             pop.members[r["island"]].append(r["candidate_id"])
@@ -110,11 +112,13 @@ class Population:
         self._finished[cand.island] += _finished(cand)
 
     def record_eval(self, cand_id: int, seed: int, status: str, vloss: float | None, tail: str = "",
-                    reason: str = "") -> None:
+                    reason: str = "", train_flops: float | None = None) -> None:
         evals = self.evals[cand_id]
         if status != INTERRUPTED and (seed not in evals or evals[seed][0] == INTERRUPTED):
             self.evals_done += 1
         evals[seed] = (status, vloss)
+        if train_flops is not None:
+            self.flops[cand_id, seed] = train_flops
         if status != OK and status != INTERRUPTED:
             self.tails[cand_id] = tail
             self.reasons[cand_id, seed] = reason
@@ -128,11 +132,13 @@ class Population:
             self._memo.clear()
             self.members[island].append(cand_id)
 
-    def finish(self, cand_id: int, status: str, reason: str, fitness: float | None) -> None:
+    def finish(self, cand_id: int, status: str, reason: str, fitness: float | None,
+               train_flops: float | None = None) -> None:
         self._memo.clear()
         old = self.cands[cand_id]
         self._finished[old.island] -= _finished(old)
-        cand = self.cands[cand_id] = replace(old, status=status, reason=reason, fitness=fitness)
+        cand = self.cands[cand_id] = replace(old, status=status, reason=reason, fitness=fitness,
+                                             train_flops=train_flops)
         self._finished[cand.island] += _finished(cand)
         self.open_ids.discard(cand.id)
         self._reindex(cand.id)
@@ -143,7 +149,7 @@ class Population:
     def _reindex(self, cand_id: int) -> None:
         c = self.cands[cand_id]
         self._ind[cand_id] = Individual(cand_id, c.fitness if c.status == OK else None,
-                                        len(self.kids.get(cand_id, ())))
+                                        len(self.kids.get(cand_id, ())), c.train_flops)
 
     def _recredit(self, c: Candidate) -> None:
         """The bandit's credit for `c` as a child: counted once finished, improved when ok and better than
@@ -156,10 +162,16 @@ class Population:
             return
         parent = self.cands.get(c.parent_id) if c.parent_id is not None else None
         improved = bool(c.status == OK and parent and parent.fitness is not None and c.fitness is not None
-                        and c.fitness < parent.fitness)
+                        and self.improves(c, parent))
         self._credit[c.id] = (c.persona, improved)
         self._record[c.persona][0] += 1
         self._record[c.persona][1] += improved
+
+    def improves(self, child: Candidate, parent: Candidate) -> bool:
+        """Better than the parent: a lower loss, or with the Pareto objective, dominating it over (loss, cost)."""
+        if not self.pareto:
+            return child.fitness < parent.fitness
+        return pareto.dominates(self._ind[child.id].point, self._ind[parent.id].point)
 
     def _memoized(self, key, compute):
         if key not in self._memo:

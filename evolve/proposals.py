@@ -103,7 +103,7 @@ class Proposer:
         if operator == Operator.REPAIR:
             p1 = self.pop.cands[rng.choice(failed).id]
         else:
-            first = isl.select_parent(rng, pool, cfg.selection)
+            first = isl.select_parent(rng, pool, cfg.selection, pareto=self.pop.pareto)
             if first is None:  # nothing scored here yet: a child of the island's starting program
                 programs = starting(island) or starting(None)
                 if not programs:
@@ -111,7 +111,7 @@ class Proposer:
                 first = isl.Individual(programs[0].id, None)
             p1 = self.pop.cands[first.id]
             if operator == Operator.CROSSOVER:
-                second = isl.select_parent(rng, pool, cfg.selection, exclude=first.id)
+                second = isl.select_parent(rng, pool, cfg.selection, exclude=first.id, pareto=self.pop.pareto)
                 p2 = self.pop.cands[second.id] if second else None
                 operator = Operator.CROSSOVER if p2 else Operator.MUTATE
         context = Context(island_best=best.fitness if best else None,

@@ -193,6 +193,7 @@ def _start_referee(task: Task, ds: data.Dataset, frozen_source: str, frozen_env:
         "names": {"context": fz.context_name, "batch_size": fz.batch_size_name, "vocab": fz.vocab_name,
                   "eval_iters": fz.eval_iters_name},
         "val_path": str(ds.val_path), "test_path": str(ds.test_path), "dtype": ds.dtype,
+        "max_train_flops": task.objective.max_train_flops, "max_train_seconds": task.objective.max_train_seconds,
     }
     env = sandbox.scrubbed_env({**frozen_env, "EVOLVE_DATA_DIR": str(ds.public_dir), "CUDA_VISIBLE_DEVICES": "",
                                 "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, home=private, token="referee")

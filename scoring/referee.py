@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 import socket
 import sys
 import time
@@ -27,7 +28,7 @@ import numpy as np
 
 from scoring import plan as planning
 from scoring import wire
-from scoring.result import CAUSAL_LEAK, CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT, OK
+from scoring.result import CAUSAL_LEAK, CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT, OK, OVER_BUDGET
 
 RETURN_TOLERANCE = 1e-4  # train()'s claimed best loss may differ from the recorded one by rounding only
 
@@ -90,6 +91,8 @@ class Referee:
         self.out: dict = {"steps": 0, "vloss_history": [], "finished": False}
         self.losses: list[float] = []
         self.violation: str | None = None
+        self.over_budget: str | None = None  # why training passed the task's compute cap
+        self.secret = secrets.randbits(62)  # the probes' seed: drawn here, never sent, fresh per evaluation
         self.t_train: float | None = None
 
     # ---- the candidate's requests while train() runs ----
@@ -117,6 +120,11 @@ class Referee:
         if self.out["steps"] >= self.budget:
             self.refuse(f"drew more than {self.job['budget_name']}={self.budget} training batches")
             return
+        over = self.over_cap(self.out["steps"] + 1)
+        if over:
+            self.over_budget = self.over_budget or over
+            wire.send(self.sock, "refused", reason=over)
+            return
         x, y = self.get_batch()
         self.out["steps"] += 1
         wire.send(self.sock, "batch", (x.cpu().numpy(), y.cpu().numpy()))
@@ -131,6 +139,21 @@ class Referee:
         self.losses.append(loss)
         self.out["vloss_history"].append(loss if math.isfinite(loss) else None)
         wire.send(self.sock, "evaluated", loss=loss)
+
+    def over_cap(self, steps: int) -> str | None:
+        """Why `steps` training steps pass the task's compute cap (FLOPs as counted at the first step, or
+        seconds of training on this clock), or None; with the lowest monitoring loss reached so far."""
+        flops_cap, step = self.job.get("max_train_flops"), self.out.get("step_flops")
+        seconds_cap = self.job.get("max_train_seconds")
+        why = None
+        if flops_cap and step is not None and steps * step > flops_cap:
+            why = f"{steps} training steps of {step:.3g} FLOPs pass max_train_flops={flops_cap:.3g}"
+        elif seconds_cap and self.t_train is not None and time.perf_counter() - self.t_train > seconds_cap:
+            why = f"training passed max_train_seconds={seconds_cap:g} after {self.out['steps']} steps"
+        if why is None:
+            return None
+        finite = [v for v in self.losses if math.isfinite(v)]
+        return why + (f" (lowest validation loss by then {min(finite):.4f})" if finite else "")
 
     def note_flops(self, header: dict) -> None:
         """The first training step's FLOPs, as the candidate's process counted them (torch's counter, from
@@ -178,7 +201,7 @@ class Referee:
 
         t0 = time.perf_counter()
         p = self.plan()
-        reader = planning.Reader(p, self.V)  # one batch of log-probabilities in memory at a time
+        reader = planning.Reader(p, self.V, self.secret + 1)  # one batch of log-probabilities in memory at a time
         for i, xb in enumerate(p.batches()):
             logits = self.ask_logits(xb)
             reader.add(i * p.batch, torch.log_softmax(logits, dim=-1).numpy())
@@ -193,7 +216,9 @@ class Referee:
                           reading.problem)
 
     def plan(self) -> planning.Plan:
-        """Fixed for the task: the monitoring windows are found by running its frozen evaluation locally."""
+        """The fitness and test windows are fixed for the task (the monitoring windows they avoid are found by
+        running its frozen evaluation locally); the probes and the sending order come from this evaluation's
+        secret seed."""
         import torch
 
         shown = []
@@ -207,7 +232,7 @@ class Referee:
         val = np.fromfile(self.job["val_path"], dtype=dtype)
         test = np.fromfile(self.job["test_path"], dtype=dtype)
         monitor = np.concatenate(shown) if shown else np.zeros((0, self.T), np.int64)
-        return planning.build(val, test, monitor, self.T, self.B, self.n_eval_batches)
+        return planning.build(val, test, monitor, self.T, self.B, self.n_eval_batches, self.secret)
 
     # ---- the conversation ----
 
@@ -237,6 +262,9 @@ class Referee:
                 self.out["peak_mem_mb"] = header.get("peak_mem_mb")
                 if self.violation:
                     raise Verdict(INTEGRITY_VIOLATION, self.violation)
+                self.over_budget = self.over_budget or self.over_cap(self.out["steps"])
+                if self.over_budget:
+                    raise Verdict(OVER_BUDGET, self.over_budget)
                 try:
                     self.check_return(header.get("value") or {})
                 except Verdict:
@@ -269,6 +297,8 @@ def judge(job: dict, sock: socket.socket) -> dict:
         status = f.header.get("status") if f.header.get("status") in (CRASHED, INTEGRITY_VIOLATION) else CRASHED
         if ref.violation:  # a refused request came first: that is the verdict, whatever followed
             status, reason = INTEGRITY_VIOLATION, ref.violation
+        elif ref.over_budget:  # the refusal the runner reports is the compute cap's
+            status, reason = OVER_BUDGET, ref.over_budget
         else:
             reason = str(f.header.get("reason", ""))[:2000]
         ref.out.update(status=status, reason=reason, finished=True, peak_mem_mb=f.header.get("peak_mem_mb"))

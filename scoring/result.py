@@ -17,12 +17,14 @@ class Status(StrEnum):
     INVALID_RESULT = "invalid_result"  # train() returned something that is not a finite loss, or never evaluated
     INTEGRITY_VIOLATION = "integrity_violation"  # broke the frozen protocol at run time, or lied about its loss
     CAUSAL_LEAK = "causal_leak"  # earlier positions' logits depend on later tokens
+    OVER_BUDGET = "over_budget"  # training passed the task's compute cap (max_train_flops / max_train_seconds)
     INTERRUPTED = "interrupted"  # the controller stopped it (Ctrl-C, shutdown)
 
 
 OK, REJECTED, CONSTRAINT_VIOLATION = Status.OK, Status.REJECTED, Status.CONSTRAINT_VIOLATION
 TIMEOUT, CRASHED, INVALID_RESULT = Status.TIMEOUT, Status.CRASHED, Status.INVALID_RESULT
 INTEGRITY_VIOLATION, CAUSAL_LEAK, INTERRUPTED = Status.INTEGRITY_VIOLATION, Status.CAUSAL_LEAK, Status.INTERRUPTED
+OVER_BUDGET = Status.OVER_BUDGET
 STATUSES = tuple(Status)
 
 

@@ -35,6 +35,24 @@ class Frozen:
         return (self.context_name, self.batch_size_name, self.vocab_name, self.device_name, self.eval_iters_name)
 
 
+OBJECTIVES = {"minimize best_vloss": False, "pareto best_vloss train_flops": True}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a campaign on the task optimizes: the validation loss alone, or the loss and the training
+    FLOPs together (a Pareto front); either under optional compute caps, past which an evaluation ends
+    `over_budget`."""
+
+    pareto: bool = False
+    max_train_flops: float | None = None
+    max_train_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pareto": self.pareto, "max_train_flops": self.max_train_flops,
+                "max_train_seconds": self.max_train_seconds}
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -48,6 +66,7 @@ class Task:
     timeout_s: float
     smoke_timeout_s: float
     seed_files: MappingProxyType  # file name -> text of the seed program
+    objective: Objective = Objective()
 
     @property
     def entry_module(self) -> str:
@@ -73,7 +92,7 @@ _TOP = {"name", "description", "dataset", "editable", "entry", "objective", "fro
 _FROZEN = {"file", "begin_marker", "end_marker", "eval_function", "batch_function", "budget_name",
            "max_evals_name", "names", "private", "context_name", "batch_size_name", "vocab_name", "device_name",
            "eval_iters_name"}
-_EVAL = {"timeout_s", "smoke_timeout_s"}
+_EVAL = {"timeout_s", "smoke_timeout_s", "max_train_flops", "max_train_seconds"}
 
 
 def _need(table: dict, key: str, kind: type, where: str):
@@ -164,6 +183,16 @@ def load_task(path: str | Path, check_seed: bool = True) -> Task:
     smoke_timeout_s = _need(ev, "smoke_timeout_s", float, f"{where} [evaluation]")
     if timeout_s <= 0 or smoke_timeout_s <= 0:
         raise InputError(f"{where} [evaluation]: timeouts must be positive")
+    caps = {}
+    for key in ("max_train_flops", "max_train_seconds"):
+        if key in ev:
+            caps[key] = _need(ev, key, float, f"{where} [evaluation]")
+            if not caps[key] > 0:
+                raise InputError(f"{where} [evaluation]: {key!r} must be positive")
+    objective = doc.get("objective", "minimize best_vloss")
+    if objective not in OBJECTIVES:
+        raise InputError(f"{where}: 'objective' must be one of {', '.join(repr(o) for o in OBJECTIVES)}, "
+                         f"got {objective!r}")
     task = Task(
         name=_need(doc, "name", str, where),
         root=root,
@@ -176,6 +205,7 @@ def load_task(path: str | Path, check_seed: bool = True) -> Task:
         timeout_s=timeout_s,
         smoke_timeout_s=smoke_timeout_s,
         seed_files=MappingProxyType(seed_files),
+        objective=Objective(OBJECTIVES[objective], **caps),
     )
     if check_seed:
         _check_seed(task, where)

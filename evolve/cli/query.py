@@ -109,19 +109,22 @@ def status(
 def top(
     name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
     k: int = typer.Option(10, "-n", "--top", min=1, help="How many candidates."),
+    pareto: bool = typer.Option(False, "--pareto", help="The Pareto front over validation loss and training "
+                                                        "FLOPs instead (every member; -n is ignored)."),
     db: str = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The best ok candidates, lowest fitness (validation loss) first, with what their training cost."""
     with _campaign(name, db) as (d, cid):
-        rows = _rows(lineage.top(d, cid, k))
+        rows = _rows(lineage.pareto_front(d, cid) if pareto else lineage.top(d, cid, k))
         cost = lineage.costs(d, [r["id"] for r in rows])
     none = {"train_flops": None, "cpu_s": None, "max_rss_mb": None}
     rows = [{**r, **cost.get(r["id"], none)} for r in rows]
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, [*ROW_COLUMNS[:-1], "train_flops", "cpu_s"], title=f"top {k}")
+        title = f"Pareto front ({len(rows)}): validation loss against training FLOPs" if pareto else f"top {k}"
+        print_table(rows, [*ROW_COLUMNS[:-1], "train_flops", "cpu_s"], title=title)
 
 
 @app.command("lineage")

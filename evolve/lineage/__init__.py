@@ -41,6 +41,7 @@ from evolve.lineage.queries import (
     find_by_hash,
     members,
     ok_losses,
+    pareto_front,
     status_summary,
     top,
 )
@@ -59,6 +60,7 @@ from evolve.lineage.record import (
     set_candidate_status,
 )
 from evolve.lineage.report_queries import (
+    cost_points,
     evaluation_times,
     events_of_kind,
     failure_reasons,
@@ -73,6 +75,8 @@ from evolve.lineage.transaction import Transaction, transaction
 from evolve.lineage.values import CampaignInfo, Candidate, CandidateDetail, StatusSummary, StoredEvaluation
 
 __all__ = [
+    "cost_points",
+    "pareto_front",
     "costs",
     "CANDIDATE_STATUSES",
     "EVENT_KINDS",

@@ -95,6 +95,7 @@ class Candidate(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")  # what the reply says it changed (prompt context)
     fitness: Mapped[float | None] = mapped_column(Float)  # lower is better; mean best_vloss of ok evaluations
+    train_flops: Mapped[float | None] = mapped_column(Float)  # mean over its ok evaluations (revision 0003)
     # The first parent's fitness, kept equal to it by record.finish_candidate: persona credit over 100k
     # candidates is then one covering-index scan instead of a self-join.
     parent_fitness: Mapped[float | None] = mapped_column(Float)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
+from evolve import pareto
 from evolve.lineage import values as V
 from evolve.lineage.db import Database
 from evolve.lineage.models import (
@@ -58,6 +60,7 @@ _ROW_COLUMNS = (
     Candidate.code_hash,
     Candidate.created_at,
     Candidate.finished_at,
+    Candidate.train_flops,
 )  # in the order of values.Candidate's fields
 
 
@@ -196,6 +199,16 @@ def top(db: Database, campaign_id: int, k: int = 10) -> list[V.Candidate]:
         .order_by(Candidate.fitness, Candidate.id)
         .limit(k),
     )
+
+
+def pareto_front(db: Database, campaign_id: int) -> list[V.Candidate]:
+    """The ok candidates no other ok candidate beats on both validation loss and training FLOPs (an
+    unmeasured cost counts as the worst), lowest loss first."""
+    rows = _rows(db, sa.select(*_ROW_COLUMNS).where(Candidate.campaign_id == campaign_id, Candidate.status == OK,
+                                                    Candidate.fitness.is_not(None))
+                 .order_by(Candidate.fitness, Candidate.id))
+    keep = pareto.front([(r.fitness, math.inf if r.train_flops is None else r.train_flops) for r in rows])
+    return [rows[i] for i in keep]
 
 
 def costs(db: Database, ids: list[int]) -> dict[int, dict[str, float | None]]:

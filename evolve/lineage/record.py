@@ -80,7 +80,7 @@ def finish_candidate(db: Database, candidate_id: int, status: str, reason: str =
     """Final status and fitness. For `ok` without an explicit fitness, it is the mean best_vloss of the
     candidate's ok evaluations (confirmation seeds included), so a re-evaluated candidate is re-averaged."""
     with transaction(db) as tx:
-        return tx.finish(candidate_id, status, reason, fitness)
+        return tx.finish(candidate_id, status, reason, fitness)[0]
 
 
 def record_evaluation(db: Database, candidate_id: int, result: ScoreResult, started_at: datetime | None = None) -> None:

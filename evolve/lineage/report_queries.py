@@ -88,6 +88,17 @@ def seed_evaluations(db: Database, campaign_id: int) -> list[dict[str, Any]]:
     ]
 
 
+def cost_points(db: Database, campaign_id: int) -> list[dict[str, Any]]:
+    """Every ok candidate's fitness and mean training FLOPs, and whether it is a starting program."""
+    with db.session() as s:
+        rows = s.execute(
+            sa.select(Candidate.id, Candidate.fitness, Candidate.train_flops, Candidate.operator)
+            .where(Candidate.campaign_id == campaign_id, Candidate.status == OK, Candidate.fitness.is_not(None))
+            .order_by(Candidate.id)
+        ).all()
+    return [{"id": i, "fitness": f, "train_flops": c, "seed": op == Operator.SEED} for i, f, c, op in rows]
+
+
 def failure_reasons(db: Database, campaign_id: int, examples: int = 3) -> list[dict[str, Any]]:
     """Finished candidates that are not ok, by status (most frequent first), each with its most frequent
     reasons, how often each occurred and one candidate that gave it."""

@@ -140,25 +140,28 @@ class Transaction:
             raise ValueError(f"no candidate {candidate_id}")
 
     def finish(self, candidate_id: int, status: str, reason: str = "", fitness: float | None = None, *,
-               children: bool = True) -> float | None:
-        """Final status and fitness (see record.finish_candidate). `children=False`: the caller knows the
-        candidate has none whose parent_fitness would follow."""
+               children: bool = True) -> tuple[float | None, float | None]:
+        """Final status, fitness and mean training FLOPs (see record.finish_candidate); returns the last two.
+        `children=False`: the caller knows the candidate has none whose parent_fitness would follow."""
         K.check(status, K.STATUSES, "final status")
-        if status == OK and fitness is None:
-            fitness = self._one(sa.select(sa.func.avg(Evaluation.best_vloss)).where(
-                Evaluation.candidate_id == candidate_id, Evaluation.status == OK))
+        flops = None
+        if status == OK:
+            mean_loss, flops = self.conn.execute(
+                sa.select(sa.func.avg(Evaluation.best_vloss), sa.func.avg(Evaluation.train_flops)).where(
+                    Evaluation.candidate_id == candidate_id, Evaluation.status == OK)).one()
+            fitness = mean_loss if fitness is None else fitness
             if fitness is None:
                 raise ValueError(f"candidate {candidate_id} has no ok evaluation to take its fitness from")
-        if status != OK:
+        else:
             fitness = None
         n = self.conn.execute(sa.update(Candidate).where(_C.c.id == candidate_id).values(
-            status=status, reason=reason, fitness=fitness, finished_at=utcnow())).rowcount
+            status=status, reason=reason, fitness=fitness, train_flops=flops, finished_at=utcnow())).rowcount
         if n != 1:
             raise ValueError(f"no candidate {candidate_id}")
         if children:  # children compare themselves with this fitness; a re-averaged one updates them
             self.conn.execute(sa.update(Candidate).where(_C.c.parent_id == candidate_id)
                               .values(parent_fitness=fitness))
-        return fitness
+        return fitness, flops
 
     # -- evaluations, calls, events ---------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class Candidate:
     code_hash: str | None = None  # None for a rejected duplicate
     created_at: datetime | None = None
     finished_at: datetime | None = None
+    train_flops: float | None = None  # mean training FLOPs of the ok evaluations (the Pareto objective's cost)
     depth: int | None = None  # set by lineage walks: the distance from the candidate the walk started at
 
     def to_dict(self) -> dict[str, Any]:

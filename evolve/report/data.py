@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from evolve import lineage
+from evolve import lineage, pareto
 from evolve.lineage import report_queries as rq
 from evolve.lineage.diff import file_diffs as lineage_file_diffs
 from evolve.report.tree import Tree, build_tree
@@ -60,6 +60,17 @@ class LlmPoint:
 
 
 @dataclass(frozen=True)
+class CostPoint:
+    """An ok candidate on the loss-against-compute plane."""
+
+    id: int
+    fitness: float
+    train_flops: float
+    seed: bool
+    front: bool  # no other ok candidate has a lower (or equal) loss at a lower (or equal) cost
+
+
+@dataclass(frozen=True)
 class ReportData:
     campaign: str
     task: str
@@ -79,6 +90,16 @@ class ReportData:
     failures: list[dict[str, Any]]
     migrations: tuple[Migration, ...]
     llm: tuple[LlmPoint, ...]
+    costs: tuple[CostPoint, ...] = ()  # the ok candidates whose training FLOPs were measured
+
+    def cost_highlights(self) -> tuple[CostPoint | None, CostPoint | None]:
+        """The lowest-loss candidate, and the cheapest one whose loss is at most the best seed's."""
+        if not self.costs:
+            return None, None
+        best = min(self.costs, key=lambda p: (p.fitness, p.train_flops, p.id))
+        seeds = [p.fitness for p in self.costs if p.seed]
+        within = [p for p in self.costs if seeds and p.fitness <= min(seeds)]
+        return best, min(within, key=lambda p: (p.train_flops, p.fitness, p.id)) if within else None
 
 
 def _eval_no(times: list[datetime], t: datetime | None) -> int:
@@ -182,6 +203,13 @@ def _diffs(db: lineage.Database, campaign_id: int, tree: Tree) -> dict[int, dict
     }
 
 
+def _costs(rows: list[dict[str, Any]]) -> tuple[CostPoint, ...]:
+    measured = [r for r in rows if r["train_flops"] is not None]
+    front = set(pareto.front([(r["fitness"], r["train_flops"]) for r in measured]))
+    return tuple(CostPoint(r["id"], r["fitness"], r["train_flops"], r["seed"], i in front)
+                 for i, r in enumerate(measured))
+
+
 def gather(db: lineage.Database, campaign_id: int, *, max_nodes: int = 120, lineages: int = 3) -> ReportData:
     """Read the campaign once into a ReportData. The tree holds at most `max_nodes` candidates: the main
     lines (first parents) of the best `lineages` candidates first, then their other ancestors nearest
@@ -214,4 +242,5 @@ def gather(db: lineage.Database, campaign_id: int, *, max_nodes: int = 120, line
         failures=rq.failure_reasons(db, campaign_id),
         migrations=_migrations(rq.events_of_kind(db, campaign_id, "migration"), times),
         llm=_llm(rq.llm_usage(db, campaign_id), info.created_at),
+        costs=_costs(rq.cost_points(db, campaign_id)),
     )

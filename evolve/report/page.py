@@ -184,6 +184,25 @@ def _nodes_json(data: ReportData) -> dict[str, Any]:
     }
 
 
+def _tradeoff(data: ReportData) -> str:
+    best, cheapest = data.cost_highlights()
+    head = '<h2 id="compute">Loss against training compute</h2>'
+    if best is None:
+        return head + '<p class="muted">No ok candidate has a measured training cost.</p>'
+    seed = min((p for p in data.costs if p.seed), key=lambda p: p.fitness, default=None)
+    lines = [f"Lowest loss: #{best.id}, {_num(best.fitness)} at {best.train_flops:.3g} FLOPs"
+             + (f" ({best.train_flops / seed.train_flops:.2f}x the seed's)" if seed else "") + "."]
+    if cheapest is not None and seed is not None:
+        lines.append(f"Cheapest within the seed's loss ({_num(seed.fitness)}): #{cheapest.id}, "
+                     f"{_num(cheapest.fitness)} at {cheapest.train_flops:.3g} FLOPs "
+                     f"({cheapest.train_flops / seed.train_flops:.2f}x the seed's).")
+    front = sum(p.front for p in data.costs)
+    lines.append(f"{front} of the {len(data.costs)} ok candidates with a measured cost are on the Pareto front "
+                 "(none other has a lower loss at a lower cost).")
+    return head + '<p class="muted">Training FLOPs: torch\'s count of the first training step times the steps '\
+        "taken.</p><p>" + " ".join(escape(x) for x in lines) + "</p>"
+
+
 def render(data: ReportData, pngs: dict[str, bytes]) -> str:
     body = [
         f"<h1>Campaign {escape(data.campaign)}</h1>",
@@ -205,6 +224,8 @@ def render(data: ReportData, pngs: dict[str, bytes]) -> str:
         _migrations(data),
         '<h2 id="llm">LLM cost and tokens</h2>',
         _img("llm_usage", pngs["llm_usage"], "LLM cost and tokens over time"),
+        _tradeoff(data),
+        _img("tradeoff", pngs["tradeoff"], "validation loss against training FLOPs"),
     ]
     page = Template(_asset("template.html"))
     return page.substitute(

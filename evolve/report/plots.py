@@ -215,6 +215,38 @@ def llm_usage(data: ReportData) -> bytes:
     return _png(fig)
 
 
+
+
+def tradeoff(data: ReportData) -> bytes:
+    """Validation loss against training FLOPs for every ok candidate: the front drawn, the seeds marked."""
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.add_subplot()
+    if not data.costs:
+        _empty(ax, "no ok candidate with a measured training cost")
+        return _png(fig)
+    others = [p for p in data.costs if not p.seed]
+    ax.scatter([p.train_flops for p in others], [p.fitness for p in others], s=14, color="#9aa5b1",
+               label="ok candidates")
+    front = sorted((p for p in data.costs if p.front), key=lambda p: p.train_flops)
+    ax.step([p.train_flops for p in front], [p.fitness for p in front], where="post", color="#c2410c", lw=1.5,
+            marker="o", ms=4, label=f"Pareto front ({len(front)})")
+    seeds = [p for p in data.costs if p.seed]
+    ax.scatter([p.train_flops for p in seeds], [p.fitness for p in seeds], s=90, marker="*", color="#111111",
+               zorder=3, label="seed")
+    best, cheapest = data.cost_highlights()
+    for point, text in ((best, "lowest loss"), (cheapest, "cheapest within the seed's loss")):
+        if point is not None:
+            ax.annotate(f"#{point.id} {text}", (point.train_flops, point.fitness), textcoords="offset points",
+                        xytext=(6, 6), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs (first step's count x steps)")
+    ax.set_ylabel("validation loss (fitness)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return _png(fig)
+
+
 PLOTS = {
     "best_loss": best_loss,
     "island_loss": island_loss,
@@ -222,6 +254,7 @@ PLOTS = {
     "failures": failures,
     "migrations": migrations,
     "llm_usage": llm_usage,
+    "tradeoff": tradeoff,
 }
 
 

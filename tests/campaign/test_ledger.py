@@ -103,3 +103,24 @@ def test_the_view_hands_out_frozen_values(camp):
         before.status = "running"  # type: ignore[misc]
     ledger.set_queued(seed, "running")
     assert before.status == "pending" and ledger.pop.cands[seed].status == "running"
+
+
+def test_the_pareto_view_keeps_each_candidates_cost_across_a_resume(camp):
+    """The Pareto objective's cost is the mean training FLOPs of the ok evaluations, kept on the candidate
+    row like its fitness: a resumed campaign's view ranks the same points."""
+    db, cid, seed = camp
+    ledger = Ledger(db, cid, 2, pareto=True)
+    ledger.evaluated(seed, ScoreResult("ok", "", 0, best_vloss=2.0, train_flops=4e9))
+    ledger.evaluated(seed, ScoreResult("ok", "", 1, best_vloss=2.5, train_flops=6e9))
+    ledger.finish(seed, "ok", "")
+    child = ledger.proposal(_call(), _child(seed, 1))
+    ledger.evaluated(child.id, ScoreResult("ok", "", 0, best_vloss=2.4, train_flops=1e9))
+    ledger.finish(child.id, "ok", "")
+    assert ledger.pop.cands[seed].train_flops == pytest.approx(5e9) and ledger.pop.cands[child.id].train_flops == 1e9
+    assert {r["id"]: r["train_flops"] for r in _rows(db, cid, "candidates")} == {seed: pytest.approx(5e9),
+                                                                                child.id: 1e9}
+    rebuilt = Ledger(db, cid, 2, pareto=True).pop
+    assert rebuilt.cands == ledger.pop.cands and rebuilt.pareto
+    points = sorted(i.point for i in rebuilt.individuals(0))
+    assert points == sorted(i.point for i in ledger.pop.individuals(0)) == [(2.25, 5e9), (2.4, 1e9)]
+    assert rebuilt.persona_record() == ledger.pop.persona_record() == {"newton": (1, 0)}  # cheaper, not better

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -50,7 +50,8 @@ class FailingExecutor(RiggedExecutor):
                 return ScoreResult(CRASHED, f"RuntimeError: shape mismatch in block {job.candidate_id}", job.seed)
             if job.candidate_id % 11 == 0:
                 return ScoreResult(TIMEOUT, "killed at the 60 s limit", job.seed)
-        return super()._run(job)
+        # a training cost of its own per candidate, so the loss-against-compute plane has a front
+        return replace(super()._run(job), train_flops=1e9 * (1.5 + _noise("flops", job.candidate_id)))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import shutil
 from tests.helpers import run_cli
 from tests.report.pngs import png_size
 
-PLOTS = ("best_loss", "island_loss", "personas", "failures", "migrations", "llm_usage")
+PLOTS = ("best_loss", "island_loss", "personas", "failures", "migrations", "llm_usage", "tradeoff")
 
 
 def test_report_writes_html_and_pngs_beside_it_and_prints_the_path(campaign):
@@ -27,6 +27,7 @@ def test_report_writes_html_and_pngs_beside_it_and_prints_the_path(campaign):
         assert width >= 600 and height >= 250 and len(png) > 8_000, name
         assert f'id="plot-{name}"' in text  # and embedded, so the HTML stands alone
     assert not list(campaign.folder.glob(".report*"))  # temporary files were renamed away
+    assert "Loss against training compute" in text and "Cheapest within the seed&#x27;s loss" in text
     # nothing external: no stylesheet, script or image is fetched from anywhere
     assert not re.search(r'(src|href)="(?!data:|#)', text)
 

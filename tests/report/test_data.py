@@ -111,3 +111,19 @@ def test_a_campaign_where_nothing_succeeded_still_reports(tmp_path):
     html = files.html.read_text()
     assert "no lineage to draw" in html and "ImportError: no module named torch" in html
     assert files.nodes == 0 and all(png_size(p.read_bytes())[0] > 0 for p in files.pngs)
+
+
+def test_the_cost_plane_holds_every_measured_ok_candidate_and_its_front(db, data):
+    d, cid = db
+    ok = {c.id: c for c in lineage.top(d, cid, 10_000)}
+    assert {p.id for p in data.costs} == set(ok) and all(p.train_flops == ok[p.id].train_flops for p in data.costs)
+    front = {p.id for p in data.costs if p.front}
+    for p in data.costs:  # a front member is dominated by no one; everyone else by someone
+        dominated = any(q.fitness <= p.fitness and q.train_flops <= p.train_flops
+                        and (q.fitness, q.train_flops) != (p.fitness, p.train_flops) for q in data.costs)
+        assert dominated == (p.id not in front)
+    best, cheapest = data.cost_highlights()
+    assert best.fitness == min(p.fitness for p in data.costs)
+    seed_loss = min(p.fitness for p in data.costs if p.seed)
+    assert cheapest.fitness <= seed_loss
+    assert cheapest.train_flops == min(p.train_flops for p in data.costs if p.fitness <= seed_loss)

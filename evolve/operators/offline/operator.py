@@ -12,7 +12,7 @@ fenced block per file, empty for an unchanged file), so its answers go through t
 - crossover: adds to parent A the catalog edits parent B has and A lacks, and takes some of B's
   differing numeric settings; if B brings nothing new, it mutates A instead and says so;
 - repair: undoes the parent's last change when the summary names it (catalog edit or perturbation), else
-  one of its catalog edits; for a timeout with nothing to undo, halves a size setting; otherwise it
+  one of its catalog edits; for a timeout or a compute cap with nothing to undo, halves a size setting; otherwise it
   says it found no fix (a reply without blocks, which the parser rejects as unparseable).
 Deterministic: the choice depends only on `seed` and the prompt text.
 """
@@ -115,7 +115,7 @@ def _repair(view: Request, rng: random.Random) -> tuple[dict, str] | None:
     if named or others:
         e = named[0] if named else rng.choice(others)
         return e.revert(files), f"[repair] undo [{e.name}] ({e.summary})"
-    if "timeout" in view.failure:
+    if "timeout" in view.failure or "over_budget" in view.failure:
         sizes = [s for s in find_sites(files, view.frozen_names, view.frozen_file, view.end_marker)
                  if isinstance(s.value, int) and s.value > 1 and not s.label.endswith(")")]
         if sizes:
