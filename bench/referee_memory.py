@@ -25,7 +25,7 @@ from scoring import plan  # noqa: E402
 
 SHAPES = [  # name, context T, batch B, evaluation batches, vocabulary
     ("nanogpt_shakespeare (built-in)", 64, 32, 8, 84),
-    ("conv_pycode (second task)", 64, 16, 8, 2048),
+    ("conv_words (second task)", 64, 16, 8, 2048),
     ("nanoGPT-style, GPT-2 BPE", 256, 12, 8, 50257),
 ]
 SMOKE = [("tiny", 16, 4, 2, 300)]

@@ -146,6 +146,7 @@ def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, stdo
             ended, usage = _reap(proc, block=False)
         if not ended:
             ended, usage = _reap(proc, block=True)
+            usage = None  # killed: the descendants it had not waited for are missing from its accounting
         returncode = proc.returncode
         wall = time.monotonic() - t0
         _kill_group(proc.pid)  # children the candidate left in its group

@@ -25,7 +25,7 @@ from scoring.errors import InputError
 from scoring.result import ScoreResult
 from scoring.task import Task, load_task
 
-EXAMPLE = "seeds/tasks/conv_pycode/task.toml"
+EXAMPLE = "seeds/tasks/conv_words/task.toml"
 FROZEN_RUN_TIMEOUT_S = 300.0
 
 

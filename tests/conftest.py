@@ -54,11 +54,11 @@ def task():
     return load_task(TASK_DIR)
 
 
-CONV_TASK_DIR = REPO / "seeds" / "tasks" / "conv_pycode"
+CONV_TASK_DIR = REPO / "seeds" / "tasks" / "conv_words"
 
 
 @pytest.fixture(scope="session")
-def pycode_dataset(tmp_path_factory):
+def words_dataset(tmp_path_factory):
     """The second shipped task's data, made the way its README says: its prepare.py writes nanoGPT-format
     token files, and `evolve data import` takes them into the suite's cache."""
     import subprocess
@@ -66,11 +66,11 @@ def pycode_dataset(tmp_path_factory):
 
     from scoring import data
 
-    if not (data.cache_dir() / "data" / "pycode_tokens" / "meta.json").is_file():
-        out = tmp_path_factory.mktemp("pycode")
+    if not (data.cache_dir() / "data" / "shakespeare_words" / "meta.json").is_file():
+        out = tmp_path_factory.mktemp("words")
         subprocess.run([sys.executable, str(CONV_TASK_DIR / "prepare.py"), str(out)], check=True,
                        capture_output=True)
         evolve = str(Path(sys.executable).with_name("evolve"))
-        subprocess.run([evolve, "data", "import", "pycode_tokens", "--train", str(out / "train.bin"), "--val",
+        subprocess.run([evolve, "data", "import", "shakespeare_words", "--train", str(out / "train.bin"), "--val",
                         str(out / "val.bin"), "--meta", str(out / "meta.pkl")], check=True, capture_output=True)
-    return data.dataset("pycode_tokens")
+    return data.dataset("shakespeare_words")

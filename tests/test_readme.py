@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,16 +51,18 @@ def test_evolve_your_own_project_runs_as_written(tmp_path):
     assert "evolve data import" in commands and "evolve task check" in commands and "--task" in commands
     (tmp_path / "seeds").symlink_to(README.parent / "seeds")
     cache = tmp_path / "cache"
+    # the block starts with `evolve data prepare`: the built-in dataset is copied in, as if prepared before
+    shutil.copytree(data.dataset().root, cache / "data" / data.BUILTIN)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "EVOLVE_CACHE": str(cache)}
     r = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=900)
     assert r.returncode == 0, f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    assert "imported pycode_tokens: 2,048 tokens in the vocabulary" in r.stdout
+    assert "imported shakespeare_words: 2,048 tokens in the vocabulary" in r.stdout
     assert "the causality probe passed" in r.stdout and "no problems found" in r.stdout
     assert "island-*/ (CANDIDATE.md, convnet.py, fit.py)" in r.stdout  # the task's files, not the built-in's
     assert 'python -c "import fit; print(fit.run())"' in (tmp_path / "my_conv" / "CANDIDATE.md").read_text()
-    status = run_cli("status", "pycode", "--json", cwd=tmp_path, env=env)
+    status = run_cli("status", "words", "--json", cwd=tmp_path, env=env)
     summary = json.loads(status.stdout)
     assert summary["status"] == "finished" and summary["evaluations"] >= 6, summary
     assert not list(cache.glob("data/.*")), "a staging folder was left in the cache"

@@ -186,7 +186,7 @@ def test_mutate_leaves_out_the_edits_already_tried_from_the_parent(task, persona
     assert not any("[muon]" in x for x in after) and all(x.strip() for x in after)
 
 
-FOREIGN = [Path(__file__).resolve().parents[2] / "seeds" / "tasks" / "conv_pycode",
+FOREIGN = [Path(__file__).resolve().parents[2] / "seeds" / "tasks" / "conv_words",
            Path(__file__).resolve().parents[1] / "tasks" / "gru_chars"]
 
 

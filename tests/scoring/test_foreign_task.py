@@ -57,13 +57,13 @@ def test_drawing_past_its_budget_is_refused_by_the_referee(gru):
     assert r.status == INTEGRITY_VIOLATION and "more than STEPS=6 training batches" in r.reason
 
 
-CONV = Path(__file__).resolve().parents[2] / "seeds" / "tasks" / "conv_pycode"
+CONV = Path(__file__).resolve().parents[2] / "seeds" / "tasks" / "conv_words"
 
 
-def test_the_shipped_conv_task_on_imported_tokens_scores_and_its_leaks_are_caught(pycode_dataset):
+def test_the_shipped_conv_task_on_imported_tokens_scores_and_its_leaks_are_caught(words_dataset):
     """The second shipped task: a convolutional LM over word-level Python tokens, imported from .bin files."""
     conv = load_task(CONV)
-    assert pycode_dataset.meta["tokenizer"] == "imported" and pycode_dataset.meta["vocab_size"] == 2048
+    assert words_dataset.meta["tokenizer"] == "imported" and words_dataset.meta["vocab_size"] == 2048
     r = score({}, conv, smoke=True)
     assert r.status == OK, r.reason
     assert r.steps == 8 and 4.0 < r.best_vloss < 7.7 and 4.0 < r.test_loss < 7.7  # ln(2048) = 7.62

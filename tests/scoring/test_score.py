@@ -112,6 +112,7 @@ def test_no_process_left_behind_after_a_timeout(task):
     files = edit(task, "train_mps.py", "    t0 = time.time()\n", "    t0 = time.time()\n" + spawn)
     r = score(files, task, smoke=True, timeout=15)
     assert r.status == TIMEOUT
+    assert r.cpu_s is None  # a killed child's accounting misses what it had not waited for: none is recorded
     assert "sleepers alive: 2" in r.log_tail  # they did run, so their absence below means something
     time.sleep(0.2)
     assert _processes_with(marker) == []

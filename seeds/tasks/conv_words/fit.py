@@ -1,4 +1,4 @@
-"""Train a causal convolutional language model on word-level tokens of Python source, under a fixed budget.
+"""Train a causal convolutional language model on word-level tokens of Shakespeare, under a fixed budget.
 
 `run()` returns `(best_vloss, elapsed_min)`. The block between the PROTOCOL markers fixes the data, the
 split, the vocabulary, the context and batch size, the training budget, the evaluation protocol, the seed
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 SEED = int(os.environ.get("EVOLVE_SEED", "1337"))
 SMOKE = os.environ.get("EVOLVE_SMOKE", "0") == "1"
 TOKEN_DIR = os.environ.get("EVOLVE_DATA_DIR") or os.path.join(
-    os.path.expanduser("~"), ".cache", "persona-evolve", "data", "pycode_tokens", "public"
+    os.path.expanduser("~"), ".cache", "persona-evolve", "data", "shakespeare_words", "public"
 )
 
 CONTEXT = 64  # tokens per window
