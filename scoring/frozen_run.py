@@ -15,6 +15,8 @@ import os
 import sys
 import traceback
 
+from scoring.referee import RemoteModel
+
 
 def _value(v):
     if isinstance(v, bool) or v is None:
@@ -42,27 +44,6 @@ def _batch(fn) -> dict:
     return info
 
 
-class _Uniform:
-    """A model whose logits are all zero: the frozen evaluation should give ln(vocabulary) for it."""
-
-    def __init__(self, vocab: int):
-        self.vocab, self.training, self.calls = vocab, True, 0
-
-    def __call__(self, x):
-        import torch
-
-        self.calls += 1
-        return torch.zeros((*x.shape, self.vocab), device=x.device)
-
-    def eval(self):
-        self.training = False
-        return self
-
-    def train(self, mode: bool = True):
-        self.training = bool(mode)
-        return self
-
-
 def run_block(job: dict, smoke: bool) -> dict:
     os.environ["EVOLVE_SMOKE"] = "1" if smoke else "0"
     ns: dict = {"__name__": "__evolve_frozen__"}
@@ -84,12 +65,19 @@ def run_block(job: dict, smoke: bool) -> dict:
             out["batch_function"] = {"error": f"{job['batch_function']}() raised {_error(e)}"}
     vocab = found.get(job["vocab_name"])
     if "eval_function" not in out and isinstance(vocab, int) and vocab > 0:
-        model = _Uniform(vocab)
+        calls = []
+
+        def uniform(x):  # logits all zero: the frozen evaluation should give ln(vocabulary) for them
+            import torch
+
+            calls.append(1)
+            return torch.zeros((*x.shape, vocab), device=x.device)
+
         try:
-            value = ns[job["eval_function"]](model)
+            value = ns[job["eval_function"]](RemoteModel(uniform))  # the referee's stand-in for a model
             value = float(value.item() if hasattr(value, "item") else value)
             out["eval_function"] = {"uniform_loss": value if math.isfinite(value) else None,
-                                    "expected": math.log(vocab), "model_calls": model.calls}
+                                    "expected": math.log(vocab), "model_calls": len(calls)}
         except Exception as e:
             out["eval_function"] = {"error": f"{job['eval_function']}(model) raised {_error(e)}"}
     return out
