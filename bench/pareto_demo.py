@@ -79,9 +79,12 @@ def main() -> None:
     beaten_by = [r for r in pareto_front if pareto.dominates(_point(r), _point(winner))]
     cheaper_close = [r for r in pareto_front if r[2] is not None and winner[2] is not None and r[2] < winner[2]
                      and r[1] <= winner[1] + 0.02]
-    print(f"single-objective winner #{winner[0]}: {winner[1]:.4f} at {winner[2]:.3g} FLOPs; "
-          + (f"dominated by {len(beaten_by)} of the Pareto campaign's front" if beaten_by
+    same = [r for r in pareto_front if abs(r[1] - winner[1]) < 1e-3 and r[2] == winner[2]]
+    print(f"single-objective winner #{winner[0]}: {winner[1]:.6f} at {winner[2]:.4g} FLOPs; "
+          + (f"dominated by {len(beaten_by)} of the Pareto campaign's front "
+             f"({', '.join(f'#{r[0]} {r[1]:.6f} @ {r[2]:.4g}' for r in beaten_by)})" if beaten_by
              else "not dominated by the Pareto campaign's front")
+          + (f"; the same cost and a loss within 0.001 (below the seed's noise) as #{same[0][0]}" if same else "")
           + f"; {len(cheaper_close)} front member(s) within 0.02 of its loss at fewer FLOPs")
     shutil.rmtree(work, ignore_errors=True)
 
