@@ -52,10 +52,6 @@ def test_migrants_are_the_front_first_and_an_unmeasured_cost_is_the_worst():
     assert not enters_front(2.7, 2.0, POOL) and not enters_front(2.0, None, POOL)
 
 
-def _child(cid: int, fitness: float, flops: float) -> Candidate:
-    return Candidate(cid, 0, 1, None, "mutate", "newton", "running", fitness=None, train_flops=None)
-
-
 @pytest.mark.parametrize("pareto, improved", [(False, 1), (True, 0)])
 def test_credit_goes_to_a_child_that_dominates_its_parent_in_pareto_mode(pareto, improved):
     pop = Population(1, pareto)
