@@ -10,6 +10,7 @@ import pytest
 
 from evolve import lineage
 from evolve.report import write_report
+from evolve.report.plots import PLOTS
 from tests.report.browser import chromium, file_url, requested_urls, require_chromium
 from tests.report.pngs import png_size
 
@@ -59,7 +60,9 @@ def test_plots_are_decoded_images_and_the_tree_is_drawn(page):
         "return [...document.querySelectorAll('img.plot')].map(i => [i.id, i.complete, i.naturalWidth,"
         " i.naturalHeight])"
     )
-    assert len(plots) == len(files.pngs) == 6
+    # every plot the report draws is on the page, once: a new plot cannot go missing from the HTML
+    assert sorted(plot_id for plot_id, *_ in plots) == sorted(f"plot-{name}" for name in PLOTS)
+    assert len(files.pngs) == len(PLOTS)
     for plot_id, complete, width, height in plots:
         assert complete and (width, height) == png_size(
             files.html.with_name(f"report_{plot_id.removeprefix('plot-')}.png").read_bytes()
