@@ -73,7 +73,8 @@ def main() -> None:
             print(f"{label:60s} {r.status:8s} {loss:>9s} {delta:>8s} {wall / 60:8.2f}", flush=True)
             with out.open("a") as f:
                 f.write(json.dumps({"edits": list(combo), "seed": args.seed, "status": r.status, "reason": r.reason,
-                                    "best_vloss": r.best_vloss, "elapsed_s": r.elapsed_s, "wall_s": wall,
+                                    "best_vloss": r.best_vloss, "elapsed_s": r.elapsed_s,
+                                    "vloss_history": list(r.vloss_history), "vloss_steps": list(r.vloss_steps), "wall_s": wall,
                                     "workers": args.workers}) + "\n")
 
 if __name__ == "__main__":

@@ -107,6 +107,17 @@ class Evaluation(_Strict):
         return self
 
 
+class Pruning(_Strict):
+    """Stop trainings that cannot win (scoring/prune.py): after `warmup` of the training budget, a candidate
+    whose best validation loss is more than `margin` above its island's best at the same step ends `pruned`.
+    Off by default; the margin is calibrated in BENCHMARKS.md (bench/prune_calibration.py). Confirmation
+    seeds are never pruned. Not with a Pareto objective: a worse loss may still be a cheaper front point."""
+
+    enabled: bool = False
+    warmup: float = Field(0.3, ge=0, lt=1)  # share of the training budget (batches) before any decision
+    margin: float = Field(0.1, gt=0)  # nats
+
+
 class Start(_Strict):
     """Start from another campaign's best programs instead of the task's seed (`launch --from`)."""
 
@@ -128,6 +139,7 @@ class CampaignConfig(_Strict):
     migration: Migration = Migration()
     budget: Budget = Budget()
     evaluation: Evaluation = Evaluation()
+    pruning: Pruning = Pruning()
     start: Start = Start()
 
     @model_validator(mode="after")

@@ -20,7 +20,8 @@ from evolve.config import CampaignConfig
 from evolve.executors import Job
 from evolve.kinds import Operator
 from evolve.ledger import Ledger
-from evolve.lineage import PENDING, RUNNING, Candidate
+from evolve.lineage import PENDING, RUNNING, Candidate, curve
+from scoring.prune import Rule
 from scoring.result import INTERRUPTED, OK, ScoreResult
 
 
@@ -74,6 +75,15 @@ class Evaluations:
                 return c, seeds[0]
         return None
 
+    def _rule(self, c: Candidate, seed: int) -> Rule | None:
+        """What the referee may prune this evaluation against: the reference recorded when `c` was proposed,
+        on the first seed only (a confirmation seed is never pruned), when pruning is on."""
+        p = self.cfg.pruning
+        if not p.enabled or seed != self.seeds[0] or c.prune_reference is None or c.operator == Operator.SEED:
+            return None
+        ref = curve(self.ledger.db, c.prune_reference, seed)
+        return Rule(p.warmup, p.margin, c.prune_reference, *ref) if ref else None
+
     def queued(self) -> int:
         """Jobs waiting for a slot."""
         busy = self._busy()
@@ -90,7 +100,7 @@ class Evaluations:
                 slot = self.slots.index(None)
                 self.ledger.set_queued(c.id, RUNNING)
                 workdir = self.folder / "runs" / f"{c.id:06d}-seed{seed}"
-                fut = self.executor.submit(slot, Job(c.id, seed, self.files(c.id), str(workdir)))
+                fut = self.executor.submit(slot, Job(c.id, seed, self.files(c.id), str(workdir), self._rule(c, seed)))
                 self.running[fut] = (slot, c.id, seed)
                 self.slots[slot] = Slot(c.id, seed, c.persona, time.monotonic())
 

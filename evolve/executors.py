@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scoring.api import score
+from scoring.prune import Rule
 from scoring.result import ScoreResult
 from scoring.task import Task
 
@@ -27,6 +28,7 @@ class Job:
     seed: int
     files: dict[str, str]
     workdir: str
+    prune: Rule | None = None  # the reference curve the referee may stop this training against
 
 
 def slot_envs(workers: int) -> list[dict[str, str]]:
@@ -55,7 +57,7 @@ class LocalExecutor:
         Path(job.workdir).mkdir(parents=True, exist_ok=True)
         return self._pool.submit(score, job.files, self.task, seed=job.seed, smoke=self.smoke,
                                  workdir=Path(job.workdir), timeout=self.timeout_s, env=self.envs[slot],
-                                 stop=self.stop_now)
+                                 stop=self.stop_now, prune=job.prune)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)

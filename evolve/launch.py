@@ -53,6 +53,9 @@ def llm_client(cfg: CampaignConfig) -> LLMClient:
 
 def _checked_parts(cfg: CampaignConfig):
     task = load_task(cfg.task or builtin_task_dir())
+    if cfg.pruning.enabled and task.objective.pareto:
+        raise InputError(f"pruning compares validation losses alone; task {task.name!r} has a Pareto objective "
+                         "(a worse loss may still be a cheaper front point): set pruning.enabled = false")
     personas = load_personas(cfg.personas)
     data.dataset(task.dataset)  # prepared?
     llm = llm_client(cfg)

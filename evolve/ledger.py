@@ -113,7 +113,8 @@ class Ledger:
         c = Candidate(cid, fields["island"], fields["parent_id"], fields["parent2_id"], fields["operator"],
                       fields["persona"], status, reason, None, fields["summary"], model=fields.get("model"),
                       generation=fields["generation"], event_no=fields["event_no"],
-                      code_hash=fields["code_hash"] if status == PENDING else None)
+                      code_hash=fields["code_hash"] if status == PENDING else None,
+                      prune_reference=fields.get("prune_reference"))
         self.pop.add(c)
         return c
 

@@ -69,7 +69,8 @@ class Population:
             pop.add(Candidate(r["id"], r["island"], r["parent_id"], r["parent2_id"], r["operator"], r["persona"],
                               r["status"], r["reason"] or "", r["fitness"], r.get("summary") or "",
                               model=r["model"], generation=r["generation"], event_no=r["event_no"],
-                              code_hash=r["code_hash"], train_flops=r.get("train_flops")),
+                              code_hash=r["code_hash"], train_flops=r.get("train_flops"),
+                              prune_reference=r.get("prune_reference")),
                     member=False)
             pop.next_event = max(pop.next_event, r["event_no"] + 1)
         _, rows = lineage.export_rows(db, campaign_id, "evaluations")

@@ -175,10 +175,12 @@ class Proposer:
         reason = (f"{s.kind}: {s.reason}" if s.status else lineage.duplicate_reason(original)
                   if original is not None else "")
         queued = status == PENDING
+        best = self.pop.best(p.island) if queued and not self.pop.pareto else None
         c = self.ledger.proposal(call, dict(
             island=p.island, files=dict(s.files) if queued else {}, operator=p.operator, persona=p.persona,
             model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
-            code_hash=s.code_hash if queued else None, event_no=p.event_no, summary=s.summary))
+            code_hash=s.code_hash if queued else None, event_no=p.event_no, summary=s.summary,
+            prune_reference=best.id if best else None))
         if c.status == PENDING:
             self.guard.fruitful()
         else:  # screened out, or a duplicate (seen here, or caught by the database)

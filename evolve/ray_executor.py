@@ -32,6 +32,7 @@ from typing import Any
 from evolve.executors import Job
 from scoring.api import score
 from scoring.errors import InputError
+from scoring.prune import Rule
 from scoring.result import CRASHED, INTERRUPTED, ScoreResult
 from scoring.task import Task
 
@@ -130,7 +131,7 @@ def _slot_env(kind: str) -> dict[str, str]:
 
 
 def evaluate_in_worker(task: Task, files: dict[str, str], seed: int, smoke: bool, workdir: str,
-                       timeout_s: float | None, kind: str) -> ScoreResult:
+                       timeout_s: float | None, kind: str, prune: Rule | None = None) -> ScoreResult:
     """The Ray task body: score one candidate in a sandboxed child of this worker.
 
     `ray.cancel` raises KeyboardInterrupt here; scoring then kills the child's process group (through its
@@ -142,7 +143,7 @@ def evaluate_in_worker(task: Task, files: dict[str, str], seed: int, smoke: bool
     def run() -> None:
         try:
             box["result"] = score(files, task, seed=seed, smoke=smoke, workdir=Path(workdir), timeout=timeout_s,
-                                  env=_slot_env(kind), stop=stop)
+                                  env=_slot_env(kind), stop=stop, prune=prune)
         except BaseException as e:  # handed to the task's thread so Ray reports it
             box["error"] = e
 
@@ -208,7 +209,7 @@ class RayExecutor:
         for attempt in range(MAX_RETRIES + 1):
             workdir = base if attempt == 0 else f"{base}-retry{attempt}"  # the dead attempt's files stay as evidence
             ref = self._remote.remote(self._task_ref, job.files, job.seed, self.smoke, workdir, self.timeout_s,
-                                      self._kind)
+                                      self._kind, job.prune)
             try:
                 return self._wait(ref, job.seed)
             except (rex.WorkerCrashedError, rex.NodeDiedError, rex.LocalRayletDiedError, rex.ObjectLostError,

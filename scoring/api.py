@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from scoring import confine, data, guard, sandbox, syntax
+from scoring.prune import Rule
 from scoring.result import CONSTRAINT_VIOLATION, CRASHED, INTERRUPTED, REJECTED, TIMEOUT, ScoreResult
 from scoring.task import Task
 
@@ -30,6 +31,7 @@ LOG_CAP_BYTES = 1_000_000  # per stream; the rest is counted and dropped
 FILE_LIMIT_MB = 256  # largest file a candidate may write
 TAIL_CHARS = 2000
 REFEREE_GRACE_S = 60.0  # the referee ends at end-of-channel; this bounds a bug in it, not the candidate
+OUTLIVED_VERDICT_S = 5.0  # a candidate's process still running this long after the referee's verdict is killed
 
 
 def default_mem_limit_mb() -> int | None:
@@ -73,11 +75,13 @@ def _reason_without_result(outcome: sandbox.ChildOutcome, timeout: float, stderr
 
 def score(files: Mapping[str, str], task: Task, *, seed: int = 1337, smoke: bool = False,
           workdir: Path | None = None, timeout: float | None = None, env: Mapping[str, str] | None = None,
-          mem_limit_mb: int | None | str = "default", stop: threading.Event | None = None) -> ScoreResult:
+          mem_limit_mb: int | None | str = "default", stop: threading.Event | None = None,
+          prune: Rule | None = None) -> ScoreResult:
     """Evaluate one candidate (file name -> text; files not given are the seed's) on one seed.
 
     `workdir` keeps the run folder and logs (a temporary folder is used and removed otherwise); `env`
-    adds the evaluation slot's device variables; `stop` interrupts a running evaluation.
+    adds the evaluation slot's device variables; `stop` interrupts a running evaluation; `prune` is the
+    reference curve the referee may stop the training against (scoring/prune.py).
     """
     merged = {**task.seed_files, **files}
     problems = syntax_errors(merged)
@@ -94,7 +98,7 @@ def score(files: Mapping[str, str], task: Task, *, seed: int = 1337, smoke: bool
     own_dir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="evolve-score-")) if own_dir else Path(workdir).resolve()
     try:
-        return _run(merged, task, seed, smoke, root, ds, timeout, dict(env or {}), mem_limit_mb, stop)
+        return _run(merged, task, seed, smoke, root, ds, timeout, dict(env or {}), mem_limit_mb, stop, prune)
     finally:
         if own_dir:
             shutil.rmtree(root, ignore_errors=True)
@@ -102,7 +106,7 @@ def score(files: Mapping[str, str], task: Task, *, seed: int = 1337, smoke: bool
 
 def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, ds: data.Dataset,
          timeout: float, slot_env: dict[str, str], mem_limit_mb: int | None,
-         stop: threading.Event | None) -> ScoreResult:
+         stop: threading.Event | None, prune: Rule | None) -> ScoreResult:
     run_dir, private, decoy = root / "run", root / ".private", root / "data"
     for d in (run_dir, run_dir / "tmp", private):
         d.mkdir(parents=True, exist_ok=True)
@@ -137,14 +141,15 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
     job_path.write_text(json.dumps(job))
     frozen_env = {"EVOLVE_SEED": str(seed), "EVOLVE_SMOKE": "1" if smoke else "0"}
     ours, theirs = socket.socketpair()
-    referee = _start_referee(task, ds, frozen_source, frozen_env, private, ours, spawned_at)
+    referee = _start_referee(task, ds, frozen_source, frozen_env, private, ours, spawned_at, prune)
+    halt = _Halt(referee, stop)
     env = sandbox.scrubbed_env({**slot_env, **frozen_env, "EVOLVE_DATA_DIR": str(decoy),
                                 "EVOLVE_REFEREE_FD": str(theirs.fileno())}, home=run_dir, token=token)
     stdout_path, stderr_path = root / "stdout.log", root / "stderr.log"
     argv = [*prefix, sys.executable, "-I", "-u", "-m", "scoring.runner", str(job_path)]
     outcome = sandbox.run(argv, cwd=run_dir, env=env,
                           timeout=timeout, stdout_path=stdout_path, stderr_path=stderr_path,
-                          log_cap_bytes=LOG_CAP_BYTES, token=token, stop=stop, extra_fds=(theirs.detach(),))
+                          log_cap_bytes=LOG_CAP_BYTES, token=token, stop=halt, extra_fds=(theirs.detach(),))
     job_path.unlink(missing_ok=True)
     verdict, referee_problem = _referee_verdict(referee, private / "referee.log")
     stdout_tail = sandbox.tail(stdout_path, TAIL_CHARS // 2)
@@ -154,20 +159,27 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
                   stderr_path=str(stderr_path), log_tail=log_tail[-TAIL_CHARS:])
     verdict = verdict or {}
     notes = _containment_notes(bool(prefix), verdict.get("confinement"))
+    if halt.outlived:
+        notes.append(f"the candidate's process was still running {OUTLIVED_VERDICT_S:g} s after the referee's "
+                     "verdict and was killed")
     if outcome.stragglers_killed:
         notes.append(f"killed {outcome.stragglers_killed} process(es) that outlived the evaluation")
     if verdict.get("monitor_windows_unlocated"):
         notes.append(f"{verdict['monitor_windows_unlocated']} monitoring windows are not in the validation split: "
                      "the fitness windows could not be kept apart from them")
     history = tuple(float("nan") if v is None else v for v in verdict.get("vloss_history", []))
-    figures = dict(vloss_history=history, steps=verdict.get("steps"), elapsed_s=_round(verdict.get("elapsed_s")),
+    figures = dict(vloss_history=history, vloss_steps=tuple(verdict.get("vloss_steps", ())),
+                   steps=verdict.get("steps"), elapsed_s=_round(verdict.get("elapsed_s")),
                    startup_s=_round(verdict.get("startup_s")), peak_mem_mb=verdict.get("peak_mem_mb"),
                    device=verdict.get("device"), trusted_s=_round(verdict.get("final_eval_s")),
                    cpu_s=outcome.cpu_s, max_rss_mb=outcome.max_rss_mb, step_flops=verdict.get("step_flops"),
                    train_flops=verdict.get("train_flops"))
-    if outcome.timed_out or outcome.interrupted or not verdict.get("finished"):
+    interrupted = outcome.interrupted and not halt.outlived
+    if outcome.timed_out or interrupted or not verdict.get("finished"):
         status, reason = _reason_without_result(outcome, timeout, stderr_tail)
-        if referee_problem and not (outcome.timed_out or outcome.interrupted):
+        if halt.outlived:  # the referee ended without a verdict, and the process after it was killed
+            status = CRASHED
+        if referee_problem and not (outcome.timed_out or interrupted):
             reason = referee_problem
         return ScoreResult(status, reason, notes=tuple(notes), **figures, **common)
     return ScoreResult(
@@ -182,8 +194,29 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
     )
 
 
+class _Halt:
+    """When the sandbox stops the candidate's process early: `stop` is set (the controller interrupts), or
+    the referee gave its verdict (e.g. pruned) and the process has not ended itself within
+    OUTLIVED_VERDICT_S. Polled by sandbox.run as it waits."""
+
+    def __init__(self, referee: subprocess.Popen, stop: threading.Event | None):
+        self.referee, self.stop = referee, stop
+        self.verdict_at: float | None = None
+        self.outlived = False
+
+    def is_set(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            return True
+        if self.verdict_at is None:
+            if self.referee.poll() is None:
+                return False
+            self.verdict_at = time.monotonic()
+        self.outlived = time.monotonic() - self.verdict_at > OUTLIVED_VERDICT_S
+        return self.outlived
+
+
 def _start_referee(task: Task, ds: data.Dataset, frozen_source: str, frozen_env: dict[str, str], private: Path,
-                   sock: socket.socket, spawned_at: float) -> subprocess.Popen:
+                   sock: socket.socket, spawned_at: float, prune: Rule | None) -> subprocess.Popen:
     """The trusted referee (scoring/referee.py), a child of this process that runs no candidate code."""
     fz = task.frozen
     job = {
@@ -194,6 +227,7 @@ def _start_referee(task: Task, ds: data.Dataset, frozen_source: str, frozen_env:
                   "eval_iters": fz.eval_iters_name},
         "val_path": str(ds.val_path), "test_path": str(ds.test_path), "dtype": ds.dtype,
         "max_train_flops": task.objective.max_train_flops, "max_train_seconds": task.objective.max_train_seconds,
+        "prune": prune.to_json() if prune is not None else None,
     }
     env = sandbox.scrubbed_env({**frozen_env, "EVOLVE_DATA_DIR": str(ds.public_dir), "CUDA_VISIBLE_DEVICES": "",
                                 "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, home=private, token="referee")

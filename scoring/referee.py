@@ -9,6 +9,8 @@ Over the channel (scoring/wire.py) the referee:
   nothing beyond the budget is ever sent;
 - runs the frozen evaluation function itself for each monitoring request, with a stand-in for the model
   that sends the inputs over and takes logits back, so that loss is computed here, by untouched code;
+- stops the training at a monitoring evaluation whose curve cannot win (scoring/prune.py), when the
+  controller sent a reference curve;
 - after train() returns, sends the final evaluation (scoring/plan.py): windows the candidate never
   received, at the evaluation's batch shape, with the causality probe shuffled in; the fitness, the test
   loss and the probe's verdict are computed here from the logits.
@@ -27,8 +29,8 @@ import traceback
 import numpy as np
 
 from scoring import plan as planning
-from scoring import wire
-from scoring.result import CAUSAL_LEAK, CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT, OK, OVER_BUDGET
+from scoring import prune, wire
+from scoring.result import CAUSAL_LEAK, CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT, OK, OVER_BUDGET, PRUNED
 
 RETURN_TOLERANCE = 1e-4  # train()'s claimed best loss may differ from the recorded one by rounding only
 
@@ -88,12 +90,13 @@ class Referee:
         self.n_eval_batches = int(self.ns[n["eval_iters"]])
         self.budget, self.max_evals = int(self.ns[job["budget_name"]]), int(self.ns[job["max_evals_name"]])
         self.get_batch, self.estimate_loss = self.ns[job["batch_function"]], self.ns[job["eval_function"]]
-        self.out: dict = {"steps": 0, "vloss_history": [], "finished": False}
+        self.out: dict = {"steps": 0, "vloss_history": [], "vloss_steps": [], "finished": False}
         self.losses: list[float] = []
         self.violation: str | None = None
         self.over_budget: str | None = None  # why training passed the task's compute cap
         self.secret = secrets.randbits(62)  # the probes' seed: drawn here, never sent, fresh per evaluation
         self.t_train: float | None = None
+        self.pruning = prune.Rule.from_json(job["prune"]) if job.get("prune") else None
 
     # ---- the candidate's requests while train() runs ----
 
@@ -138,6 +141,11 @@ class Referee:
         loss = float(value.item() if hasattr(value, "item") else value)
         self.losses.append(loss)
         self.out["vloss_history"].append(loss if math.isfinite(loss) else None)
+        self.out["vloss_steps"].append(self.out["steps"])  # training batches served before this evaluation
+        why = prune.decide(self.pruning, self.budget, self.out["vloss_steps"], self.losses) if self.pruning else None
+        if why:
+            wire.send(self.sock, "pruned", reason=why)  # the candidate's process ends itself; the verdict is this
+            raise Verdict(PRUNED, why)
         wire.send(self.sock, "evaluated", loss=loss)
 
     def over_cap(self, steps: int) -> str | None:

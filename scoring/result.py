@@ -18,13 +18,14 @@ class Status(StrEnum):
     INTEGRITY_VIOLATION = "integrity_violation"  # broke the frozen protocol at run time, or lied about its loss
     CAUSAL_LEAK = "causal_leak"  # earlier positions' logits depend on later tokens
     OVER_BUDGET = "over_budget"  # training passed the task's compute cap (max_train_flops / max_train_seconds)
+    PRUNED = "pruned"  # stopped early: its curve fell too far behind its island's best (scoring/prune.py)
     INTERRUPTED = "interrupted"  # the controller stopped it (Ctrl-C, shutdown)
 
 
 OK, REJECTED, CONSTRAINT_VIOLATION = Status.OK, Status.REJECTED, Status.CONSTRAINT_VIOLATION
 TIMEOUT, CRASHED, INVALID_RESULT = Status.TIMEOUT, Status.CRASHED, Status.INVALID_RESULT
 INTEGRITY_VIOLATION, CAUSAL_LEAK, INTERRUPTED = Status.INTEGRITY_VIOLATION, Status.CAUSAL_LEAK, Status.INTERRUPTED
-OVER_BUDGET = Status.OVER_BUDGET
+OVER_BUDGET, PRUNED = Status.OVER_BUDGET, Status.PRUNED
 STATUSES = tuple(Status)
 
 
@@ -38,6 +39,7 @@ class ScoreResult:
     returned_vloss: float | None = None  # what train() claimed: must be the lowest monitoring loss
     test_loss: float | None = None  # the held-out split, the same way; reported, never selected on
     vloss_history: tuple[float, ...] = ()  # the monitoring losses (train()'s own estimate_loss calls)
+    vloss_steps: tuple[int, ...] = ()  # the training batches served before each of them (the referee's count)
     steps: int | None = None  # training batches the referee sent
     elapsed_s: float | None = None  # train() wall time on the referee's clock, device synchronized
     startup_s: float | None = None  # child start until train() is called
@@ -64,5 +66,6 @@ class ScoreResult:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["vloss_history"] = list(self.vloss_history)
+        d["vloss_steps"] = list(self.vloss_steps)
         d["notes"] = list(self.notes)
         return d

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 # Variables a child may inherit; everything else is dropped. Secrets never match, and are checked anyway.
 PASS_THROUGH = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
@@ -38,6 +39,10 @@ def scrubbed_env(extra: dict[str, str], home: Path, token: str) -> dict[str, str
                PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
     env[TOKEN_VAR] = token
     return {k: v for k, v in env.items() if not SECRET.search(k) or k == TOKEN_VAR}
+
+
+class _Flag(Protocol):
+    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -112,9 +117,10 @@ def kill_token_holders(token: str) -> int:
 
 
 def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, stdout_path: Path,
-        stderr_path: Path, log_cap_bytes: int, token: str, stop: threading.Event | None = None,
+        stderr_path: Path, log_cap_bytes: int, token: str, stop: _Flag | None = None,
         extra_fds: tuple[int, ...] = ()) -> ChildOutcome:
-    """Run `argv` and wait for it, its timeout, or `stop` (then it is killed like a timeout).
+    """Run `argv` and wait for it, its timeout, or `stop` (then it is killed like a timeout). `stop` is
+    polled as the child runs: a threading.Event, or anything with an `is_set()`.
 
     `extra_fds` are handed to the child and closed here once it has started (this process keeps no copy).
     """

@@ -96,6 +96,8 @@ class Candidate(Base):
     summary: Mapped[str] = mapped_column(Text, default="")  # what the reply says it changed (prompt context)
     fitness: Mapped[float | None] = mapped_column(Float)  # lower is better; mean best_vloss of ok evaluations
     train_flops: Mapped[float | None] = mapped_column(Float)  # mean over its ok evaluations (revision 0003)
+    # The island's best when it was proposed: the curve pruning holds its first evaluation to (revision 0004).
+    prune_reference: Mapped[int | None] = mapped_column(Integer)
     # The first parent's fitness, kept equal to it by record.finish_candidate: persona credit over 100k
     # candidates is then one covering-index scan instead of a self-join.
     parent_fitness: Mapped[float | None] = mapped_column(Float)
@@ -135,6 +137,7 @@ class Evaluation(Base):
     returned_vloss: Mapped[float | None] = mapped_column(Float)
     test_loss: Mapped[float | None] = mapped_column(Float)
     vloss_history: Mapped[list[float]] = mapped_column(JSON, default=list)
+    vloss_steps: Mapped[list[int] | None] = mapped_column(JSON)  # batches before each (revision 0004)
     steps: Mapped[int | None] = mapped_column(Integer)
     elapsed_s: Mapped[float | None] = mapped_column(Float)
     startup_s: Mapped[float | None] = mapped_column(Float)

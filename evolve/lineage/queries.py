@@ -61,6 +61,7 @@ _ROW_COLUMNS = (
     Candidate.created_at,
     Candidate.finished_at,
     Candidate.train_flops,
+    Candidate.prune_reference,
 )  # in the order of values.Candidate's fields
 
 
@@ -156,7 +157,19 @@ def candidate(db: Database, campaign_id: int, candidate_id: int) -> V.CandidateD
 
 def _score_result(d: dict[str, Any]) -> ScoreResult:
     return ScoreResult(**{**d, "reason": d["reason"] or "", "log_tail": d["log_tail"] or "",
-                          "vloss_history": tuple(d["vloss_history"] or ()), "notes": tuple(d["notes"] or ())})
+                          "vloss_history": tuple(d["vloss_history"] or ()),
+                          "vloss_steps": tuple(d["vloss_steps"] or ()), "notes": tuple(d["notes"] or ())})
+
+
+def curve(db: Database, candidate_id: int, seed: int) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
+    """The monitoring curve (steps, losses) of the candidate's ok evaluation on `seed`; None when it has none
+    (or was recorded before revision 0004 kept the steps)."""
+    with db.session() as s:
+        row = s.execute(sa.select(Evaluation.vloss_steps, Evaluation.vloss_history).where(
+            Evaluation.candidate_id == candidate_id, Evaluation.seed == seed, Evaluation.status == OK)).first()
+    if row is None or not row[0] or len(row[0]) != len(row[1] or ()):
+        return None
+    return tuple(int(s) for s in row[0]), tuple(float("nan") if v is None else float(v) for v in row[1])
 
 
 def ok_losses(db: Database, candidate_ids: Iterable[int]) -> dict[int, list[tuple[float, float | None]]]:

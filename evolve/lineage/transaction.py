@@ -75,7 +75,8 @@ class Transaction:
                   parent2_id: int | None = None, generation: int | None = None, status: str = K.PENDING,
                   reason: str = "", code_hash: str | None = None, event_no: int | None = None,
                   summary: str = "", origin: Mapping[str, Any] | None = None,
-                  parent_fitness: float | None = None, known_parents: bool = False) -> int:
+                  parent_fitness: float | None = None, known_parents: bool = False,
+                  prune_reference: int | None = None) -> int:
         """A candidate, its files and its membership of the island it was born on (see record.add_candidate).
         `known_parents`: the caller (the campaign's view) vouches that the parents are in the campaign and
         gives `generation` and `parent_fitness`, so the parents are not read back."""
@@ -107,7 +108,7 @@ class Transaction:
             campaign_id=campaign_id, island=island, parent_id=parent_id, parent2_id=parent2_id, operator=operator,
             persona=persona, model=model, generation=generation, status=status, reason=reason, summary=summary,
             origin=dict(origin) if origin else None, code_hash=code_hash, event_no=event_no,
-            parent_fitness=parent_fitness, created_at=utcnow())).scalar_one()
+            parent_fitness=parent_fitness, prune_reference=prune_reference, created_at=utcnow())).scalar_one()
         links = [{"candidate_id": cid, "name": n, "sha256": h} for n, h in self._blobs(files).items()]
         if links:
             self.conn.execute(sa.insert(CandidateFile), links)

@@ -33,6 +33,7 @@ class Candidate:
     created_at: datetime | None = None
     finished_at: datetime | None = None
     train_flops: float | None = None  # mean training FLOPs of the ok evaluations (the Pareto objective's cost)
+    prune_reference: int | None = None  # the island's best when it was proposed (the curve pruning compares)
     depth: int | None = None  # set by lineage walks: the distance from the candidate the walk started at
 
     def to_dict(self) -> dict[str, Any]:
