@@ -74,7 +74,8 @@ def main() -> None:
             with out.open("a") as f:
                 f.write(json.dumps({"edits": list(combo), "seed": args.seed, "status": r.status, "reason": r.reason,
                                     "best_vloss": r.best_vloss, "elapsed_s": r.elapsed_s,
-                                    "vloss_history": list(r.vloss_history), "vloss_steps": list(r.vloss_steps), "wall_s": wall,
+                                    "vloss_history": list(r.vloss_history), "vloss_steps": list(r.vloss_steps),
+                                    "wall_s": wall,
                                     "workers": args.workers}) + "\n")
 
 if __name__ == "__main__":

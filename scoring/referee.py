@@ -144,6 +144,7 @@ class Referee:
         self.out["vloss_steps"].append(self.out["steps"])  # training batches served before this evaluation
         why = prune.decide(self.pruning, self.budget, self.out["vloss_steps"], self.losses) if self.pruning else None
         if why:
+            self.out["elapsed_s"] = time.perf_counter() - (self.t_train or time.perf_counter())  # training so far
             wire.send(self.sock, "pruned", reason=why)  # the candidate's process ends itself; the verdict is this
             raise Verdict(PRUNED, why)
         wire.send(self.sock, "evaluated", loss=loss)
