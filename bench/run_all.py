@@ -73,10 +73,19 @@ SECTIONS = {
         "scored through the sandbox with the full training budget on one evaluation seed (1337), two trainings "
         "at a time on one thread each (as the demo's two slots): which changes the demo's stand-in for an LLM can "
         "find. The seed's noise is in the section above.",
-        [PY, "bench/offline_edits.py", "--out", "bench/out/offline_edits_run.jsonl", "--stacks", "1",
+        [PY, "bench/offline_edits.py", "--out", "bench/out/offline_edits_run.jsonl", "--stacks", "2",
          "--workers", "2"],
         [PY, "bench/offline_edits.py", "--out", "bench/out/offline_edits_smoke.jsonl", "--edits", "muon",
          "--stacks", "0", "--workers", "2", "--smoke"],
+    ),
+    "prune_calibration": (
+        "Calibrating the pruning margin",
+        "The offline edits' full curves (the section above), every run held to every other as its reference, as "
+        "the referee's pruning rule does (scoring/prune.py): the largest lead a reference had over a run that "
+        "ends better than it, by warm-up share (the margin must exceed it: a winner is never pruned), and for "
+        "each margin how many pairs would be pruned, how many of them winners, and the training saved.",
+        [PY, "bench/prune_calibration.py", "--curves", "bench/out/offline_edits_run.jsonl"],
+        [PY, "bench/prune_calibration.py", "--curves", "bench/out/offline_edits_smoke.jsonl"],
     ),
     "demo": (
         "The demo campaign against the seed's noise",
@@ -85,6 +94,16 @@ SECTIONS = {
         "the seed's, and the improvement as a multiple of the seed's spread over the five seeds (goal: over 3x).",
         [PY, "bench/demo_result.py"],
         [PY, "bench/demo_result.py", "--smoke"],
+    ),
+    "prune_demo": (
+        "The demo campaign with pruning off and on",
+        "`make demo`'s campaign per campaign seed (0, 1, 2), with `[pruning]` off and then on (the settings' "
+        "warm-up and margin), in turn: the training time spent (the referee's train() time over every "
+        "evaluation), evaluations finished and pruned, the best validation loss, and the training time until a "
+        "candidate first reached the seed's loss minus 0.2; on the off arm, the rule replayed on its recorded "
+        "curves. Goal: the same best in at most 0.7x the training time; pruning is on in the demo only if met.",
+        [PY, "bench/prune_demo.py", "--seeds", "3"],
+        [PY, "bench/prune_demo.py", "--smoke"],
     ),
     "progress": (
         "LLM calls per evaluation, and rejections fed back",
