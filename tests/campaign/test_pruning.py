@@ -66,7 +66,7 @@ class CurveExecutor:
 
     def submit(self, slot: int, job: Job) -> Future:
         self.jobs.append(job)
-        if self.stop_on is not None and self.stop_on(self.box["session"], job):  # the controller dies mid-evaluation, once
+        if self.stop_on is not None and self.stop_on(self.box["session"], job):  # the controller dies, once
             self.stop_on = None
             self.box["session"].campaign.request_stop()
             self.box["session"].campaign.request_stop()
