@@ -82,8 +82,9 @@ def _replay(cands: list[dict], evals: list[dict], rule: cfgmod.Pruning) -> dict:
         ref = curves.get(c["prune_reference"]) if c["prune_reference"] is not None else None
         if c["operator"] == "seed" or ref is None:
             continue
+        ref_losses = [float("nan") if v is None else v for v in ref["vloss_history"]]
         r = prune.Rule(rule.warmup, rule.margin, ref["candidate_id"], tuple(ref["vloss_steps"]),
-                       tuple(float("nan") if v is None else v for v in ref["vloss_history"]))
+                       prune.held_to(ref_losses, ref["best_vloss"]))
         total += e["elapsed_s"] or 0.0
         losses = [float("nan") if v is None else v for v in e["vloss_history"]]
         for k in range(1, len(losses) + 1):

@@ -69,7 +69,7 @@ SECTIONS = {
     ),
     "offline_edits": (
         "Offline edits at the full budget",
-        "Each edit of the offline operator's catalog applied alone to the seed program, then a stack of four, "
+        "Each edit of the offline operator's catalog applied alone to the seed program, then two stacks of edits, "
         "scored through the sandbox with the full training budget on one evaluation seed (1337), two trainings "
         "at a time on one thread each (as the demo's two slots): which changes the demo's stand-in for an LLM can "
         "find. The seed's noise is in the section above.",

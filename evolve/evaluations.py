@@ -21,6 +21,7 @@ from evolve.executors import Job
 from evolve.kinds import Operator
 from evolve.ledger import Ledger
 from evolve.lineage import PENDING, RUNNING, Candidate, curve
+from scoring import prune
 from scoring.prune import Rule
 from scoring.result import INTERRUPTED, OK, ScoreResult
 
@@ -82,7 +83,10 @@ class Evaluations:
         if not p.enabled or seed != self.seeds[0] or c.prune_reference is None or c.operator == Operator.SEED:
             return None
         ref = curve(self.ledger.db, c.prune_reference, seed)
-        return Rule(p.warmup, p.margin, c.prune_reference, *ref) if ref else None
+        if ref is None:
+            return None
+        steps, losses, fitness = ref
+        return Rule(p.warmup, p.margin, c.prune_reference, steps, prune.held_to(losses, fitness))
 
     def queued(self) -> int:
         """Jobs waiting for a slot."""

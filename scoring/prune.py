@@ -6,7 +6,8 @@ change it. After a warm-up share of the budget, a candidate whose best loss so f
 reference curve's best at the same step by more than the margin is stopped and ends `pruned`.
 
 The reference is a finished candidate's curve (the controller sends its island's best, fixed when the
-candidate was proposed, so a resumed campaign prunes exactly as the original would have). Both curves
+candidate was proposed, so a resumed campaign prunes exactly as the original would have), never lower
+than its own fitness vouches for (`held_to`). Both curves
 are compared as running minima (noise in one monitoring evaluation does not decide), the reference's
 linearly interpolated between its evaluations; where the reference has no evaluation at or beyond the
 step, nothing is decided. The margin is calibrated from real curves (bench/prune_calibration.py): a
@@ -42,6 +43,19 @@ class Rule:
         losses = tuple(math.nan if v is None else float(v) for v in d["losses"])
         return cls(float(d["warmup"]), float(d["margin"]), int(d["reference"]), tuple(int(s) for s in d["steps"]),
                    losses)
+
+
+def held_to(losses: Sequence[float], fitness: float | None) -> tuple[float, ...]:
+    """The curve a finished candidate holds others to: its monitoring losses, raised by as much as the lowest
+    of them undercuts its own final fitness on that seed.
+
+    The monitoring windows' inputs are sent to the candidate, the fitness windows never are. Honest runs'
+    monitoring losses sit above their fitness (0.02 to 0.04 nats on the built-in task, every offline edit);
+    a model that learned the monitoring windows would otherwise set a bar its honest children cannot reach.
+    """
+    finite = [v for v in losses if math.isfinite(v)]
+    lift = fitness - min(finite) if finite and fitness is not None and math.isfinite(fitness) else 0.0
+    return tuple(v + max(0.0, lift) for v in losses)
 
 
 def running_best(steps: Sequence[int], losses: Sequence[float]) -> list[tuple[int, float]]:

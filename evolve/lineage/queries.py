@@ -161,15 +161,16 @@ def _score_result(d: dict[str, Any]) -> ScoreResult:
                           "vloss_steps": tuple(d["vloss_steps"] or ()), "notes": tuple(d["notes"] or ())})
 
 
-def curve(db: Database, candidate_id: int, seed: int) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
-    """The monitoring curve (steps, losses) of the candidate's ok evaluation on `seed`; None when it has none
-    (or was recorded before revision 0004 kept the steps)."""
+def curve(db: Database, candidate_id: int, seed: int) -> tuple[tuple[int, ...], tuple[float, ...], float] | None:
+    """The monitoring curve (steps, losses) and the fitness of the candidate's ok evaluation on `seed`; None
+    when it has none (or was recorded before revision 0004 kept the steps)."""
     with db.session() as s:
-        row = s.execute(sa.select(Evaluation.vloss_steps, Evaluation.vloss_history).where(
+        row = s.execute(sa.select(Evaluation.vloss_steps, Evaluation.vloss_history, Evaluation.best_vloss).where(
             Evaluation.candidate_id == candidate_id, Evaluation.seed == seed, Evaluation.status == OK)).first()
     if row is None or not row[0] or len(row[0]) != len(row[1] or ()):
         return None
-    return tuple(int(s) for s in row[0]), tuple(float("nan") if v is None else float(v) for v in row[1])
+    return (tuple(int(s) for s in row[0]), tuple(float("nan") if v is None else float(v) for v in row[1]),
+            row[2])
 
 
 def ok_losses(db: Database, candidate_ids: Iterable[int]) -> dict[int, list[tuple[float, float | None]]]:

@@ -92,6 +92,21 @@ def test_a_candidate_without_a_finite_loss_is_pruned_and_one_nan_does_not_decide
     assert prune.Rule.from_json(prune.Rule(0.3, 0.1, 1, (0, 1), (nan, 2.0)).to_json()).losses[1] == 2.0
 
 
+def test_a_reference_whose_monitoring_dives_below_its_fitness_is_raised_to_it():
+    """A model that learned the monitoring windows (their inputs are sent to it) must not set a bar that its
+    honest children cannot reach: the reference is never lower than its own fitness vouches for."""
+    fitness, honest = CURVES["seed"]
+    memorized = tuple(v - (0.5 if s >= 90 else 0.0) for s, v in zip(STEPS, honest, strict=True))
+    raw = prune.Rule(0.3, DEFAULT.margin, 7, STEPS, memorized)
+    held = prune.Rule(0.3, DEFAULT.margin, 7, STEPS, prune.held_to(memorized, fitness))
+    assert _first_prune(raw, "seed") is not None  # its own honest program would be pruned against it
+    assert _first_prune(held, "seed") is None
+    assert _first_prune(held, "muon") is None and _first_prune(_rule("muon"), "seed") is not None
+    # every recorded honest run's monitoring stays above its fitness: held_to leaves them as they are
+    for fit, curve in CURVES.values():
+        assert prune.held_to(curve, fit) == curve
+
+
 # ---- through the sandbox: the referee decides, the candidate's process ends -------------------------------
 
 SMOKE_STEPS = tuple(range(11))  # the smoke budget: 10 batches, an evaluation before each and at the end
