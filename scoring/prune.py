@@ -5,14 +5,14 @@ training batches it has served, so the curve this rule reads is the referee's ow
 change it. After a warm-up share of the budget, a candidate whose best loss so far is worse than the
 reference curve's best at the same step by more than the margin is stopped and ends `pruned`.
 
-The reference is a finished candidate's curve (the controller sends its island's best, fixed when the
-candidate was proposed, so a resumed campaign prunes exactly as the original would have), never lower
-than its own fitness vouches for (`held_to`). Both curves
-are compared as running minima (noise in one monitoring evaluation does not decide), the reference's
-linearly interpolated between its evaluations; where the reference has no evaluation at or beyond the
-step, nothing is decided. The margin is calibrated from real curves (bench/prune_calibration.py): a
-schedule that decays late (warmup-stable-decay) trails its parent until its last steps, and it must not
-be pruned.
+The reference is a finished candidate's curve: the controller sends its island's best, fixed when the
+candidate was proposed (so a resumed campaign prunes exactly as the original would have), and never lower
+than that candidate's own fitness vouches for (`held_to`). Both curves are compared as running minima
+(noise in one monitoring evaluation does not decide), the reference's linearly interpolated between its
+evaluations; where the reference has no evaluation at or beyond the step, nothing is decided. The margin
+is calibrated from real curves (bench/prune_calibration.py): a program that starts slowly or decays its
+learning rate late can trail its reference for much of the run and still end better, and it must not be
+pruned.
 """
 
 from __future__ import annotations
