@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,14 +108,14 @@ def main() -> None:
     args = ap.parse_args()
     rule = cfgmod.Pruning(**{k: v for k, v in (("warmup", args.warmup), ("margin", args.margin)) if v is not None})
     work = Path(tempfile.mkdtemp(prefix="evolve-prune-bench-"))
-    base = (REPO / "seeds" / "campaigns" / "demo.toml").read_text()
+    base = tomllib.loads((REPO / "seeds" / "campaigns" / "demo.toml").read_text())
     rows = []
     for seed in range(1 if args.smoke else args.seeds):
         for on in (False, True):
             arm = "on" if on else "off"
             config = work / f"demo-{arm}.toml"
-            config.write_text(base + f"\n[pruning]\nenabled = {'true' if on else 'false'}\nwarmup = {rule.warmup}\n"
-                              f"margin = {rule.margin}\n")
+            pruning = {"enabled": on, "warmup": rule.warmup, "margin": rule.margin}
+            config.write_text(cfgmod.to_toml(cfgmod.validate({**base, "pruning": pruning})))
             folder = work / f"{arm}-{seed}"
             folder.mkdir()
             campaign(folder, "demo", config, seed, args.smoke)
