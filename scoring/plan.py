@@ -43,6 +43,7 @@ class Plan:
     cut: np.ndarray  # (N,) for splices the last position that must agree, for repeats T-1, else -1
     batch: int
     overlaps_unknown: int  # monitoring windows that could not be located in the validation split
+    source: np.ndarray  # (N,) each row's place before the shuffle: fitness and test rows are summed in it
 
     def batches(self):
         for i in range(0, len(self.x), self.batch):
@@ -130,7 +131,7 @@ def build(val: np.ndarray, test: np.ndarray, monitor_rows: np.ndarray, T: int, B
     where = np.empty_like(order)
     where[order] = np.arange(len(order))
     partner = np.where(partner >= 0, where[np.maximum(partner, 0)], -1)
-    return Plan(x[order], y[order], role[order], partner[order], cut[order], B, unknown)
+    return Plan(x[order], y[order], role[order], partner[order], cut[order], B, unknown, order)
 
 
 @dataclass(frozen=True)
@@ -192,8 +193,11 @@ class Reader:
         plan, T = self.plan, self.plan.x.shape[1]
         if not self.seen.all():
             raise ValueError("the final evaluation is incomplete: some rows were never read")
-        fitness = float(self.nll[plan.role == FITNESS].mean())
-        test = float(self.nll[plan.role == TEST].mean())
+        # summed in the windows' fixed order, not the secret sending order: the same model, the same loss,
+        # to the last bit, whatever order this evaluation drew
+        fixed = np.argsort(plan.source, kind="stable")
+        fitness = float(self.nll[fixed][plan.role[fixed] == FITNESS].mean())
+        test = float(self.nll[fixed][plan.role[fixed] == TEST].mean())
         worst, problem, kind = 0.0, None, None
         # splices before repeats: with probes drawn afresh each time, the verdict's kind must not depend on
         # which failing pair came first (a model that changes while evaluated fails both kinds)

@@ -67,7 +67,18 @@ def test_a_causal_model_passes_and_its_losses_are_read_from_the_right_rows():
     r = plan.read(p, logp)
     assert r.problem is None and r.probe_max_delta == 0.0
     nll = -np.take_along_axis(logp, p.y[:, :, None], 2)[:, :, 0]
-    assert r.fitness == nll[p.role == plan.FITNESS].mean() and r.test == nll[p.role == plan.TEST].mean()
+    fixed = np.argsort(p.source)  # the windows' own order, before the shuffle
+    assert r.fitness == nll[fixed][p.role[fixed] == plan.FITNESS].mean()
+    assert r.test == nll[fixed][p.role[fixed] == plan.TEST].mean()
+
+
+def test_the_same_model_gets_the_same_loss_to_the_last_bit_whatever_order_the_secret_drew():
+    _, val, test = _plan()
+    readings = []
+    for secret in (1, 2, 3, 4):
+        p = plan.build(val, test, _monitor(val), T, B, 2, secret)
+        readings.append(plan.read(p, _causal_logp(p.x)))
+    assert len({(r.fitness, r.test) for r in readings}) == 1
 
 
 def test_a_model_that_sees_the_next_token_is_a_causal_leak():
