@@ -45,10 +45,8 @@ def load(path: Path) -> list[dict]:
 
 
 def first_prune(rule: prune.Rule, budget: int, run: dict) -> int | None:
-    for k in range(1, len(run["losses"]) + 1):
-        if prune.decide(rule, budget, run["vloss_steps"][:k], run["losses"][:k]):
-            return run["vloss_steps"][k - 1]
-    return None
+    stopped = prune.replay(rule, budget, run["vloss_steps"], run["losses"])
+    return run["vloss_steps"][stopped[0] - 1] if stopped else None
 
 
 def largest_lead(runs: list[dict], warmup: float, budget: int) -> tuple[float, str]:

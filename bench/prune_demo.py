@@ -88,12 +88,11 @@ def _replay(cands: list[dict], evals: list[dict], rule: cfgmod.Pruning) -> dict:
                        prune.held_to(ref_losses, ref["best_vloss"]))
         total += e["elapsed_s"] or 0.0
         losses = [float("nan") if v is None else v for v in e["vloss_history"]]
-        for k in range(1, len(losses) + 1):
-            if prune.decide(r, e["steps"], e["vloss_steps"][:k], losses[:k]):
-                would += 1
-                saved += (e["elapsed_s"] or 0.0) * (1 - e["vloss_steps"][k - 1] / e["steps"])
-                wrong += e["best_vloss"] < ref["best_vloss"]
-                break
+        stopped = prune.replay(r, e["steps"], e["vloss_steps"], losses)
+        if stopped:
+            would += 1
+            saved += (e["elapsed_s"] or 0.0) * (1 - e["vloss_steps"][stopped[0] - 1] / e["steps"])
+            wrong += e["best_vloss"] < ref["best_vloss"]
     return {"replay_would_prune": would, "replay_pruned_better_than_reference": wrong,
             "replay_saved_share": round(saved / total, 3) if total else None}
 

@@ -22,7 +22,6 @@ from evolve.kinds import Operator
 from evolve.ledger import Ledger
 from evolve.lineage import PENDING, RUNNING, Candidate, curve
 from scoring import prune
-from scoring.prune import Rule
 from scoring.result import INTERRUPTED, OK, ScoreResult
 
 
@@ -76,7 +75,7 @@ class Evaluations:
                 return c, seeds[0]
         return None
 
-    def _rule(self, c: Candidate, seed: int) -> Rule | None:
+    def _rule(self, c: Candidate, seed: int) -> prune.Rule | None:
         """What the referee may prune this evaluation against: the reference recorded when `c` was proposed,
         on the first seed only (a confirmation seed is never pruned), when pruning is on."""
         p = self.cfg.pruning
@@ -86,7 +85,7 @@ class Evaluations:
         if ref is None:
             return None
         steps, losses, fitness = ref
-        return Rule(p.warmup, p.margin, c.prune_reference, steps, prune.held_to(losses, fitness))
+        return prune.Rule(p.warmup, p.margin, c.prune_reference, steps, prune.held_to(losses, fitness))
 
     def queued(self) -> int:
         """Jobs waiting for a slot."""

@@ -107,3 +107,13 @@ def decide(p: Rule, budget: int, steps: Sequence[int], losses: Sequence[float]) 
         return None
     return (f"pruned at step {step} of {budget}: its best validation loss so far, {best:.4f}, is "
             f"{best - theirs:.4f} above candidate #{p.reference}'s {theirs:.4f} at that step (margin {p.margin:g})")
+
+
+def replay(p: Rule, budget: int, steps: Sequence[int], losses: Sequence[float]) -> tuple[int, str] | None:
+    """A whole recorded curve, one monitoring evaluation at a time as the referee sees it: (how many
+    evaluations it had when the rule stopped it, why), or None when it would have trained to the end."""
+    for k in range(1, len(losses) + 1):
+        why = decide(p, budget, steps[:k], losses[:k])
+        if why:
+            return k, why
+    return None

@@ -58,11 +58,11 @@ class CurveExecutor:
     def _run(self, job: Job, curve: tuple[float, ...]) -> ScoreResult:
         self.stop_now.wait(self.delay_s)  # while it "trains", proposals queue up behind it
         if job.prune is not None:
-            for k in range(1, len(curve) + 1):
-                why = prune.decide(job.prune, BUDGET, STEPS[:k], curve[:k])
-                if why:
-                    return ScoreResult(PRUNED, why, job.seed, vloss_history=curve[:k], vloss_steps=STEPS[:k],
-                                       steps=STEPS[k - 1], elapsed_s=STEPS[k - 1] / 10)
+            stopped = prune.replay(job.prune, BUDGET, STEPS, curve)
+            if stopped:
+                k, why = stopped
+                return ScoreResult(PRUNED, why, job.seed, vloss_history=curve[:k], vloss_steps=STEPS[:k],
+                                   steps=STEPS[k - 1], elapsed_s=STEPS[k - 1] / 10)
         fitness = curve[-1]
         curve = tuple(v - (self.dive if s >= 90 else 0.0) for s, v in zip(STEPS, curve, strict=True))
         return ScoreResult(OK, "", job.seed, best_vloss=fitness, returned_vloss=min(curve), test_loss=fitness,

@@ -37,12 +37,8 @@ def _rule(reference: str, warmup: float = DEFAULT.warmup, margin: float = DEFAUL
 
 def _first_prune(rule: prune.Rule, curve: str) -> tuple[int, str] | None:
     """Replay the curve one monitoring evaluation at a time, as the referee sees it."""
-    losses = CURVES[curve][1]
-    for k in range(1, len(losses) + 1):
-        why = prune.decide(rule, BUDGET, STEPS[:k], losses[:k])
-        if why:
-            return STEPS[k - 1], why
-    return None
+    stopped = prune.replay(rule, BUDGET, STEPS, CURVES[curve][1])
+    return (STEPS[stopped[0] - 1], stopped[1]) if stopped else None
 
 
 def test_a_clearly_worse_curve_is_pruned_after_the_warm_up_and_the_reason_says_against_what():
