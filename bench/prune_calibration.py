@@ -100,6 +100,10 @@ def main() -> None:
                         wrong += run["best_vloss"] < ref["best_vloss"]
                         saved += 1 - step / budget
             print(f"{w:7.1f} {m:6.2f} {pruned:12d} {wrong:14d} {saved / pairs:13.1%}")
+    gaps = [min(v for v in r["losses"] if math.isfinite(v)) - r["best_vloss"] for r in runs]
+    print()
+    print(f"lowest monitoring loss minus fitness, every run: {min(gaps):+.4f} to {max(gaps):+.4f} (held_to raises a "
+          "reference only by how much this is negative)")
     default = Pruning()
     lead = leads.get(default.warmup) or largest_lead(runs, default.warmup, budget)
     calibrated = math.ceil(max(lead[0], 0.0) * HEADROOM * 100) / 100
