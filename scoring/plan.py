@@ -1,18 +1,20 @@
 """The final evaluation's plan: which windows the trusted referee sends after train() returns, and how it
 reads the answers. Pure functions on arrays; the referee (scoring/referee.py) runs them.
 
-- Fitness windows: from the validation split, disjoint from each other and from every window the
-  candidate's own monitoring (`estimate_loss`) was shown, drawn by a fixed generator: the same windows
-  for every candidate and every seed, never sent before the final evaluation.
+- Fitness windows: from the fitness part of the validation split (scoring/data.py: a different document
+  from the part the candidate's own monitoring, `estimate_loss`, is shown), disjoint from each other,
+  drawn by a fixed generator: the same windows for every candidate and every seed, never sent before
+  the final evaluation.
 - Test windows: the same way from the held-out split, which no other message ever carries.
 - Probe rows, shuffled in among them at the evaluation's exact batch shape: *splices* (a fitness or test
   window whose tokens after a cut are replaced by another window's) and *repeats* (an exact copy of one).
   A causal model that does not learn while it is evaluated gives a splice the same log-probabilities as
   its original up to the cut, and a repeat the same everywhere.
+- Two sides: the rows are answered by two fresh processes started from the same snapshot of the trained
+  model (scoring/evaluator.py), and every probe is answered by the other process than its partner. A
+  process that remembers or learns from the rows it answered holds nothing of the partner's.
 - The last position of every window predicts a token that is in no window sent: its loss cannot have
   leaked, so a model with a band of earlier positions far better than its last one is flagged as well.
-  This one needs no pair: a model that remembers earlier rows and answers every probe pair alike
-  (a cache of logits by prefix) defeats the probe rows, not this.
 """
 
 from __future__ import annotations
@@ -42,32 +44,24 @@ class Plan:
     partner: np.ndarray  # (N,) for probe rows the row they are compared with, else -1
     cut: np.ndarray  # (N,) for splices the last position that must agree, for repeats T-1, else -1
     batch: int
-    overlaps_unknown: int  # monitoring windows that could not be located in the validation split
     source: np.ndarray  # (N,) each row's place before the shuffle: fitness and test rows are summed in it
+    side_rows: int  # rows [0, side_rows) are answered by the first fresh process, the rest by the second
 
-    def batches(self):
-        for i in range(0, len(self.x), self.batch):
-            yield self.x[i : i + self.batch]
+    def batches(self, side: int | None = None):
+        """(first row, inputs) of each batch in sending order: all of them, or one side's (one process's)."""
+        lo, hi = {None: (0, len(self.x)), 0: (0, self.side_rows), 1: (self.side_rows, len(self.x))}[side]
+        for i in range(lo, hi, self.batch):
+            yield i, self.x[i : i + self.batch]
 
-
-def locate(data: np.ndarray, rows: np.ndarray) -> list[int | None]:
-    """Where each row of tokens occurs in `data` (first occurrence), or None."""
-    haystack, size = data.tobytes(), data.dtype.itemsize
-    found = []
-    for row in rows:
-        needle, start = row.astype(data.dtype).tobytes(), 0
-        while True:
-            at = haystack.find(needle, start)
-            if at < 0 or at % size == 0:
-                break
-            start = at + 1
-        found.append(None if at < 0 else at // size)
-    return found
+    @property
+    def side(self) -> np.ndarray:
+        """(N,) which fresh process answers each row."""
+        return (np.arange(len(self.x)) >= self.side_rows).astype(np.int64)
 
 
-def disjoint_windows(length: int, n: int, width: int, covered: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """`n` offsets of windows [o, o + width) in 0..length that touch no covered position and no other."""
-    covered = covered.copy()
+def disjoint_windows(length: int, n: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` offsets of windows [o, o + width) in 0..length that do not overlap each other."""
+    covered = np.zeros(length, dtype=bool)
     chosen: list[int] = []
     tries = 0
     while len(chosen) < n:
@@ -86,52 +80,65 @@ def _windows(data: np.ndarray, offsets: np.ndarray, T: int) -> tuple[np.ndarray,
     return rows[:, :T], rows[:, 1:]
 
 
-def build(val: np.ndarray, test: np.ndarray, monitor_rows: np.ndarray, T: int, B: int, n_batches: int,
-          secret: int | None = None) -> Plan:
+def probes_per_side(n: int, B: int) -> int:
+    """Probe rows each process answers: about a quarter of its windows, in whole batches, at least one."""
+    return B * max(1, round(n / (4 * B)))
+
+
+def _probe(x: np.ndarray, role: np.ndarray, i: int, m: int, repeats: int, others: np.ndarray,
+           rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
+    """The m-th probe row of a side, made from window i of the other side: (row, kind, cut)."""
+    T = x.shape[1]
+    if m < repeats:
+        return x[i].copy(), REPEAT, T - 1
+    s = m - repeats
+    # cuts at both ends every time, the rest anywhere: position 0 and T-2 are where leaks hide best
+    c = (0, T - 2)[s] if s < 2 else int(rng.integers(0, T - 1))
+    donors = others[(role[others] == role[i]) & (x[others, c + 1] != x[i, c + 1])]
+    j = int(rng.choice(donors)) if len(donors) else int(others[others != i][0])
+    return np.concatenate([x[i, : c + 1], x[j, c + 1 :]]), SPLICE, c
+
+
+def build(val: np.ndarray, test: np.ndarray, T: int, B: int, n_batches: int, secret: int | None = None) -> Plan:
     """The plan for windows of T tokens sent B at a time, with n_batches batches each of fitness and test;
-    the probes and the order drawn from `secret` (the referee's fresh seed; PROBE_SALT without one)."""
+    the sides, the probes and the order drawn from `secret` (the referee's fresh seed; PROBE_SALT without).
+
+    `val` is the fitness part of the validation split only (scoring/data.py keeps the monitoring windows in
+    the other part). Each side (one fresh process) answers half of the windows, and probe rows made from
+    the OTHER side's windows, at most one per window, their splices' tails taken from that side too: no row
+    a process answers shares a prefix or a tail with another row of the same process, so whatever a process
+    remembers or learns from its own rows cannot make a probe agree with its partner."""
     n = n_batches * B
-    covered = np.zeros(len(val), dtype=bool)
-    unknown = 0
-    for at in locate(val, monitor_rows.reshape(-1, monitor_rows.shape[-1])) if len(monitor_rows) else []:
-        if at is None:
-            unknown += 1
-        else:
-            covered[at : at + monitor_rows.shape[-1] + 1] = True
-    fx, fy = _windows(val, disjoint_windows(len(val), n, T + 1, covered, np.random.default_rng(FITNESS_SALT)), T)
-    tx, ty = _windows(test, disjoint_windows(len(test), n, T + 1, np.zeros(len(test), bool),
-                                             np.random.default_rng(TEST_SALT)), T)
+    fx, fy = _windows(val, disjoint_windows(len(val), n, T + 1, np.random.default_rng(FITNESS_SALT)), T)
+    tx, ty = _windows(test, disjoint_windows(len(test), n, T + 1, np.random.default_rng(TEST_SALT)), T)
     x, y = np.concatenate([fx, tx]), np.concatenate([fy, ty])
     role = np.array([FITNESS] * n + [TEST] * n)
     rng = np.random.default_rng(PROBE_SALT if secret is None else secret)
-    n_probe = max(B, (2 * n) // 4)
-    n_probe += -(2 * n + n_probe) % B  # every batch has exactly B rows
-    px, partner, cut, prole = [], [], [], []
-    n_repeat = max(1, int(n_probe * REPEAT_SHARE))
-    for k in range(n_probe):
-        i = int(rng.integers(0, 2 * n))
-        if k < n_repeat:
-            row, kind, c = x[i].copy(), REPEAT, T - 1
-        else:
-            # cuts at both ends every time, the rest anywhere: position 0 and T-2 are where leaks hide best
-            c = (0, T - 2)[k - n_repeat] if k - n_repeat < 2 else int(rng.integers(0, T - 1))
-            same_split = np.flatnonzero((role == role[i]) & (x[:, c + 1] != x[i, c + 1]))
-            j = int(rng.choice(same_split)) if len(same_split) else (i + 1) % (2 * n)
-            row, kind = np.concatenate([x[i, : c + 1], x[j, c + 1 :]]), SPLICE
-        px.append(row)
-        prole.append(kind)
-        cut.append(c)
-        partner.append(i)
-    x = np.concatenate([x, np.stack(px)])
+    halves = np.split(rng.permutation(2 * n), 2)  # the windows each side answers
+    k = probes_per_side(n, B)
+    repeats = max(1, int(k * REPEAT_SHARE))
+    rows, partner, cut, kinds, side = [], [], [], [], []
+    for s in (0, 1):
+        others = halves[1 - s]
+        for m, i in enumerate(rng.choice(others, k, replace=False).tolist()):
+            row, kind, c = _probe(x, role, i, m, repeats, others, rng)
+            rows.append(row)
+            kinds.append(kind)
+            cut.append(c)
+            partner.append(i)
+            side.append(s)
+    x = np.concatenate([x, np.stack(rows)])
     y = np.concatenate([y, y[partner]])
-    role = np.concatenate([role, prole])
+    role = np.concatenate([role, kinds])
     partner = np.array([-1] * (2 * n) + partner)
     cut = np.array([-1] * (2 * n) + cut)
-    order = rng.permutation(len(x))
+    side_of = np.concatenate([np.zeros(2 * n, np.int64), side])
+    side_of[halves[1]] = 1
+    order = np.concatenate([rng.permutation(np.flatnonzero(side_of == s)) for s in (0, 1)])
     where = np.empty_like(order)
     where[order] = np.arange(len(order))
     partner = np.where(partner >= 0, where[np.maximum(partner, 0)], -1)
-    return Plan(x[order], y[order], role[order], partner[order], cut[order], B, unknown, order)
+    return Plan(x[order], y[order], role[order], partner[order], cut[order], B, order, n + k)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import secrets
 import socket
 import sys
@@ -28,11 +29,15 @@ import traceback
 
 import numpy as np
 
+from scoring import final, prune, wire
 from scoring import plan as planning
-from scoring import prune, wire
 from scoring.result import CAUSAL_LEAK, CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT, OK, OVER_BUDGET, PRUNED
 
 RETURN_TOLERANCE = 1e-4  # train()'s claimed best loss may differ from the recorded one by rounding only
+# What the candidate's process may send while train() runs: no arrays at all (logits come only when asked).
+TRAINING: wire.Schema = {kind: () for kind in ("hello", "begin", "batch", "eval", "failed", "returned")}
+REFEREE_HEADROOM = 1 << 30  # bytes beyond a batch of logits: the plan, the reading, numpy and torch temporaries
+RELEASED, GONE = "released\n", "gone"  # lines to and from the controller (scoring/api.py) on stdout / stdin
 
 
 class Verdict(Exception):
@@ -68,6 +73,21 @@ class RemoteModel:
                              "(it may only call the model and use .training / .eval() / .train())")
 
 
+def _limit_memory(logits_per_batch: int) -> None:
+    """This process runs outside every limit the sandbox sets: cap its address space at what it has now plus
+    what reading one batch of logits takes (as float32 off the wire, float64 and its log-softmax here), so
+    that no message, however it is sized, can make it take the machine's memory."""
+    import resource
+
+    try:
+        with open("/proc/self/statm") as f:
+            now = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return  # not Linux: RLIMIT_AS is not enforced there anyway
+    limit = now + REFEREE_HEADROOM + 24 * logits_per_batch
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def _cpu_only() -> None:
     """The frozen block picks its device; here every tensor stays on the CPU, whatever the host has."""
     import torch
@@ -88,6 +108,7 @@ class Referee:
         n = job["names"]
         self.T, self.B, self.V = (int(self.ns[n[k]]) for k in ("context", "batch_size", "vocab"))
         self.n_eval_batches = int(self.ns[n["eval_iters"]])
+        _limit_memory(self.B * self.T * self.V)
         self.budget, self.max_evals = int(self.ns[job["budget_name"]]), int(self.ns[job["max_evals_name"]])
         self.get_batch, self.estimate_loss = self.ns[job["batch_function"]], self.ns[job["eval_function"]]
         self.out: dict = {"steps": 0, "vloss_history": [], "vloss_steps": [], "finished": False}
@@ -95,7 +116,11 @@ class Referee:
         self.violation: str | None = None
         self.over_budget: str | None = None  # why training passed the task's compute cap
         self.secret = secrets.randbits(62)  # the probes' seed: drawn here, never sent, fresh per evaluation
-        self.t_train: float | None = None
+        self.t_train: float | None = None  # the referee's clock, from the one `begin`
+        self.train_tokens = 0  # tokens in one training batch, for the FLOPs of a step
+        self.evaluators = [socket.socket(fileno=fd) for fd in job.get("evaluator_fds", ())]
+        self.seen: set[str] = set()  # message kinds the candidate's process has sent
+        self.released = False
         self.pruning = prune.Rule.from_json(job["prune"]) if job.get("prune") else None
 
     # ---- the candidate's requests while train() runs ----
@@ -105,19 +130,19 @@ class Referee:
         import torch
 
         x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.int64)
+        want = (*x.shape, self.V)
         wire.send(self.sock, "forward", (x,))
-        header, arrays = wire.recv(self.sock)
+        try:
+            header, arrays = wire.recv(self.sock, {"logits": (("float32", want),), "failed": ()})
+        except wire.OutOfTurn as e:
+            raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process answered an evaluation batch with "
+                                               f"{e.kind!r} instead of logits") from None
+        except wire.Mismatch as e:
+            got = e.got[0] if len(e.got) == 1 and isinstance(e.got[0], list) else e.got
+            raise Verdict(INVALID_RESULT, f"model(x) returned logits {got}, expected float32 of shape {want}") from None
         if header["kind"] == "failed":
             raise _Failed(header)
-        if header["kind"] != "logits" or len(arrays) != 1:
-            raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process answered an evaluation batch with "
-                                               f"{header['kind']!r} instead of logits")
-        logits = arrays[0]
-        want = (*x.shape, self.V)
-        if tuple(logits.shape) != want or logits.dtype.kind != "f":
-            raise Verdict(INVALID_RESULT, f"model(x) returned {logits.dtype.name} logits of shape "
-                                          f"{tuple(logits.shape)}, expected {want}")
-        return torch.from_numpy(logits.astype(np.float64))
+        return torch.from_numpy(arrays[0].astype(np.float64))
 
     def serve_batch(self) -> None:
         if self.out["steps"] >= self.budget:
@@ -130,6 +155,7 @@ class Referee:
             return
         x, y = self.get_batch()
         self.out["steps"] += 1
+        self.train_tokens = self.train_tokens or int(np.prod(tuple(x.shape)))
         wire.send(self.sock, "batch", (x.cpu().numpy(), y.cpu().numpy()))
 
     def serve_eval(self) -> None:
@@ -150,28 +176,26 @@ class Referee:
         wire.send(self.sock, "evaluated", loss=loss)
 
     def over_cap(self, steps: int) -> str | None:
-        """Why `steps` training steps pass the task's compute cap (FLOPs as counted at the first step, or
-        seconds of training on this clock), or None; with the lowest monitoring loss reached so far."""
-        flops_cap, step = self.job.get("max_train_flops"), self.out.get("step_flops")
+        """Why training passes the task's seconds cap on this clock, or None; with the lowest monitoring
+        loss reached so far. (The FLOPs cap is decided after training, from the trusted count: flops_cap.)"""
         seconds_cap = self.job.get("max_train_seconds")
-        why = None
-        if flops_cap and step is not None and steps * step > flops_cap:
-            why = f"{steps} training steps of {step:.3g} FLOPs pass max_train_flops={flops_cap:.3g}"
-        elif seconds_cap and self.t_train is not None and time.perf_counter() - self.t_train > seconds_cap:
-            why = f"training passed max_train_seconds={seconds_cap:g} after {self.out['steps']} steps"
-        if why is None:
+        if not (seconds_cap and self.t_train is not None and time.perf_counter() - self.t_train > seconds_cap):
             return None
-        finite = [v for v in self.losses if math.isfinite(v)]
+        return self.lowest_by(f"training passed max_train_seconds={seconds_cap:g} after {steps} steps", steps)
+
+    def lowest_by(self, why: str, steps: int) -> str:
+        finite = [v for v, at in zip(self.losses, self.out["vloss_steps"], strict=True) if math.isfinite(v)
+                  and at <= steps]
         return why + (f" (lowest validation loss by then {min(finite):.4f})" if finite else "")
 
-    def note_flops(self, header: dict) -> None:
-        """The first training step's FLOPs, as the candidate's process counted them (torch's counter, from
-        the first batch to the second): taken once, at the second batch request or at train()'s return."""
-        value = header.get("step_flops")
-        if "step_flops" in self.out or self.out["steps"] < 1 or not isinstance(value, (int, float)) \
-                or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-            return
-        self.out["step_flops"] = float(value)
+    def flops_cap(self) -> str | None:
+        """Why the training's FLOPs, as measured after it, pass the task's cap, or None."""
+        cap, step = self.job.get("max_train_flops"), self.out.get("step_flops")
+        if not cap or step is None or self.out["steps"] * step <= cap:
+            return None
+        allowed = int(cap // step) if step > 0 else self.out["steps"]
+        return self.lowest_by(f"{self.out['steps']} training steps of {step:.3g} FLOPs pass max_train_flops="
+                              f"{cap:.3g} (it allows {allowed})", allowed)
 
     def refuse(self, reason: str) -> None:
         self.violation = self.violation or reason
@@ -205,85 +229,112 @@ class Referee:
                                                f"{min(finite):.4f}")
 
     def final_evaluation(self) -> None:
-        """Fitness, test loss and probe on the model train() leaves, from windows it never received."""
-        import torch
-
+        """Fitness, test loss and probe on the model train() left, from windows it never received, answered by
+        two fresh processes started from its snapshot once the candidate's process has ended (scoring/final.py)."""
+        self.release()
         t0 = time.perf_counter()
-        p = self.plan()
-        reader = planning.Reader(p, self.V, self.secret + 1)  # one batch of log-probabilities in memory at a time
-        for i, xb in enumerate(p.batches()):
-            logits = self.ask_logits(xb)
-            reader.add(i * p.batch, torch.log_softmax(logits, dim=-1).numpy())
-            del logits
-        reading = reader.reading()
+        try:
+            done = final.run(self.plan(), self.V, self.secret + 1, self.evaluators)
+        except final.EvaluatorFailed as e:
+            raise Verdict(CRASHED, str(e)) from None
+        except final.EvaluatorGone as e:
+            raise Verdict(CRASHED, f"{e} (killed at its timeout, or crashed)") from None
+        reading = done.reading
         self.out.update(best_vloss=reading.fitness, test_loss=reading.test, final_eval_s=time.perf_counter() - t0,
-                        monitor_windows_unlocated=p.overlaps_unknown)
+                        final_peak_mem_mb=done.peak_mem_mb)
+        if done.forward_flops is not None and self.train_tokens:
+            # a training step is about three forward passes (the backward pass twice one); scaled from the
+            # final batch's tokens to a training batch's
+            self.out["step_flops"] = 3 * done.forward_flops * self.train_tokens / (self.B * self.T)
         if not math.isfinite(reading.fitness):
             raise Verdict(INVALID_RESULT, f"the final validation loss is {reading.fitness}")
         if reading.problem:
             raise Verdict(CAUSAL_LEAK if reading.problem_kind == "causal" else INTEGRITY_VIOLATION,
                           reading.problem)
 
+    def release(self) -> None:
+        """Tell the controller this referee is done with the candidate's process, and wait until it has ended
+        (the controller answers once its whole process group and namespace are gone)."""
+        if self.released:
+            return
+        self.released = True
+        sys.stdout.write(RELEASED)
+        sys.stdout.flush()
+        if sys.stdin.readline().strip() != GONE:
+            raise wire.Closed("the controller went away")
+
     def plan(self) -> planning.Plan:
-        """The fitness and test windows are fixed for the task (the monitoring windows they avoid are found by
-        running its frozen evaluation locally); the probes and the sending order come from this evaluation's
-        secret seed."""
-        import torch
-
-        shown = []
-
-        def record(x):
-            shown.append(np.asarray(x.cpu().numpy(), dtype=np.int64))
-            return torch.zeros((*x.shape, self.V))
-
-        self.estimate_loss(RemoteModel(record))
+        """The fitness windows come from the validation split's fitness part (a different document from the
+        part the frozen block, and so the monitoring, reads: scoring/data.py); they and the test windows are
+        fixed for the task; the sides, the probes and the sending order come from this evaluation's secret."""
         dtype = np.dtype(self.job["dtype"])
-        val = np.fromfile(self.job["val_path"], dtype=dtype)
+        val = np.fromfile(self.job["val_path"], dtype=dtype)[int(self.job["fitness_start"]):]
         test = np.fromfile(self.job["test_path"], dtype=dtype)
-        monitor = np.concatenate(shown) if shown else np.zeros((0, self.T), np.int64)
-        return planning.build(val, test, monitor, self.T, self.B, self.n_eval_batches, self.secret)
+        return planning.build(val, test, self.T, self.B, self.n_eval_batches, self.secret)
 
     # ---- the conversation ----
 
     def run(self) -> None:
         """Serve the candidate until it reports train()'s return value, then score its model."""
         while True:
-            header, _ = wire.recv(self.sock)
+            try:
+                header, _ = wire.recv(self.sock, TRAINING)
+            except wire.OutOfTurn as e:
+                raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process sent {e.kind!r} out of turn") from None
             kind = header["kind"]
-            if kind == "hello" and "confinement" not in self.out and self.t_train is None:
-                # the runner's facts, sent before any candidate code ran; a later "hello" is forged
+            self.turn(kind)
+            if kind == "hello":  # the runner's facts, sent before any candidate code ran
                 self.out["confinement"] = {k: header.get(k) for k in ("fs_readonly", "data_hidden",
                                                                       "confine_failures")}
+                self.out["device"] = str(header.get("device"))[:40]
             elif kind == "begin":
                 self.t_train = time.perf_counter()
                 self.out["startup_s"] = time.time() - self.job["spawned_at"]
-                self.out["device"] = header.get("device")
             elif kind == "batch":
-                self.note_flops(header)
                 self.serve_batch()
             elif kind == "eval":
                 self.serve_eval()
             elif kind == "failed":
                 raise _Failed(header)
-            elif kind == "returned":
-                self.out["elapsed_s"] = time.perf_counter() - (self.t_train or time.perf_counter())
-                self.note_flops(header)
-                self.out["peak_mem_mb"] = header.get("peak_mem_mb")
-                if self.violation:
-                    raise Verdict(INTEGRITY_VIOLATION, self.violation)
-                self.over_budget = self.over_budget or self.over_cap(self.out["steps"])
-                if self.over_budget:
-                    raise Verdict(OVER_BUDGET, self.over_budget)
-                try:
-                    self.check_return(header.get("value") or {})
-                except Verdict:
-                    if self.losses:  # the model's real figures are recorded beside a false claim
-                        self.final_evaluation()
-                    raise
-                self.final_evaluation()
+            else:  # returned
+                self.returned(header)
                 return
-            else:
-                raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process sent {kind!r} out of turn")
+
+    def turn(self, kind: str) -> None:
+        """`hello` only first, `begin` once after it, everything else after `begin`: out of turn otherwise."""
+        first = not self.seen
+        self.seen.add(kind)
+        if kind == "hello" and first or kind == "failed":
+            return
+        if kind == "begin" and self.seen == {"hello", "begin"} and self.t_train is None:
+            return
+        if kind not in ("hello", "begin") and self.t_train is not None:
+            return
+        raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process sent {kind!r} out of turn"
+                      + (" (the training clock starts once)" if kind == "begin" else ""))
+
+    def returned(self, header: dict) -> None:
+        self.out["elapsed_s"] = time.perf_counter() - self.t_train
+        self.out["peak_mem_mb"] = header.get("peak_mem_mb")
+        if self.violation:
+            raise Verdict(INTEGRITY_VIOLATION, self.violation)
+        self.over_budget = self.over_budget or self.over_cap(self.out["steps"])
+        if self.over_budget:
+            raise Verdict(OVER_BUDGET, self.over_budget)
+        if header.get("unsaved"):
+            raise Verdict(CRASHED, str(header["unsaved"])[:600])
+        try:
+            self.check_return(header.get("value") or {})
+        except Verdict:
+            if self.losses:  # the model's real figures are recorded beside a false claim
+                self.final_evaluation()
+            raise
+        self.final_evaluation()
+        over = self.flops_cap()
+        if over:
+            for key in ("best_vloss", "test_loss"):
+                self.out.pop(key, None)
+            raise Verdict(OVER_BUDGET, over)
 
 
 class _Failed(Exception):
@@ -337,7 +388,7 @@ def judge(job: dict, sock: socket.socket) -> dict:
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.read())
+    job = json.loads(sys.stdin.readline())  # one line; the controller's later lines say when to go on
     sock = socket.socket(fileno=int(job["fd"]))
     out = judge(job, sock)
     sock.close()

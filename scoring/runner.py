@@ -3,8 +3,9 @@
 `python -I -u -m scoring.runner JOB` reads the job file (and deletes it), confines itself (namespaces where
 the host has them: read-only file systems, the dataset hidden), tells the referee what confinement it got,
 sets resource limits, imports the candidate's entry module and routes its frozen batch and evaluation
-functions to the trusted referee (scoring/referee.py) over the channel, calls `train()`, reports its return
-value, and then answers the referee's final evaluation batches with the model train() left.
+functions to the trusted referee (scoring/referee.py) over the channel, calls `train()`, saves the model
+train() left whole (a snapshot in the run folder), reports the return value, and ends. The final evaluation
+runs in fresh processes started from that snapshot (scoring/evaluator.py), where nothing of this one lives.
 
 Nothing here decides the verdict: this process runs candidate code, which can reach anything in it. The
 training batches, the losses, the fitness and the probe live in the referee. What remains here is
@@ -15,7 +16,6 @@ evaluated), which name the cheap, common ways of breaking the protocol early and
 from __future__ import annotations
 
 import json
-import math
 import os
 import resource
 import socket
@@ -29,6 +29,8 @@ from scoring import tamper, wire
 from scoring.result import CRASHED
 from scoring.result import INTEGRITY_VIOLATION as INTEGRITY
 
+SNAPSHOT = ".evolve-snapshot.pt"  # in the run folder: the model train() left, for the final evaluation
+
 
 class _Stop(BaseException):
     """Raised inside train() when it breaks the protocol; a BaseException so `except Exception` misses it."""
@@ -40,7 +42,7 @@ class Failure(Exception):
         self.status, self.reason = status, reason
 
 
-def _set_limits(job: dict) -> None:
+def set_limits(job: dict) -> None:
     if job.get("mem_limit_mb") and hasattr(resource, "RLIMIT_AS"):
         limit = int(job["mem_limit_mb"]) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -151,31 +153,6 @@ class Channel:
         self.violation: str | None = None
         self.checks = lambda: None  # tamper tripwires, set once the candidate module is imported
         self.batches = 0
-        self.step_flops: float | None = None  # the first training step's, sent with the second batch request
-        self._counter = None
-        self._counted = 0.0
-
-    # ---- the first training step's floating-point operations: from the first batch to the second ----
-
-    def _count(self, on: bool) -> None:
-        """Start or stop (adding what it counted) torch's FLOP counter; a failure leaves the count unknown."""
-        try:
-            if on:
-                from scoring import flops
-
-                self._counter = flops.counter()
-                self._counter.__enter__()
-            elif self._counter is not None:
-                counter, self._counter = self._counter, None
-                counter.__exit__(None, None, None)
-                self._counted += counter.get_total_flops()
-        except Exception:
-            self._counter, self._counted = None, math.nan
-
-    def step_done(self) -> None:
-        if self.batches >= 1 and self.step_flops is None:
-            self._count(False)
-            self.step_flops = self._counted if math.isfinite(self._counted) else None
 
     def stop(self, reason: str):
         self.violation = self.violation or reason
@@ -184,17 +161,12 @@ class Channel:
     def batch(self, *args, **kwargs):
         import torch
 
-        if self.batches == 1:
-            self.step_done()
-        wire.send(self.sock, "batch", **({"step_flops": self.step_flops} if self.batches == 1 else {}))
+        wire.send(self.sock, "batch")
         header, arrays = wire.recv(self.sock)
         if header["kind"] != "batch":
             self.stop(header.get("reason", "the referee refused a training batch"))
         self.batches += 1
-        out = tuple(torch.from_numpy(a.copy()).to(self.device) for a in arrays)
-        if self.batches == 1:
-            self._count(True)
-        return out
+        return tuple(torch.from_numpy(a.copy()).to(self.device) for a in arrays)
 
     def forward(self, model, x):
         """The model's logits for one batch the referee sent, with its parameters checked around the call."""
@@ -228,27 +200,44 @@ class Channel:
             self.stop(problem)
         self.model = model
         was = model.training
-        counting = self._counter is not None
-        self._count(False)  # the evaluation is the referee's work, not the training step's
         model.eval()
         try:
             wire.send(self.sock, "eval")
             loss = self.serve(model, "evaluated")["loss"]
         finally:
             model.train(was)
-            if counting:
-                self._count(True)
         problem = self.checks()
         if problem:
             self.stop(problem)
         return loss
 
 
-def evaluate(job: dict, chan: Channel) -> None:
-    """Import the candidate, hook its frozen functions, run train(), report, serve the final evaluation."""
+def reference_block(job: dict) -> dict:
+    """The frozen block run on its own, before any candidate code: what the tripwires compare with."""
     ref: dict = {"__name__": "__evolve_reference__"}
     exec(compile(job["frozen_source"], "<frozen block>", "exec"), ref)
-    chan.device = str(ref.get(job["device_name"], "cpu"))
+    return ref
+
+
+def snapshot(model) -> str | None:
+    """Save the model train() left, whole, for the final evaluation's fresh processes; why not, or None."""
+    import torch
+
+    if model is None:
+        return None
+    try:
+        model.eval()
+        torch.save(model, SNAPSHOT + ".part")
+        os.replace(SNAPSHOT + ".part", SNAPSHOT)
+    except BaseException as e:  # the candidate's objects: whatever they raise, the verdict names it
+        detail = traceback.format_exception_only(type(e), e)[-1].strip()
+        return (f"the model train() left could not be saved for the final evaluation (torch.save of the whole "
+                f"model object, which must pickle: no lambdas, open files, locks or generators): {detail[:300]}")
+    return None
+
+
+def evaluate(job: dict, chan: Channel, ref: dict) -> None:
+    """Import the candidate, hook its frozen functions, run train(), save its model, report."""
     surface = tamper.LibrarySurface()
     try:
         module = __import__(job["entry_module"])
@@ -267,7 +256,7 @@ def evaluate(job: dict, chan: Channel) -> None:
     if not callable(train):
         raise Failure(CRASHED, f"{job['entry_module']} has no function {job['entry_function']}()")
 
-    wire.send(chan.sock, "begin", device=chan.device)
+    wire.send(chan.sock, "begin")
     try:
         value = train()
         _sync(chan.device)
@@ -286,20 +275,10 @@ def evaluate(job: dict, chan: Channel) -> None:
     problem = chan.checks()
     if problem:
         raise Failure(INTEGRITY, problem)
-    chan.step_done()
+    unsaved = snapshot(chan.model)
     wire.send(chan.sock, "returned", value=describe_return(value), peak_mem_mb=_peak_mem_mb(chan.device),
-              step_flops=chan.step_flops)
-    if chan.model is not None:
-        chan.model.eval()
-    try:
-        chan.serve(chan.model, "end")
-    except _Stop:
-        raise Failure(INTEGRITY, chan.violation) from None
-    except wire.Closed:
-        raise
-    except BaseException as e:  # the model failed on a final evaluation batch
-        detail = traceback.format_exception_only(type(e), e)[-1].strip()
-        raise Failure(CRASHED, f"the model failed on a final evaluation batch: {detail}") from None
+              unsaved=unsaved)
+    # This process ends here: the final evaluation runs in fresh ones, from the snapshot (scoring/evaluator.py)
 
 
 def _die_with_parent() -> None:
@@ -342,7 +321,7 @@ def _confine(job: dict) -> dict:
         from scoring import confine
 
         try:
-            failures = confine.lock_down(job["writable"], hide=job["hide"], keep=job["keep"])
+            failures = confine.lock_down(job["writable"], job["readable"])
         except OSError as e:
             failures = [str(e)]
         facts.update(fs_readonly=not failures, confine_failures=failures[:5])
@@ -356,13 +335,16 @@ def main(job_path: str) -> None:
     os.unlink(job_path)
     sock = socket.socket(fileno=int(os.environ.pop("EVOLVE_REFEREE_FD")))
     _die_with_parent()
-    wire.send(sock, "hello", **_confine(job))
-    _set_limits(job)
+    facts = _confine(job)
     os.chdir(job["run_dir"])
+    ref = reference_block(job)
+    device = str(ref.get(job["device_name"], "cpu"))
+    wire.send(sock, "hello", **facts, device=device)
+    set_limits(job)
     sys.path.insert(0, job["run_dir"])
-    chan = Channel(sock, "cpu")
+    chan = Channel(sock, device)
     try:
-        evaluate(job, chan)
+        evaluate(job, chan, ref)
     except Failure as f:
         _report_failure(sock, f.status, f.reason, chan.device)
     except wire.Closed:

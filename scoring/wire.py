@@ -1,8 +1,11 @@
-"""The channel between the trusted referee and the candidate's process: framed messages over a socket.
+"""The channel between the trusted referee and the candidate's processes: framed messages over a socket.
 
 A frame is a 4-byte big-endian header length, a JSON header, then the raw bytes of the arrays the header
 lists (`"arrays": [[dtype, shape], ...]`). Both sides use this module, but only the referee's copy is
-trusted: everything it reads from the candidate is checked here (sizes, dtypes) before it is believed.
+trusted. The referee reads everything with a schema for the moment (`recv(sock, schema)`): which message
+kinds may come now, and for each the exact arrays (dtype and shape, from the task's own numbers). A header
+that does not match is refused before any payload is read, so a candidate cannot make the referee
+allocate, and a kind that is not expected now is out of turn (`OutOfTurn`).
 """
 
 from __future__ import annotations
@@ -13,13 +16,32 @@ import struct
 
 import numpy as np
 
-MAX_HEADER = 1 << 20  # a header is a few hundred bytes; more is not a message of ours
+MAX_HEADER = 1 << 16  # a header is a few hundred bytes (a reason at most a few thousand); more is not ours
 MAX_ARRAY_BYTES = 1 << 31  # logits of one evaluation batch; a task with a huge vocabulary stays below it
 DTYPES = ("int64", "int32", "uint16", "float16", "float32", "float64", "bool")
+
+# kind -> the arrays it carries, each (dtype, shape); only the kinds listed may come.
+Schema = dict[str, tuple[tuple[str, tuple[int, ...]], ...]]
 
 
 class ProtocolError(Exception):
     """The peer sent something that is not a well-formed message."""
+
+
+class OutOfTurn(ProtocolError):
+    """A message of a kind the schema does not expect now."""
+
+    def __init__(self, kind: str):
+        super().__init__(f"sent {kind!r} out of turn")
+        self.kind = kind
+
+
+class Mismatch(ProtocolError):
+    """A message of an expected kind whose arrays are not the ones the schema names."""
+
+    def __init__(self, kind: str, got: list, want: list):
+        super().__init__(f"a {kind!r} message with arrays {str(got)[:200]}, expected {want}")
+        self.kind, self.got = kind, got
 
 
 class Closed(Exception):
@@ -46,8 +68,9 @@ def _read(sock: socket.socket, n: int) -> bytearray:
     return buf
 
 
-def recv(sock: socket.socket) -> tuple[dict, list[np.ndarray]]:
-    """One message: (header, arrays). Raises Closed at end of stream, ProtocolError on anything malformed."""
+def recv(sock: socket.socket, schema: Schema | None = None) -> tuple[dict, list[np.ndarray]]:
+    """One message: (header, arrays). Raises Closed at end of stream, ProtocolError on anything malformed
+    or, with a schema, on a kind it does not list (OutOfTurn) or arrays other than the ones it names."""
     (n,) = struct.unpack(">I", _read(sock, 4))
     if n > MAX_HEADER:
         raise ProtocolError(f"a message header of {n} bytes")
@@ -57,8 +80,18 @@ def recv(sock: socket.socket) -> tuple[dict, list[np.ndarray]]:
         raise ProtocolError("a message header that is not JSON") from None
     if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
         raise ProtocolError("a message without a kind")
+    specs = header.pop("arrays", []) or []
+    if not isinstance(specs, list):
+        raise ProtocolError("a malformed array list")
+    if schema is not None:
+        kind = header["kind"]
+        if kind not in schema:
+            raise OutOfTurn(kind[:40])
+        want = [[dtype, list(shape)] for dtype, shape in schema[kind]]
+        if specs != want:
+            raise Mismatch(kind, specs, want)
     arrays = []
-    for spec in header.pop("arrays", []) or []:
+    for spec in specs:
         try:
             dtype, shape = spec
             if dtype not in DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):

@@ -19,7 +19,7 @@ from tests.conftest import TASK_DIR
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
-SEED_SMOKE_FLOPS = 1.0735321088e11  # 10 steps of the seed (tests/scoring/test_score.py has the hand count)
+SEED_SMOKE_FLOPS = 1.060110336e11  # 10 steps of the seed (tests/scoring/test_score.py has the hand count)
 
 
 def _task(tmp_path: Path, objective: str = "minimize best_vloss", evaluation: str = "") -> Path:
@@ -34,8 +34,10 @@ def _task(tmp_path: Path, objective: str = "minimize best_vloss", evaluation: st
 def test_a_compute_cap_ends_the_evaluation_over_budget_with_what_it_reached(tmp_path):
     capped = load_task(_task(tmp_path, evaluation="max_train_flops = 5e10\n"))
     r = score({}, capped, smoke=True)
-    assert r.status == OVER_BUDGET and r.steps == 4, r.reason  # a fifth step would pass 5e10
-    assert "5 training steps of 1.07e+10 FLOPs pass max_train_flops=5e+10" in r.reason
+    # the FLOPs are measured after the training, on the trusted side (the model's forward pass in the final
+    # evaluation's fresh process): the training ran its budget, and the verdict says where the cap fell
+    assert r.status == OVER_BUDGET and r.steps == 10, r.reason
+    assert "10 training steps of 1.06e+10 FLOPs pass max_train_flops=5e+10 (it allows 4)" in r.reason
     assert "lowest validation loss by then" in r.reason and len(r.vloss_history) >= 1 and r.best_vloss is None
     shutil.rmtree(tmp_path / "task")
     slow = load_task(_task(tmp_path, evaluation="max_train_seconds = 0.01\n"))

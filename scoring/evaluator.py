@@ -1,0 +1,132 @@
+"""A fresh process for the final evaluation: it loads the snapshot of the trained model and answers the
+referee's final batches, then ends. Nothing of the candidate's training process is alive by then.
+
+`python -I -u -m scoring.evaluator JOB` is started by the controller (scoring/api.py) at the start of the
+evaluation, in namespaces of its own: it reads its job, confines itself with no writable storage at all
+(scoring/confine.py), imports torch (so it is warm when needed), and waits. Only once the candidate's
+process has ended does the referee send `go`: then it loads the snapshot (candidate code runs from here
+on: the model's classes are imported by unpickling), answers `forward` requests with logits, and ends at
+`end`. Two such processes answer the two sides of the plan (scoring/plan.py) one after the other; no
+probe row is answered by the process that answers its partner, and nothing one of them computes can reach
+the other: no writable file system, no network, separate PID and IPC namespaces, and the second is sent
+`go` only after the first has ended.
+
+The forward FLOPs of the first batch (torch's counter, scoring/flops.py) are sent with its logits: the
+referee multiplies them into the training's compute (x3 for a training step, times the batches it served).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import traceback
+
+from scoring import wire
+from scoring.runner import SNAPSHOT, _die_with_parent, _peak_mem_mb, set_limits
+
+
+def _error(e: BaseException) -> str:
+    return traceback.format_exception_only(type(e), e)[-1].strip()[:400]
+
+
+def _load(job: dict):
+    """The snapshot, unpickled whole (its classes are imported from the run folder), in eval mode."""
+    import torch
+
+    os.chdir(job["run_dir"])
+    sys.path.insert(0, job["run_dir"])
+    model = torch.load(os.path.join(job["run_dir"], SNAPSHOT), map_location=None, weights_only=False)
+    model.eval()
+    return model
+
+
+def _device(model) -> str:
+    import torch
+
+    for t in (*model.parameters(), *model.buffers()):
+        return str(t.device)
+    return str(torch.device("cpu"))
+
+
+def _forward(model, device: str, x, count: bool) -> tuple[object, float | None]:
+    import torch
+
+    from scoring import flops
+
+    counter = flops.counter() if count else None
+    with torch.no_grad():
+        xt = torch.from_numpy(x.copy()).to(device)
+        if counter is not None:
+            with counter:
+                logits = model(xt)
+        else:
+            logits = model(xt)
+    return logits.detach().float().cpu().numpy(), (float(counter.get_total_flops()) if counter else None)
+
+
+def _warm() -> None:
+    """Import torch and its FLOP counter now, while the candidate trains (and while a temporary folder is
+    still there: torch's compiler caches look for one when they are imported)."""
+    import torch
+
+    from scoring import flops
+
+    with flops.counter():
+        torch.nn.Linear(2, 2)(torch.zeros(1, 2))
+
+
+def serve(sock: socket.socket, job: dict) -> None:
+    """Wait for `go`, load the model, answer every `forward` until `end`."""
+    header, _ = wire.recv(sock)
+    if header["kind"] != "go":
+        return
+    try:
+        model = _load(job)
+    except BaseException as e:  # the candidate's classes run here: any failure is the candidate's
+        wire.send(sock, "failed", reason=f"the snapshot of the trained model could not be loaded in a fresh "
+                                         f"process: {_error(e)}")
+        return
+    device, first = _device(model), True
+    while True:
+        header, arrays = wire.recv(sock)
+        if header["kind"] != "forward":
+            return
+        try:
+            logits, counted = _forward(model, device, arrays[0], count=first and job.get("count_flops", False))
+        except BaseException as e:
+            wire.send(sock, "failed", reason=f"the model failed on a final evaluation batch: {_error(e)}")
+            return
+        fields = {"forward_flops": counted} if first and counted is not None else {}
+        wire.send(sock, "logits", (logits,), **fields, peak_mem_mb=_peak_mem_mb(device))
+        first = False
+
+
+def main(job_path: str) -> None:
+    with open(job_path) as f:
+        job = json.load(f)
+    os.unlink(job_path)
+    sock = socket.socket(fileno=int(os.environ.pop("EVOLVE_REFEREE_FD")))
+    _die_with_parent()
+    _warm()
+    if job.get("namespaces"):
+        from scoring import confine
+
+        try:
+            confine.lock_down([], job["readable"])
+        except OSError:
+            pass  # what it could not hide the runner reports for the evaluation; nothing here is writable
+    set_limits(job)
+
+    try:
+        serve(sock, job)
+    except (wire.Closed, wire.ProtocolError, OSError):
+        pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # whatever the model left running ends with this process (and its PID namespace)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
