@@ -4,9 +4,10 @@ Per seed, in turn: the seed's `train()` run directly (`python -c "import train_m
 the frozen block reading the data files itself, no sandbox, no referee), then the same seed scored by
 `scoring.api.score()` (sandbox, referee serving every batch and evaluation, final evaluation). Reported:
 medians of train() time both ways and their ratio, the referee's final evaluation (fitness, test loss,
-probe) as a share of the evaluation's wall time, the startup, and the losses.
+probe: from train()'s return to the verdict, in the fresh processes) as a share of the evaluation's wall
+time, the startup, and the losses.
 
-    python bench/trusted_overhead.py [--seeds 5] [--smoke] [--json]
+    python bench/trusted_overhead.py [--seeds 5] [--smoke] [--json] [--task DIR]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from scoring import data  # noqa: E402
 from scoring.api import score  # noqa: E402
 from scoring.task import builtin_task_dir, load_task  # noqa: E402
 
-DIRECT = "import time, train_mps; t = time.perf_counter(); v, _ = train_mps.train(); print(v, time.perf_counter() - t)"
+DIRECT = "import time, {m}; t = time.perf_counter(); v, _ = {m}.{f}(); print(v, time.perf_counter() - t)"
 
 
 def direct(task, seed: int, smoke: bool) -> dict:
@@ -38,7 +39,8 @@ def direct(task, seed: int, smoke: bool) -> dict:
         env = {**os.environ, "EVOLVE_SEED": str(seed), "EVOLVE_SMOKE": "1" if smoke else "0",
                "EVOLVE_DATA_DIR": str(data.dataset(task.dataset).public_dir)}
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", DIRECT], cwd=folder, env=env, capture_output=True, text=True,
+        code = DIRECT.format(m=task.entry_module, f=task.entry_function)
+        out = subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True,
                              check=True).stdout.split()
     return {"best_monitor_vloss": float(out[-2]), "train_s": float(out[-1]), "wall_s": time.perf_counter() - t0}
 
@@ -48,8 +50,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--task", type=Path, default=None, help="a task folder (default: the built-in task)")
     args = ap.parse_args()
-    task = load_task(builtin_task_dir())
+    task = load_task(args.task or builtin_task_dir())
     rows = []
     for seed in range(1, args.seeds + 1):
         d = direct(task, seed, args.smoke)

@@ -122,7 +122,7 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
     seed_text = task.seed_files[fz.file]
     first, last = guard.frozen_region(seed_text, task)
     frozen_source = "\n".join(seed_text.splitlines()[first - 1 : last])
-    spawned_at = time.time()
+    spawned_at, started = time.time(), time.monotonic()
     job = {
         "run_dir": str(run_dir),
         "entry_module": task.entry_module,
@@ -163,7 +163,7 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
     stdout_tail = sandbox.tail(stdout_path, TAIL_CHARS // 2)
     stderr_tail = sandbox.tail(stderr_path, TAIL_CHARS // 2)
     log_tail = (stdout_tail + ("\n--- stderr ---\n" + stderr_tail if stderr_tail.strip() else "")).strip()
-    common = dict(seed=seed, wall_s=round(outcome.wall_s, 3), stdout_path=str(stdout_path),
+    common = dict(seed=seed, wall_s=round(time.monotonic() - started, 3), stdout_path=str(stdout_path),
                   stderr_path=str(stderr_path), log_tail=log_tail[-TAIL_CHARS:])
     verdict = verdict or {}
     notes = _containment_notes(bool(prefix), verdict.get("confinement"))

@@ -232,7 +232,6 @@ class Referee:
         """Fitness, test loss and probe on the model train() left, from windows it never received, answered by
         two fresh processes started from its snapshot once the candidate's process has ended (scoring/final.py)."""
         self.release()
-        t0 = time.perf_counter()
         try:
             done = final.run(self.plan(), self.V, self.secret + 1, self.evaluators)
         except final.EvaluatorFailed as e:
@@ -240,8 +239,8 @@ class Referee:
         except final.EvaluatorGone as e:
             raise Verdict(CRASHED, f"{e} (killed at its timeout, or crashed)") from None
         reading = done.reading
-        self.out.update(best_vloss=reading.fitness, test_loss=reading.test, final_eval_s=time.perf_counter() - t0,
-                        final_peak_mem_mb=done.peak_mem_mb)
+        self.out.update(best_vloss=reading.fitness, test_loss=reading.test, final_peak_mem_mb=done.peak_mem_mb,
+                        final_eval_s=time.perf_counter() - self.t_returned)
         if done.forward_flops is not None and self.train_tokens:
             # a training step is about three forward passes (the backward pass twice one); scaled from the
             # final batch's tokens to a training batch's
@@ -314,7 +313,8 @@ class Referee:
                       + (" (the training clock starts once)" if kind == "begin" else ""))
 
     def returned(self, header: dict) -> None:
-        self.out["elapsed_s"] = time.perf_counter() - self.t_train
+        self.t_returned = time.perf_counter()  # the final evaluation's cost runs from here: the release included
+        self.out["elapsed_s"] = self.t_returned - self.t_train
         self.out["peak_mem_mb"] = header.get("peak_mem_mb")
         if self.violation:
             raise Verdict(INTEGRITY_VIOLATION, self.violation)

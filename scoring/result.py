@@ -43,17 +43,18 @@ class ScoreResult:
     steps: int | None = None  # training batches the referee sent
     elapsed_s: float | None = None  # train() wall time on the referee's clock, device synchronized
     startup_s: float | None = None  # child start until train() is called
-    wall_s: float | None = None  # the whole child, measured by the parent
+    wall_s: float | None = None  # the whole evaluation, final evaluation included, measured by the parent
     peak_mem_mb: float | None = None
     device: str | None = None
     stdout_path: str | None = None
     stderr_path: str | None = None
     log_tail: str = ""
     notes: tuple[str, ...] = field(default=())  # containment facts worth recording (e.g. no network isolation)
-    trusted_s: float | None = None  # the referee's final evaluation (fitness, test loss, probe)
+    trusted_s: float | None = None  # from train()'s return to the verdict: the final evaluation in fresh processes
     # What the training cost. CPU seconds and the largest resident set are the parent's accounting of the
-    # child (it cannot change them); the FLOPs are torch's count of the first training step (first batch to
-    # second) in the candidate's process, times the steps the referee served.
+    # child (it cannot change them); the FLOPs are 3x torch's count of the trained model's forward pass on
+    # one final batch (in the final evaluation's fresh process), scaled to a training batch, times the
+    # steps the referee served.
     cpu_s: float | None = None
     max_rss_mb: float | None = None
     step_flops: float | None = None
