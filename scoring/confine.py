@@ -183,10 +183,11 @@ def _pivot(libc: ctypes.CDLL, new_root: str) -> None:
     os.chdir("/")
 
 
-def lock_down(writable: Sequence[str], readable: Sequence[str]) -> list[str]:
+def lock_down(writable: Sequence[str], readable: Sequence[str], scratch: bool = False) -> list[str]:
     """Inside fresh user, mount and PID namespaces: from now on this process and its children see only
-    SYSTEM, `readable` (read-only) and `writable` (read-write; may be empty: then nothing at all is writable,
-    /dev/shm included), each at its own path, in a new root file system; no capabilities, no new privileges.
+    SYSTEM, `readable` (read-only) and `writable` (read-write; may be empty: then no folder is writable, and
+    /dev/shm is writable only as a `scratch` space: a tmpfs in memory, private to this mount namespace, gone
+    with it), each at its own path, in a new root file system; no capabilities, no new privileges.
     `readable` must name what the interpreter needs (`python_paths()`). Returns what failed (then the process
     may see more than that, but not less); raises OSError if the new root could not be put in place."""
     libc, failures = _libc(), []
@@ -195,15 +196,17 @@ def lock_down(writable: Sequence[str], readable: Sequence[str]) -> list[str]:
     devices = [d for pattern in DEVICES for d in glob.glob(f"/dev/{pattern}")]
     _build_root(libc, [*SYSTEM, *devices, *readable], writable)
     _pivot(libc, STAGE)
-    if not rw:  # tempfile.gettempdir() writes a file to pick a folder, and raises where none can be; torch calls it
-        tempfile.tempdir = os.environ.get("TMPDIR") or "/tmp"  # on import, only to name a cache it may never use
+    if scratch:  # the temporary folder too (torch's compiler caches): in memory, private, gone with the process
+        os.environ["TMPDIR"] = tempfile.tempdir = "/dev/shm"
+    elif not rw:  # tempfile.gettempdir() writes a file to pick a folder, and raises where none can be; torch calls
+        tempfile.tempdir = os.environ.get("TMPDIR") or "/tmp"  # it on import, only to name a cache it may never use
     # A private /dev/shm (the host's holds other processes' shared memory); read-only when nothing may be written.
-    shm_flags = MS_NOSUID | MS_NODEV | (0 if rw else MS_RDONLY)
+    shm_flags = MS_NOSUID | MS_NODEV | (0 if rw or scratch else MS_RDONLY)
     try:
         _mount(libc, "tmpfs", "/dev/shm", "tmpfs", shm_flags, SHM_SIZE)
     except OSError as e:
         failures.append(str(e))
-    keep = (*rw, "/dev/shm") if rw else ()
+    keep = (*rw, "/dev/shm") if rw or scratch else ()
     for point, opts in _mounts():
         if _under(point, keep) or "ro" in opts:
             continue

@@ -3,7 +3,8 @@ referee's final batches, then ends. Nothing of the candidate's training process 
 
 `python -I -u -m scoring.evaluator JOB` is started by the controller (scoring/api.py) at the start of the
 evaluation, in namespaces of its own: it reads its job, confines itself with no writable storage at all
-(scoring/confine.py), imports torch (so it is warm when needed), and waits. Only once the candidate's
+(scoring/confine.py: its only writable place a tmpfs in memory, private to it and gone when it ends, for
+torch's compiler caches), imports torch (so it is warm when needed), and waits. Only once the candidate's
 process has ended does the referee send `go`: then it loads the snapshot (candidate code runs from here
 on: the model's classes are imported by unpickling), answers `forward` requests with logits, and ends at
 `end`. Two such processes answer the two sides of the plan (scoring/plan.py) one after the other; no
@@ -82,6 +83,9 @@ def serve(sock: socket.socket, job: dict) -> None:
     header, _ = wire.recv(sock)
     if header["kind"] != "go":
         return
+    if not os.path.exists(os.path.join(job["run_dir"], SNAPSHOT)):
+        wire.send(sock, "failed", missing=True, reason="there is no snapshot of the trained model")
+        return
     try:
         model = _load(job)
     except BaseException as e:  # the candidate's classes run here: any failure is the candidate's
@@ -114,9 +118,9 @@ def main(job_path: str) -> None:
         from scoring import confine
 
         try:
-            confine.lock_down([], job["readable"])
+            confine.lock_down([], job["readable"], scratch=True)
         except OSError:
-            pass  # what it could not hide the runner reports for the evaluation; nothing here is writable
+            pass  # what it could not hide the runner reports for the evaluation
     set_limits(job)
 
     try:

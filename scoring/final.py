@@ -23,6 +23,10 @@ class EvaluatorFailed(Exception):
     """A fresh process could not load the snapshot, or the model failed on a batch (its own words)."""
 
 
+class NoSnapshot(Exception):
+    """There was no snapshot to load: the runner, which saves it before it reports train()'s return, did not."""
+
+
 class EvaluatorGone(Exception):
     """A fresh process ended without answering (killed at its timeout, or crashed)."""
 
@@ -41,7 +45,7 @@ def _answer(sock: socket.socket, x: np.ndarray, V: int) -> tuple[np.ndarray, dic
     except wire.Closed:
         raise EvaluatorGone("the final evaluation's process ended before it answered") from None
     if header["kind"] == "failed":
-        raise EvaluatorFailed(str(header.get("reason", ""))[:2000])
+        raise (NoSnapshot if header.get("missing") else EvaluatorFailed)(str(header.get("reason", ""))[:2000])
     return arrays[0], header
 
 

@@ -236,6 +236,9 @@ class Referee:
             done = final.run(self.plan(), self.V, self.secret + 1, self.evaluators)
         except final.EvaluatorFailed as e:
             raise Verdict(CRASHED, str(e)) from None
+        except final.NoSnapshot:
+            raise Verdict(INTEGRITY_VIOLATION, "train()'s return was reported but no snapshot of the model was "
+                                               "saved: the runner did not send that 'returned'") from None
         except final.EvaluatorGone as e:
             raise Verdict(CRASHED, f"{e} (killed at its timeout, or crashed)") from None
         reading = done.reading

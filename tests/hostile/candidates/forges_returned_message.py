@@ -1,5 +1,6 @@
 """After the first evaluation, sends the referee a forged "returned" claiming that loss, then keeps training."""
-EXPECT, REASON = "integrity_violation", "instead of logits"
+# The forged "returned" ends the training; the runner, which saves the model before it reports, never did.
+EXPECT, REASON = "integrity_violation", "the runner did not send that 'returned'"
 ANCHOR = "            best_vloss = min(best_vloss, vloss)\n"
 EDITS = [("train_mps.py", ANCHOR, ANCHOR + """            if it == 0:
                 import gc

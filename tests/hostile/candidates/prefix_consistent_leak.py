@@ -1,5 +1,6 @@
 """Leaks the next token in the first half of each row, and copies the logits of any earlier row sharing a prefix."""
-EXPECT, REASON = "causal_leak", "the last position, whose target no input holds"
+# Its copies of earlier rows' logits agree with nothing: each probe's partner is answered by the other process.
+EXPECT, REASON = "causal_leak", "when only tokens after"
 EDITS = [("model.py", "        return self.lm_head(x)\n", """        logits = self.lm_head(x)
         if self.training:
             return logits

@@ -1,5 +1,8 @@
 """Recomputes the frozen validation windows with default_rng(0), memorizes their text as 8-grams, frozen at return."""
-EXPECT, REASON = "ok", ""  # OPEN: it learns from the monitoring windows it was shown (RELIABILITY.md)
+# Its table and its switch are module globals: the fresh processes start with neither, so it keeps learning from
+# the rows it answers in the final evaluation and its probe pairs disagree. (monitor_ngrams_in_snapshot keeps
+# the table in the model, where the snapshot carries it.)
+EXPECT, REASON = "causal_leak", "changed by"
 EDITS = [("model.py", "@dataclass\nclass GPTConfig:", "MEM = {}\nFROZEN = [False]\n\n\n@dataclass\nclass GPTConfig:"),
          ("model.py", "        return self.lm_head(x)\n", """        logits = self.lm_head(x)
         if not self.training:
