@@ -35,15 +35,15 @@ def measure(T: int, B: int, iters: int, V: int) -> tuple[int, int, int, float]:
     rng = np.random.default_rng(0)
     need = 2 * iters * B * (T + 1) * 4 + 10 * T
     val, test = (rng.integers(0, V, need).astype(np.uint32) for _ in range(2))
-    p = plan.build(val, test, np.zeros((0, T), np.int64), T, B, iters)
+    p = plan.build(val, test, T, B, iters)
     whole = len(p.x) * T * V * 8
     tracemalloc.start()
     t0 = time.perf_counter()
     reader = plan.Reader(p, V)
-    for i, xb in enumerate(p.batches()):
+    for first, xb in p.batches():
         logits = rng.standard_normal((len(xb), T, V), dtype=np.float32).astype(np.float64)
         logits -= np.log(np.exp(logits).sum(-1, keepdims=True))
-        reader.add(i * B, logits)
+        reader.add(first, logits)
         del logits
     reader.reading()
     seconds = time.perf_counter() - t0
