@@ -1,10 +1,11 @@
 """Training FLOPs of the seed and of each offline catalog edit, per step and per full-budget evaluation.
 
 Each program (the seed, then each catalog edit applied alone) is scored once with the smoke budget
-through scoring.api.score, the path a campaign takes: the step's FLOPs are what the candidate's process
-counted over its first training step (torch's counter, attention included), and the step is the same at
-every budget (the batch shape is frozen), so a full-budget evaluation is that count times the task's
-full training budget, read from its frozen block.
+through scoring.api.score, the path a campaign takes: the step's FLOPs are three times torch's count of
+the trained model's forward pass on one final batch, in the final evaluation's fresh process (attention
+included; the optimizer's work is not), and the step is the same at every budget (the batch shape is
+frozen), so a full-budget evaluation is that count times the task's full training budget, read from its
+frozen block.
 
     python bench/flops.py [--edits muon,rope]
 """

@@ -69,6 +69,14 @@ def import_(
     out.print(f"test split: {m['test_split']}; vocabulary from {m['vocab_from']}")
 
 
+def _cut(ds: data.Dataset) -> int | None:
+    """Where scoring cuts the validation split (monitoring before, fitness from there), or None if it cannot."""
+    try:
+        return ds.monitor_cut
+    except InputError:
+        return None
+
+
 @data_app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print the datasets as JSON.")) -> None:
     """The prepared datasets in the cache folder."""
@@ -79,7 +87,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print the datasets
         rows.append({"name": ds.name, "tokenizer": meta.get("tokenizer", "char"), "vocab_size": meta["vocab_size"],
                      "dtype": meta.get("dtype", "uint16"), "train": sizes.get("train"), "val": sizes.get("val"),
                      "test": sizes.get("test"), "sha256": meta.get("sha256"), "source": meta.get("source"),
-                     "prepared_at": meta.get("prepared_at"), "path": str(ds.root)})
+                     "prepared_at": meta.get("prepared_at"), "path": str(ds.root), "monitor_cut": _cut(ds)})
     if as_json:
         print_json(rows)
         return

@@ -156,6 +156,7 @@ def test_byte_level_prepare_and_the_list(tmp_path):
     r = run_cli("data", "list", "--json")
     listed = {d["name"]: d for d in json.loads(r.stdout)}
     assert listed["bytes"]["tokenizer"] == "byte" and listed["bytes"]["vocab_size"] == 256
+    assert listed["bytes"]["monitor_cut"] == data.dataset("bytes").monitor_cut  # where scoring cuts val
     assert data.BUILTIN in listed and not any(n.startswith(".") for n in listed)
     r = run_cli("data", "list")
     assert r.returncode == 0 and "bytes" in r.stdout and data.BUILTIN in r.stdout
