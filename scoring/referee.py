@@ -1,19 +1,22 @@
 """The trusted referee: the process that decides an evaluation's verdict and never runs candidate code.
 
-`python -I -m scoring.referee` reads its job (JSON) on stdin and writes the verdict (JSON) on stdout, which
-only the controller reads. It holds the data; the candidate's process (scoring/runner.py) holds the model.
-Over the channel (scoring/wire.py) the referee:
+`python -I -m scoring.referee` reads its job (one JSON line) on stdin and writes the verdict (JSON) on stdout,
+which only the controller reads. It holds the data; the candidate's process (scoring/runner.py) holds the
+model while it trains. Over the channel (scoring/wire.py, every message read against a schema for the
+moment) the referee:
 
-- runs the task's frozen block itself, from the seed's text, on the real data files (on the CPU), and
-  answers each training-batch request with the next batch of the frozen batch function, counting them:
-  nothing beyond the budget is ever sent;
+- runs the task's frozen block itself, from the seed's text, on the monitoring part of the data
+  (scoring/data.py, on the CPU), and answers each training-batch request with the next batch of the frozen
+  batch function, counting them: nothing beyond the budget is ever sent;
 - runs the frozen evaluation function itself for each monitoring request, with a stand-in for the model
   that sends the inputs over and takes logits back, so that loss is computed here, by untouched code;
 - stops the training at a monitoring evaluation whose curve cannot win (scoring/prune.py), when the
   controller sent a reference curve;
-- after train() returns, sends the final evaluation (scoring/plan.py): windows the candidate never
-  received, at the evaluation's batch shape, with the causality probe shuffled in; the fitness, the test
-  loss and the probe's verdict are computed here from the logits.
+- after train() returns, tells the controller it is done with that process (`released` on stdout) and
+  waits until it has ended (`gone` on stdin); then the final evaluation (scoring/final.py, scoring/plan.py):
+  two fresh processes load the snapshot of the trained model in turn and answer windows the candidate never
+  received, with the causality probe split across them; the fitness, the test loss, the probe's verdict and
+  the training FLOPs are worked out here.
 """
 
 from __future__ import annotations
