@@ -295,7 +295,17 @@ def prepare(text: str | bytes, name: str = BUILTIN, source: str = "", level: str
             arr.tofile(files[k])
         finish(tmp, meta, {k: int(len(v)) for k, v in splits.items()},
                {k: hashlib.sha256(files[k].read_bytes()).hexdigest() for k in files})
-    return Dataset(name, cache_dir() / "data" / name)
+    return built(Dataset(name, cache_dir() / "data" / name))
+
+
+def built(ds: Dataset) -> Dataset:
+    """`ds` with its monitoring folder made now, so that scoring never has to write into the cache (a cache
+    baked into an image, say, is read-only); a split too small to cut is reported when it is scored."""
+    try:
+        _ = ds.monitor_dir
+    except InputError:
+        pass
+    return ds
 
 
 SPLIT_FILES = {"train": Path("public") / "train.bin", "val": Path("public") / "val.bin",

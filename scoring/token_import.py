@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.data import SPLIT_FILES, Dataset, cache_dir, check_name, finish, staged
+from scoring.data import SPLIT_FILES, Dataset, built, cache_dir, check_name, finish, staged
 from scoring.errors import InputError
 
 DTYPES = ("uint16", "uint32")
@@ -165,4 +165,4 @@ def import_tokens(name: str, train: Path, val: Path, test: Path | None = None, m
         if vocab and "itos" in vocab:
             record["itos"] = vocab["itos"]
         finish(tmp, record, sizes, {k: _file_sha256(p) for k, p in out.items()})
-    return Dataset(name, final)
+    return built(Dataset(name, final))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,8 +138,14 @@ def test_monitor_dir_holds_the_monitoring_part_and_the_training_split():
     assert [p.name for p in ds.root.iterdir() if p.name.startswith(".")] == []
 
 
+def _unbuilt(ds: data.Dataset) -> data.Dataset:
+    """The dataset as a cache prepared before the monitoring folder existed: built on first use."""
+    shutil.rmtree(ds.root / "monitor")
+    return ds
+
+
 def test_without_hard_links_train_bin_is_a_symlink(monkeypatch):
-    ds = data.prepare(_corpus(), name="mon_symlink")
+    ds = _unbuilt(data.prepare(_corpus(), name="mon_symlink"))
 
     def refuse(*args, **kwargs):
         raise OSError("hard links not supported")
@@ -151,7 +158,7 @@ def test_without_hard_links_train_bin_is_a_symlink(monkeypatch):
 
 
 def test_a_crash_while_building_leaves_nothing_and_the_next_build_works(monkeypatch):
-    ds = data.prepare(_corpus(), name="mon_crash")
+    ds = _unbuilt(data.prepare(_corpus(), name="mon_crash"))
     (ds.root / ".monitor-left-by-a-crash").mkdir()  # a half-built folder from a process that died
     (ds.root / ".monitor-left-by-a-crash" / "val.bin").write_bytes(b"\0" * 10)
 
@@ -250,3 +257,11 @@ def test_the_frozen_blocks_monitoring_windows_lie_in_the_monitoring_part(task_di
     assert (starts + ns[width] + 1 <= cut).all()
     # and the decoy gives the candidate's copy of the block the very same windows
     assert (ds.monitor_dir / "val.bin").stat().st_size == cut * np.dtype(ds.dtype).itemsize
+
+
+def test_prepare_builds_the_monitoring_folder_so_a_read_only_cache_still_serves(monkeypatch):
+    """Scoring must not have to write into the cache: a cache baked into an image may be read-only."""
+    ds = data.prepare(_corpus(), name="eager")
+    assert (ds.root / "monitor" / "val.bin").stat().st_size == EXPECTED_CUT * 2
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(PermissionError("read-only cache")))
+    assert ds.monitor_dir == ds.root / "monitor"  # found fresh, nothing written
