@@ -101,3 +101,14 @@ def test_the_seed_is_scored_and_a_leaking_seed_is_a_problem(tmp_path):
     report = json.loads(r.stdout)
     assert r.returncode == 2 and report["seed_score"]["status"] == "causal_leak", r.stdout
     assert [f["topic"] for f in report["findings"] if f["problem"]] == ["seed score"]
+
+
+def test_a_model_that_cannot_be_snapshot_is_explained(tmp_path):
+    """The final evaluation loads the trained model in fresh processes: a model object that does not pickle
+    (here a lambda kept on it) is a problem whose line says why."""
+    anchor = "    net = CharGRU(VOCAB).to(DEV)\n"
+    unpicklable = _variant(tmp_path, {"run.py": [(anchor, anchor + "    net.log = lambda s: print(s)\n")]})
+    r, problems = _check(unpicklable)
+    assert r.returncode == 2, r.stdout
+    assert len(problems) == 1 and "could not be saved for the final evaluation" in problems[0], problems
+    assert "must pickle" in problems[0]
