@@ -133,7 +133,8 @@ def _run_one(h: Hostile, task: Task, campaign: Path, port: int) -> Observation:
     kwargs = {} if h.mem_limit_mb is None else {"mem_limit_mb": h.mem_limit_mb}
     r = score(files, task, smoke=True, workdir=workdir, timeout=h.timeout, env={"OMP_NUM_THREADS": "1"}, **kwargs)
     time.sleep(0.3)  # let the kernel finish tearing down a namespace before looking
-    obs = Observation(h, r, leftovers=processes_mentioning(marker, str(workdir)))
+    # the run folder with its separator: another candidate's folder may begin with this one's name
+    obs = Observation(h, r, leftovers=processes_mentioning(marker, str(workdir) + os.sep))
     logs = [Path(p) for p in (r.stdout_path, r.stderr_path) if p]
     obs.log_bytes = tuple(p.stat().st_size if p.exists() else 0 for p in logs) or (0, 0)
     obs.secret_in_logs = any(SECRET.encode() in p.read_bytes() for p in logs if p.exists())
