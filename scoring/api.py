@@ -159,7 +159,7 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
     job_path.unlink(missing_ok=True)
     referee.gone()  # the candidate's process and all it started have ended: the final evaluation may begin
     verdict, referee_problem = referee.verdict(REFEREE_GRACE_S)
-    final_timed_out = any(e.join() for e in evaluators)
+    final_timed_out = any([e.join() for e in evaluators])  # a list: every one of them is waited for
     stdout_tail = sandbox.tail(stdout_path, TAIL_CHARS // 2)
     stderr_tail = sandbox.tail(stderr_path, TAIL_CHARS // 2)
     log_tail = (stdout_tail + ("\n--- stderr ---\n" + stderr_tail if stderr_tail.strip() else "")).strip()
@@ -299,14 +299,15 @@ class _Referee:
 
 class _Evaluator:
     """One fresh process for the final evaluation (scoring/evaluator.py), started now so that it is warm
-    when the training ends: confined with no writable storage, it waits for the referee's `go`."""
+    when the training ends: confined with nothing writable but a private scratch in memory, it waits for the
+    referee's `go`."""
 
     def __init__(self, k: int, sock: socket.socket, runner_job: dict, slot_env: dict[str, str], root: Path,
                  prefix: tuple[str, ...], timeout: float, stop: threading.Event | None):
         run_dir = runner_job["run_dir"]
         job = {"run_dir": run_dir, "readable": [run_dir, *runner_job["readable"]],
                "namespaces": runner_job["namespaces"], "mem_limit_mb": runner_job["mem_limit_mb"],
-               "file_limit_mb": 1, "count_flops": k == 0}
+               "file_limit_mb": FILE_LIMIT_MB, "count_flops": k == 0}
         job_path = root / ".private" / f"evaluator-{k}.json"
         job_path.write_text(json.dumps(job))
         token = secrets.token_hex(8)
