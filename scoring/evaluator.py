@@ -2,14 +2,14 @@
 referee's final batches, then ends. Nothing of the candidate's training process is alive by then.
 
 `python -I -u -m scoring.evaluator JOB` is started by the controller (scoring/api.py) at the start of the
-evaluation, in namespaces of its own: it reads its job, confines itself with no writable storage at all
-(scoring/confine.py: its only writable place a tmpfs in memory, private to it and gone when it ends, for
-torch's compiler caches), imports torch (so it is warm when needed), and waits. Only once the candidate's
+evaluation, in namespaces of its own: it reads its job, confines itself (scoring/confine.py: nothing it can
+write but a scratch tmpfs in memory, private to it and gone when it ends, for torch's compiler caches),
+imports torch (so it is warm when needed), and waits. Only once the candidate's
 process has ended does the referee send `go`: then it loads the snapshot (candidate code runs from here
 on: the model's classes are imported by unpickling), answers `forward` requests with logits, and ends at
 `end`. Two such processes answer the two sides of the plan (scoring/plan.py) one after the other; no
 probe row is answered by the process that answers its partner, and nothing one of them computes can reach
-the other: no writable file system, no network, separate PID and IPC namespaces, and the second is sent
+the other: no shared writable file system, no network, separate PID and IPC namespaces, and the second is sent
 `go` only after the first has ended.
 
 The forward FLOPs of the first batch (torch's counter, scoring/flops.py) are sent with its logits: the
@@ -18,14 +18,13 @@ referee multiplies them into the training's compute (x3 for a training step, tim
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
 import traceback
 
 from scoring import wire
-from scoring.runner import SNAPSHOT, _die_with_parent, _peak_mem_mb, set_limits
+from scoring.runner import SNAPSHOT, set_limits, start
 
 
 def _error(e: BaseException) -> str:
@@ -103,16 +102,12 @@ def serve(sock: socket.socket, job: dict) -> None:
             wire.send(sock, "failed", reason=f"the model failed on a final evaluation batch: {_error(e)}")
             return
         fields = {"forward_flops": counted} if first and counted is not None else {}
-        wire.send(sock, "logits", (logits,), **fields, peak_mem_mb=_peak_mem_mb(device))
+        wire.send(sock, "logits", (logits,), **fields)
         first = False
 
 
 def main(job_path: str) -> None:
-    with open(job_path) as f:
-        job = json.load(f)
-    os.unlink(job_path)
-    sock = socket.socket(fileno=int(os.environ.pop("EVOLVE_REFEREE_FD")))
-    _die_with_parent()
+    job, sock = start(job_path)
     _warm()
     if job.get("namespaces"):
         from scoring import confine

@@ -35,7 +35,6 @@ class EvaluatorGone(Exception):
 class Outcome:
     reading: planning.Reading
     forward_flops: float | None  # torch's count for the first batch's forward pass, as the first process counted
-    peak_mem_mb: float | None  # the larger of the two processes' peaks
 
 
 def _answer(sock: socket.socket, x: np.ndarray, V: int) -> tuple[np.ndarray, dict]:
@@ -58,7 +57,7 @@ def run(p: planning.Plan, V: int, secret: int, socks: list[socket.socket]) -> Ou
     import torch
 
     reader = planning.Reader(p, V, secret)
-    flops, peak = None, []
+    flops = None
     for side, sock in enumerate(socks):
         try:
             wire.send(sock, "go")
@@ -68,12 +67,11 @@ def run(p: planning.Plan, V: int, secret: int, socks: list[socket.socket]) -> Ou
             logits, header = _answer(sock, xb, V)
             if side == 0 and first == 0:
                 flops = _number(header.get("forward_flops"))
-            peak.append(_number(header.get("peak_mem_mb")) or 0.0)
             reader.add(first, torch.log_softmax(torch.from_numpy(logits).double(), dim=-1).numpy())
             del logits
         wire.send(sock, "end")
         _wait_closed(sock)
-    return Outcome(reader.reading(), flops, max(peak) if peak else None)
+    return Outcome(reader.reading(), flops)
 
 
 def _wait_closed(sock: socket.socket) -> None:

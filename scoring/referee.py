@@ -123,7 +123,6 @@ class Referee:
         self.train_tokens = 0  # tokens in one training batch, for the FLOPs of a step
         self.evaluators = [socket.socket(fileno=fd) for fd in job.get("evaluator_fds", ())]
         self.seen: set[str] = set()  # message kinds the candidate's process has sent
-        self.released = False
         self.pruning = prune.Rule.from_json(job["prune"]) if job.get("prune") else None
 
     # ---- the candidate's requests while train() runs ----
@@ -245,7 +244,7 @@ class Referee:
         except final.EvaluatorGone as e:
             raise Verdict(CRASHED, f"{e} (killed at its timeout, or crashed)") from None
         reading = done.reading
-        self.out.update(best_vloss=reading.fitness, test_loss=reading.test, final_peak_mem_mb=done.peak_mem_mb,
+        self.out.update(best_vloss=reading.fitness, test_loss=reading.test,
                         final_eval_s=time.perf_counter() - self.t_returned)
         if done.forward_flops is not None and self.train_tokens:
             # a training step is about three forward passes (the backward pass twice one); scaled from the
@@ -260,9 +259,6 @@ class Referee:
     def release(self) -> None:
         """Tell the controller this referee is done with the candidate's process, and wait until it has ended
         (the controller answers once its whole process group and namespace are gone)."""
-        if self.released:
-            return
-        self.released = True
         sys.stdout.write(RELEASED)
         sys.stdout.flush()
         if sys.stdin.readline().strip() != GONE:

@@ -329,12 +329,19 @@ def _confine(job: dict) -> dict:
     return facts
 
 
-def main(job_path: str) -> None:
+def start(job_path: str) -> tuple[dict, socket.socket]:
+    """What every sandboxed child of an evaluation does first: read its job (and delete it), take its end of
+    the channel to the referee, and end with the controller (the lifeline)."""
     with open(job_path) as f:
         job = json.load(f)
     os.unlink(job_path)
     sock = socket.socket(fileno=int(os.environ.pop("EVOLVE_REFEREE_FD")))
     _die_with_parent()
+    return job, sock
+
+
+def main(job_path: str) -> None:
+    job, sock = start(job_path)
     facts = _confine(job)
     os.chdir(job["run_dir"])
     ref = reference_block(job)
