@@ -178,7 +178,7 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
                    startup_s=_round(verdict.get("startup_s")), peak_mem_mb=verdict.get("peak_mem_mb"),
                    device=verdict.get("device"), trusted_s=_round(verdict.get("final_eval_s")),
                    cpu_s=outcome.cpu_s, max_rss_mb=outcome.max_rss_mb, step_flops=verdict.get("step_flops"),
-                   train_flops=verdict.get("train_flops"))
+                   train_flops=verdict.get("train_flops"), scoring_rss_mb=_scoring_rss(verdict, evaluators))
     interrupted = outcome.interrupted and not halt.outlived
     if final_timed_out and verdict.get("status") == CRASHED:
         verdict.update(status=TIMEOUT, reason=f"the final evaluation was killed after {FINAL_EVAL_S:g} s")
@@ -328,6 +328,13 @@ class _Evaluator:
         """Wait until it has ended; whether it was killed at its timeout."""
         self._thread.join()
         return bool(self.outcome and self.outcome.timed_out)
+
+
+def _scoring_rss(verdict: dict, evaluators: list[_Evaluator]) -> float | None:
+    """The largest resident set among the referee (its own count) and the final evaluation's processes."""
+    figures = [verdict.get("referee_rss_mb"), *(e.outcome.max_rss_mb for e in evaluators if e.outcome)]
+    figures = [f for f in figures if isinstance(f, (int, float))]
+    return round(max(figures), 1) if figures else None
 
 
 def _containment_notes(namespaces: bool, facts: dict | None) -> list[str]:

@@ -6,13 +6,14 @@ evaluation, in namespaces of its own: it reads its job, confines itself (scoring
 write but a scratch tmpfs in memory, private to it and gone when it ends, for torch's compiler caches),
 imports torch (so it is warm when needed), and waits. Only once the candidate's
 process has ended does the referee send `go`: then it loads the snapshot (candidate code runs from here
-on: the model's classes are imported by unpickling), answers `forward` requests with logits, and ends at
+on: the model's classes are imported by unpickling), answers `forward` requests (scoring/logits.py: it
+commits to the logits, then answers the gather and the audit), and ends at
 `end`. Two such processes answer the two sides of the plan (scoring/plan.py) one after the other; no
 probe row is answered by the process that answers its partner, and nothing one of them computes can reach
 the other: no shared writable file system, no network, separate PID and IPC namespaces, and the second is sent
 `go` only after the first has ended.
 
-The forward FLOPs of the first batch (torch's counter, scoring/flops.py) are sent with its logits: the
+The forward FLOPs of the first message (torch's counter, scoring/flops.py) are sent with its commitment: the
 referee multiplies them into the training's compute (x3 for a training step, times the batches it served).
 """
 
@@ -23,7 +24,7 @@ import socket
 import sys
 import traceback
 
-from scoring import wire
+from scoring import logits, wire
 from scoring.runner import SNAPSHOT, set_limits, start
 
 
@@ -60,10 +61,10 @@ def _forward(model, device: str, x, count: bool) -> tuple[object, float | None]:
         xt = torch.from_numpy(x.copy()).to(device)
         if counter is not None:
             with counter:
-                logits = model(xt)
+                out = model(xt)
         else:
-            logits = model(xt)
-    return logits.detach().float().cpu().numpy(), (float(counter.get_total_flops()) if counter else None)
+            out = model(xt)
+    return out, (float(counter.get_total_flops()) if counter else None)
 
 
 def _warm() -> None:
@@ -97,12 +98,12 @@ def serve(sock: socket.socket, job: dict) -> None:
         if header["kind"] != "forward":
             return
         try:
-            logits, counted = _forward(model, device, arrays[0], count=first and job.get("count_flops", False))
+            out, counted = _forward(model, device, arrays[0], count=first and job.get("count_flops", False))
         except BaseException as e:
             wire.send(sock, "failed", reason=f"the model failed on a final evaluation batch: {_error(e)}")
             return
         fields = {"forward_flops": counted} if first and counted is not None else {}
-        wire.send(sock, "logits", (logits,), **fields)
+        logits.answer(sock, header, arrays[0], out, **fields)  # commit, then the gather and the audit
         first = False
 
 

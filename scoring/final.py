@@ -3,8 +3,9 @@ started from the snapshot of the trained model (scoring/evaluator.py), one after
 
 The first process is sent `go` only once the candidate's training process has ended (the controller says
 so, scoring/api.py); the second only once the first has closed its end of the channel, which it does only
-by ending (its PID namespace ends with it). Their answers are read batch by batch into one Reader, in memory
-that does not grow with the rows times the vocabulary.
+by ending (its PID namespace ends with it). Their answers (scoring/logits.py: two numbers a position and the
+columns the probes compare, bound by a commitment and audited) are read batch by batch into one Reader, in
+memory that does not grow with the rows times the vocabulary.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scoring import logits, wire
 from scoring import plan as planning
-from scoring import wire
 
 
 class EvaluatorFailed(Exception):
@@ -34,18 +35,8 @@ class EvaluatorGone(Exception):
 @dataclass(frozen=True)
 class Outcome:
     reading: planning.Reading
-    forward_flops: float | None  # torch's count for the first batch's forward pass, as the first process counted
-
-
-def _answer(sock: socket.socket, x: np.ndarray, V: int) -> tuple[np.ndarray, dict]:
-    wire.send(sock, "forward", (x,))
-    try:
-        header, arrays = wire.recv(sock, {"logits": (("float32", (*x.shape, V)),), "failed": ()})
-    except wire.Closed:
-        raise EvaluatorGone("the final evaluation's process ended before it answered") from None
-    if header["kind"] == "failed":
-        raise (NoSnapshot if header.get("missing") else EvaluatorFailed)(str(header.get("reason", ""))[:2000])
-    return arrays[0], header
+    forward_flops: float | None  # torch's count for the first message's forward pass, as the first process counted
+    counted_tokens: int  # the tokens that count is for
 
 
 def _number(value) -> float | None:
@@ -53,25 +44,34 @@ def _number(value) -> float | None:
     return float(value) if ok else None
 
 
-def run(p: planning.Plan, V: int, secret: int, socks: list[socket.socket]) -> Outcome:
-    import torch
+def _ask(sock: socket.socket, x: np.ndarray, V: int, ids: np.ndarray, rng: np.random.Generator) -> logits.Answer:
+    try:
+        return logits.fetch(sock, x, V, ids, rng)
+    except wire.Closed:
+        raise EvaluatorGone("the final evaluation's process ended before it answered") from None
+    except logits.Failed as f:
+        raise (NoSnapshot if f.header.get("missing") else EvaluatorFailed)(str(f)) from None
 
+
+def run(p: planning.Plan, V: int, secret: int, socks: list[socket.socket]) -> Outcome:
+    """The reading of the plan's answers; raises EvaluatorFailed, NoSnapshot, EvaluatorGone, logits.Lied,
+    logits.TooLarge."""
     reader = planning.Reader(p, V, secret)
-    flops = None
+    rng = logits.audit_rng(secret)
+    flops, counted = None, 0
     for side, sock in enumerate(socks):
         try:
             wire.send(sock, "go")
         except OSError:
             raise EvaluatorGone("the final evaluation's process ended before it was used") from None
         for first, xb in p.batches(side):
-            logits, header = _answer(sock, xb, V)
+            got = _ask(sock, xb, V, reader.ids(first, len(xb)), rng)
             if side == 0 and first == 0:
-                flops = _number(header.get("forward_flops"))
-            reader.add(first, torch.log_softmax(torch.from_numpy(logits).double(), dim=-1).numpy())
-            del logits
+                flops, counted = _number(got.header.get("forward_flops")), got.first_rows * xb.shape[1]
+            reader.add(first, got.lse, got.values)
         wire.send(sock, "end")
         _wait_closed(sock)
-    return Outcome(reader.reading(), flops)
+    return Outcome(reader.reading(), flops, counted)
 
 
 def _wait_closed(sock: socket.socket) -> None:

@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 
-from scoring.referee import RemoteModel
+from scoring.remote import RemoteModel
 
 
 def _value(v):
@@ -65,22 +65,43 @@ def run_block(job: dict, smoke: bool) -> dict:
             out["batch_function"] = {"error": f"{job['batch_function']}() raised {_error(e)}"}
     vocab = found.get(job["vocab_name"])
     if "eval_function" not in out and isinstance(vocab, int) and vocab > 0:
-        calls = []
-
-        def uniform(x):  # logits all zero: the frozen evaluation should give ln(vocabulary) for them
-            import torch
-
-            calls.append(1)
-            return torch.zeros((*x.shape, vocab), device=x.device)
-
+        uniform = _Uniform(vocab)
         try:
-            value = ns[job["eval_function"]](RemoteModel(uniform))  # the referee's stand-in for a model
+            value = ns[job["eval_function"]](RemoteModel(uniform, vocab))  # the referee's stand-in for a model
             value = float(value.item() if hasattr(value, "item") else value)
             out["eval_function"] = {"uniform_loss": value if math.isfinite(value) else None,
-                                    "expected": math.log(vocab), "model_calls": len(calls)}
+                                    "expected": math.log(vocab), "model_calls": uniform.calls,
+                                    "whole_calls": uniform.whole_calls}
         except Exception as e:
             out["eval_function"] = {"error": f"{job['eval_function']}(model) raised {_error(e)}"}
     return out
+
+
+class _Uniform:
+    """A model whose logits are all zero, served as the referee serves a candidate's (scoring/remote.py): the
+    frozen evaluation should give ln(vocabulary) for it. Counts the batches it was asked for, and how many of
+    them needed the whole logits rather than two numbers a position."""
+
+    def __init__(self, vocab: int):
+        self.vocab, self.calls, self.whole_calls = vocab, 0, 0
+
+    def at(self, x, ids):
+        import numpy as np
+
+        self.calls += 1
+        return np.full(x.shape, math.log(self.vocab)), np.zeros(ids.shape)
+
+    def whole(self, x):
+        import numpy as np
+
+        from scoring import logits
+
+        self.calls += 1
+        self.whole_calls += 1
+        if x.size * logits.row_bytes(1, self.vocab) > logits.WHOLE_LIMIT:
+            raise logits.TooLarge(f"it needs a whole batch of logits ({x.size * logits.row_bytes(1, self.vocab):,} "
+                                  f"bytes as float32), above the referee's limit of {logits.WHOLE_LIMIT:,} bytes")
+        return np.zeros((*x.shape, self.vocab))
 
 
 def main() -> None:

@@ -152,8 +152,9 @@ class Reading:
 
 class Reader:
     """Reads the final evaluation batch by batch, in memory that does not grow with the vocabulary's size
-    times the rows: per row, the loss at each position; for the rows of a probe pair, only the
-    log-probabilities the comparison needs, at each position up to the cut:
+    times the rows. It says which logits to ask for at each position (`ids`, scoring/logits.py sends them)
+    and keeps, per row, the loss at each position; for the rows of a probe pair, only the log-probabilities
+    the comparison needs, at each position up to the cut:
 
     - the next token of each row of the pair (the token after that position in the row, or its target at
       the last position): any leak that pays raises the probability of a token it has not yet been given,
@@ -161,6 +162,8 @@ class Reader:
     - a subset of PROBE_COLUMNS vocabulary ids (drawn from the evaluation's secret seed), for any other
       dependence on later tokens.
 
+    Every row is asked for the same columns in the same layout (its target, its next token, its mate's next
+    token, the subset), so the answering process cannot tell a probe row from a window by what it is asked.
     With a vocabulary of at most PROBE_COLUMNS every id is compared, as a whole-array reading would.
     """
 
@@ -172,25 +175,39 @@ class Reader:
         rng = np.random.default_rng(COLUMN_SALT if secret is None else secret)
         self.columns = np.arange(vocab) if vocab <= PROBE_COLUMNS else \
             np.sort(rng.choice(vocab, PROBE_COLUMNS, replace=False))
-        nxt = np.concatenate([plan.x[:, 1:], plan.y[:, -1:]], axis=1)  # (N, T) the token after each position
+        self.nxt = np.concatenate([plan.x[:, 1:], plan.y[:, -1:]], axis=1)  # (N, T) the token after each position
         self.pairs = [(int(r), int(plan.partner[r]), int(plan.cut[r])) for r in np.flatnonzero(plan.partner >= 0)]
+        self.mate = np.arange(n)  # a probe row's partner, a partner's probe row, else the row itself
+        self.pair_of: dict[int, int] = {}  # row -> its pair's index
+        for k, (r, p, _) in enumerate(self.pairs):
+            self.mate[r], self.mate[p] = p, r
+            self.pair_of[r] = self.pair_of[p] = k
         self.kept: dict[tuple[int, int], np.ndarray] = {}  # (pair index, row) -> (cut + 1, columns + 2)
-        self.wants: dict[int, list[tuple[int, np.ndarray]]] = {}  # row -> (pair index, next-token ids)
-        for k, (r, p, c) in enumerate(self.pairs):
-            ids = np.stack([nxt[r, : c + 1], nxt[p, : c + 1]], axis=1)  # (c + 1, 2)
-            for row in (r, p):
-                self.wants.setdefault(row, []).append((k, ids))
 
-    def add(self, first: int, logp: np.ndarray) -> None:
-        """The log-softmax of rows first .. first + len(logp) - 1 (in sending order), (rows, T, V)."""
-        y = self.plan.y[first : first + len(logp)]
-        self.nll[first : first + len(logp)] = -np.take_along_axis(logp, y[:, :, None], axis=2)[:, :, 0]
-        self.seen[first : first + len(logp)] = True
-        for i in range(len(logp)):
-            for k, ids in self.wants.get(first + i, ()):
-                upto = logp[i, : len(ids)]
-                self.kept[(k, first + i)] = np.concatenate(
-                    [upto[:, self.columns], np.take_along_axis(upto, ids, axis=1)], axis=1)
+    def ids(self, first: int, n: int) -> np.ndarray:
+        """(n, T, 3 + columns) vocabulary ids to ask for at each position of rows first .. first + n - 1."""
+        rows = np.arange(first, first + n)
+        T = self.plan.x.shape[1]
+        cols = np.broadcast_to(self.columns, (n, T, len(self.columns)))
+        own = np.stack([self.plan.y[rows], self.nxt[rows], self.nxt[self.mate[rows]]], axis=2)
+        return np.ascontiguousarray(np.concatenate([own, cols], axis=2), dtype=np.int64)
+
+    def add(self, first: int, lse: np.ndarray, values: np.ndarray) -> None:
+        """Rows first .. first + len(lse) - 1 (in sending order): each position's log-sum-exp (rows, T) and
+        the logits at `ids` (rows, T, K)."""
+        n = len(lse)
+        logp = values - lse[:, :, None]
+        self.nll[first : first + n] = -logp[:, :, 0]
+        self.seen[first : first + n] = True
+        for i in range(n):
+            row = first + i
+            if row not in self.pair_of:
+                continue
+            k = self.pair_of[row]
+            r, _, c = self.pairs[k]
+            upto = logp[i, : c + 1]
+            own = upto[:, [1, 2]] if row == r else upto[:, [2, 1]]  # (next of the probe, next of its partner)
+            self.kept[(k, row)] = np.concatenate([upto[:, 3:], own], axis=1)
 
     @property
     def kept_bytes(self) -> int:
@@ -229,9 +246,10 @@ class Reader:
 
 
 def read(plan: Plan, logp: np.ndarray) -> Reading:
-    """The reading of the log-softmax of every row's logits at once, (N, T, V)."""
+    """The reading of every row's logits (or log-softmax) at once, (N, T, V)."""
     reader = Reader(plan, logp.shape[-1])
-    reader.add(0, logp)
+    ids = reader.ids(0, len(logp))
+    reader.add(0, np.logaddexp.reduce(logp, axis=-1), np.take_along_axis(logp, ids, axis=2))
     return reader.reading()
 
 

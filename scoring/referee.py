@@ -32,14 +32,15 @@ import traceback
 
 import numpy as np
 
-from scoring import final, prune, wire
+from scoring import final, logits, prune, wire
 from scoring import plan as planning
+from scoring.remote import RemoteModel
 from scoring.result import CAUSAL_LEAK, CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT, OK, OVER_BUDGET, PRUNED
 
 RETURN_TOLERANCE = 1e-4  # train()'s claimed best loss may differ from the recorded one by rounding only
 # What the candidate's process may send while train() runs: no arrays at all (logits come only when asked).
 TRAINING: wire.Schema = {kind: () for kind in ("hello", "begin", "batch", "eval", "failed", "returned")}
-REFEREE_HEADROOM = 1 << 30  # bytes beyond a batch of logits: the plan, the reading, numpy and torch temporaries
+REFEREE_HEADROOM = 1 << 30  # bytes beyond the logits it holds: the plan, the reading, numpy and torch temporaries
 RELEASED, GONE = "released\n", "gone"  # lines to and from the controller (scoring/api.py) on stdout / stdin
 
 
@@ -49,37 +50,10 @@ class Verdict(Exception):
         self.status, self.reason = status, reason
 
 
-class RemoteModel:
-    """What the frozen evaluation function is given for `model`: calling it asks the candidate for logits.
-
-    It answers the calls a frozen evaluation makes of a model (`model(x)`, `.training`, `.eval()`,
-    `.train(flag)`); the candidate's side puts the real model in eval mode around each evaluation.
-    """
-
-    def __init__(self, forward):
-        self._forward = forward
-        self.training = True
-
-    def __call__(self, x):
-        return self._forward(x)
-
-    def eval(self):
-        self.training = False
-        return self
-
-    def train(self, mode: bool = True):
-        self.training = bool(mode)
-        return self
-
-    def __getattr__(self, name):
-        raise AttributeError(f"the frozen evaluation uses model.{name}, which the trusted referee cannot serve "
-                             "(it may only call the model and use .training / .eval() / .train())")
-
-
-def _limit_memory(logits_per_batch: int) -> None:
+def _limit_memory(logits_bytes: int) -> None:
     """This process runs outside every limit the sandbox sets: cap its address space at what it has now plus
-    what reading one batch of logits takes (as float32 off the wire, float64 and its log-softmax here), so
-    that no message, however it is sized, can make it take the machine's memory."""
+    what the logits it may hold at once take (float32 off the wire, a float64 copy, the frozen evaluation's
+    temporaries), so that no message, however it is sized, can make it take the machine's memory."""
     import resource
 
     try:
@@ -87,7 +61,7 @@ def _limit_memory(logits_per_batch: int) -> None:
             now = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError):
         return  # not Linux: RLIMIT_AS is not enforced there anyway
-    limit = now + REFEREE_HEADROOM + 24 * logits_per_batch
+    limit = now + REFEREE_HEADROOM + 6 * logits_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
@@ -111,7 +85,9 @@ class Referee:
         n = job["names"]
         self.T, self.B, self.V = (int(self.ns[n[k]]) for k in ("context", "batch_size", "vocab"))
         self.n_eval_batches = int(self.ns[n["eval_iters"]])
-        _limit_memory(self.B * self.T * self.V)
+        # at most one message's logits at a time, or one batch's whole logits (scoring/logits.py)
+        _limit_memory(max(logits.CHUNK_BYTES, logits.row_bytes(self.T, self.V)) +
+                      min(self.B * logits.row_bytes(self.T, self.V), logits.WHOLE_LIMIT))
         self.budget, self.max_evals = int(self.ns[job["budget_name"]]), int(self.ns[job["max_evals_name"]])
         self.get_batch, self.estimate_loss = self.ns[job["batch_function"]], self.ns[job["eval_function"]]
         self.out: dict = {"steps": 0, "vloss_history": [], "vloss_steps": [], "finished": False}
@@ -119,6 +95,7 @@ class Referee:
         self.violation: str | None = None
         self.over_budget: str | None = None  # why training passed the task's compute cap
         self.secret = secrets.randbits(62)  # the probes' seed: drawn here, never sent, fresh per evaluation
+        self.audits = logits.audit_rng(self.secret)  # which positions' whole rows are asked back
         self.t_train: float | None = None  # the referee's clock, from the one `begin`
         self.train_tokens = 0  # tokens in one training batch, for the FLOPs of a step
         self.evaluators = [socket.socket(fileno=fd) for fd in job.get("evaluator_fds", ())]
@@ -127,24 +104,26 @@ class Referee:
 
     # ---- the candidate's requests while train() runs ----
 
-    def ask_logits(self, x) -> object:
-        """Send one evaluation batch, return the candidate's logits as a float64 tensor, checked."""
-        import torch
-
-        x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.int64)
-        want = (*x.shape, self.V)
-        wire.send(self.sock, "forward", (x,))
+    def asked(self, x: np.ndarray, ids: np.ndarray | None) -> logits.Answer:
+        """One monitoring batch's logits from the candidate's process, checked (scoring/logits.py)."""
         try:
-            header, arrays = wire.recv(self.sock, {"logits": (("float32", want),), "failed": ()})
+            return logits.fetch(self.sock, x, self.V, ids, self.audits)
         except wire.OutOfTurn as e:
             raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process answered an evaluation batch with "
                                                f"{e.kind!r} instead of logits") from None
-        except wire.Mismatch as e:
-            got = e.got[0] if len(e.got) == 1 and isinstance(e.got[0], list) else e.got
-            raise Verdict(INVALID_RESULT, f"model(x) returned logits {got}, expected float32 of shape {want}") from None
-        if header["kind"] == "failed":
-            raise _Failed(header)
-        return torch.from_numpy(arrays[0].astype(np.float64))
+        except logits.Failed as f:
+            raise _Failed(f.header) from None
+        except logits.Lied as e:
+            raise Verdict(INTEGRITY_VIOLATION, f"in a monitoring evaluation, {e}") from None
+        except logits.TooLarge as e:
+            raise Verdict(CRASHED, f"the task is too large for the referee: {e}") from None
+
+    def at(self, x: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        got = self.asked(x, ids)
+        return got.lse, got.values
+
+    def whole(self, x: np.ndarray) -> np.ndarray:
+        return self.asked(x, None).values
 
     def serve_batch(self) -> None:
         if self.out["steps"] >= self.budget:
@@ -165,7 +144,7 @@ class Referee:
             self.refuse(f"called {self.job['eval_function']} more than {self.job['max_evals_name']}="
                         f"{self.max_evals} times")
             return
-        value = self.estimate_loss(RemoteModel(self.ask_logits))
+        value = self.estimate_loss(RemoteModel(self, self.V))
         loss = float(value.item() if hasattr(value, "item") else value)
         self.losses.append(loss)
         self.out["vloss_history"].append(loss if math.isfinite(loss) else None)
@@ -243,13 +222,17 @@ class Referee:
                                                "saved: the runner did not send that 'returned'") from None
         except final.EvaluatorGone as e:
             raise Verdict(CRASHED, f"{e} (killed at its timeout, or crashed)") from None
+        except logits.Lied as e:
+            raise Verdict(INTEGRITY_VIOLATION, f"in the final evaluation, {e}") from None
+        except logits.TooLarge as e:
+            raise Verdict(CRASHED, f"the task is too large for the referee: {e}") from None
         reading = done.reading
         self.out.update(best_vloss=reading.fitness, test_loss=reading.test,
                         final_eval_s=time.perf_counter() - self.t_returned)
-        if done.forward_flops is not None and self.train_tokens:
+        if done.forward_flops is not None and self.train_tokens and done.counted_tokens:
             # a training step is about three forward passes (the backward pass twice one); scaled from the
-            # final batch's tokens to a training batch's
-            self.out["step_flops"] = 3 * done.forward_flops * self.train_tokens / (self.B * self.T)
+            # counted message's tokens to a training batch's
+            self.out["step_flops"] = 3 * done.forward_flops * self.train_tokens / done.counted_tokens
         if not math.isfinite(reading.fitness):
             raise Verdict(INVALID_RESULT, f"the final validation loss is {reading.fitness}")
         if reading.problem:
@@ -356,7 +339,8 @@ def judge(job: dict, sock: socket.socket) -> dict:
     except Verdict as v:
         ref.out.update(status=v.status, reason=v.reason, finished=True)
     except _Failed as f:
-        status = f.header.get("status") if f.header.get("status") in (CRASHED, INTEGRITY_VIOLATION) else CRASHED
+        status = f.header.get("status")
+        status = status if status in (CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT) else CRASHED
         if ref.violation:  # a refused request came first: that is the verdict, whatever followed
             status, reason = INTEGRITY_VIOLATION, ref.violation
         elif ref.over_budget:  # the refusal the runner reports is the compute cap's
@@ -384,9 +368,17 @@ def judge(job: dict, sock: socket.socket) -> dict:
     if ref.violation and ref.out.get("status") == OK:
         ref.out.update(status=INTEGRITY_VIOLATION, reason=ref.violation)
     ref.out["referee_s"] = time.time() - ref.t_start
+    ref.out["referee_rss_mb"] = _rss_mb()
     if ref.out.get("step_flops") is not None:
         ref.out["train_flops"] = ref.out["step_flops"] * ref.out["steps"]
     return ref.out
+
+
+def _rss_mb() -> float:
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def main() -> None:

@@ -51,6 +51,7 @@ class ScoreResult:
     log_tail: str = ""
     notes: tuple[str, ...] = field(default=())  # containment facts worth recording (e.g. no network isolation)
     trusted_s: float | None = None  # from train()'s return to the verdict: the final evaluation in fresh processes
+    scoring_rss_mb: float | None = None  # the largest resident set of the referee and the final evaluation's processes
     # What the training cost. CPU seconds and the largest resident set are the parent's accounting of the
     # child (it cannot change them); the FLOPs are 3x torch's count of the trained model's forward pass on
     # one final batch (in the final evaluation's fresh process), scaled to a training batch, times the

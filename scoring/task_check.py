@@ -287,6 +287,11 @@ def _check_run(rep: Report, task: Task, ran: dict, ds: data.Dataset) -> None:
                                                                                  "loss other than cross-entropy?)"
             rep.add("evaluation", f"{fz.eval_function}(model) on uniform logits: {loss:.4f} in {e['model_calls']} "
                                   f"batches, ln({vocab}) = {e['expected']:.4f}{close}")
+            if e.get("whole_calls"):
+                rep.add("evaluation", f"{fz.eval_function}(model) uses the logits other than through "
+                                      "F.cross_entropy(logits.reshape(-1, V), y), so the referee fetches whole "
+                                      "batches of logits rather than two numbers a position (slower at a large "
+                                      "vocabulary; refused above 1 GiB a batch)")
 
 
 def _check_score(rep: Report, task: Task, result: ScoreResult) -> None:

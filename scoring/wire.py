@@ -18,7 +18,7 @@ import numpy as np
 
 MAX_HEADER = 1 << 16  # a header is a few hundred bytes (a reason at most a few thousand); more is not ours
 MAX_ARRAY_BYTES = 1 << 31  # logits of one evaluation batch; a task with a huge vocabulary stays below it
-DTYPES = ("int64", "int32", "uint16", "float16", "float32", "float64", "bool")
+DTYPES = ("int64", "int32", "uint16", "uint8", "float16", "float32", "float64", "bool")
 
 # kind -> the arrays it carries, each (dtype, shape); only the kinds listed may come.
 Schema = dict[str, tuple[tuple[str, tuple[int, ...]], ...]]

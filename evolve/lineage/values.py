@@ -50,7 +50,8 @@ class StoredEvaluation:
 
     def to_dict(self) -> dict[str, Any]:
         d = self.result.to_dict()
-        d.pop("trusted_s", None)  # not stored
+        for name in NOT_STORED:
+            d.pop(name, None)
         return {**d, "created_at": self.created_at, "finished_at": self.finished_at}
 
 
@@ -97,7 +98,8 @@ class CampaignInfo:
         return asdict(self)
 
 
-SCORE_FIELDS = tuple(f.name for f in fields(ScoreResult) if f.name != "trusted_s")  # the stored ones
+NOT_STORED = ("trusted_s", "scoring_rss_mb")  # the harness's own costs, reported by `evolve score`, not kept
+SCORE_FIELDS = tuple(f.name for f in fields(ScoreResult) if f.name not in NOT_STORED)  # the stored ones
 
 
 @dataclass(frozen=True)
