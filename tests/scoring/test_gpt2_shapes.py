@@ -65,7 +65,8 @@ def gpt2_task(tmp_path_factory) -> Path:
                      ("N_LAYER = 4", "N_LAYER = 1"), ("N_EMBD = 128", "N_EMBD = 32"),
                      # what is measured is the harness: train on one row of each batch (a CPU step on all twelve
                      # takes half a minute) and evaluate once, at the end
-                     ("x, y = get_batch()\n        logits = model(x)\n", "x, y = get_batch()\n        logits = model(x[:1])\n"), ("y.view(-1))", "y[:1].reshape(-1))"),
+                     ("get_batch()\n        logits = model(x)\n", "get_batch()\n        logits = model(x[:1])\n"),
+                     ("y.view(-1))", "y[:1].reshape(-1))"),
                      ("if it % EVAL_INTERVAL == 0 or it == MAX_ITERS:", "if it == MAX_ITERS:")]:
         assert old in train, old
         train = train.replace(old, new)
