@@ -6,23 +6,26 @@ For every message of R rows (R chosen so that one message's logits stay near CHU
 GPT-2's shapes):
 
 1. `forward` x (R, T) → the answering process runs the model and keeps the logits. It *commits* before it
-   is told anything else: `committed` carries each position's log-sum-exp (R, T) and the SHA-256 of each
-   position's whole row of logits as float32 bytes (R, T, 32). No target has been sent.
+   is told anything else: `committed` carries each position's log-sum-exp as two float32 numbers, the
+   row's largest logit and the log of the sum of exp(logit - largest) (in [0, ln V]: its precision does not
+   depend on how large the logits are), and the SHA-256 of each position's whole row of logits as float32
+   bytes (R, T, 32). No target has been sent.
 2. `gather` ids (R, T, K) → `gathered`, the logits at those vocabulary ids (the targets, and the columns the
    causality probes compare); or `gather` with `all` → the whole logits (R, T, V), for a frozen evaluation
    that uses them some other way than the cross-entropy.
 3. `audit` cells (A, 2), drawn by the referee from its secret only now → `rows`, the whole rows of logits at
    those positions. Each must hash to the digest committed for it, its log-sum-exp (recomputed here in
-   float64) must be the one committed, and its entries at the gathered ids the ones sent.
+   float64) must be the one committed (its largest logit exactly), and its entries at the gathered ids the
+   ones sent.
 
 The guarantee: every number the referee uses at a position (the log-sum-exp, a target's logit, a probe
 column) is bound by the digest the process sent before it knew the targets or the audited positions. A
 process that sends, at a share f of positions, numbers other than its committed row's is caught at an
 audited one: it escapes with probability at most (1 - f) ** A over A audited positions, which are
 AUDITS_PER_ROW per row, uniformly drawn. At every position, whether audited or not, no gathered logit may
-exceed the committed log-sum-exp (no probability above one), so an unaudited lie gains at most that
-position's honest loss. Below LSE_TOLERANCE (float32 rounding) a shaded log-sum-exp is not caught: it
-gains at most that much.
+exceed the committed largest logit and the log-sum above it must lie in [0, ln V], so no position's loss is
+below zero: an unaudited lie gains at most that position's honest loss. Below LSE_TOLERANCE (float32
+rounding of a number in [0, ln V]) a shaded log-sum-exp is not caught: it gains at most that much.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from scoring import wire
 DIGEST = 32  # bytes of SHA-256
 AUDITS_PER_ROW = 16  # whole rows of logits asked back per row of T positions (3 MB a row at GPT-2's shapes)
 CHUNK_BYTES = 64 << 20  # float32 logits per message, at most (but never less than one row)
-LSE_TOLERANCE = 1e-4  # nats, plus 1e-6 of |lse|: float32 log-sum-exp on any device against float64 here
+LSE_TOLERANCE = 1e-4  # nats: float32 log-sum above the largest logit, on any device, against float64 here
 ROW_LIMIT = wire.MAX_ARRAY_BYTES  # one row of logits (T x V float32) must fit one message
 WHOLE_LIMIT = 1 << 30  # whole logits of one batch, for a frozen evaluation that needs them (float32 bytes)
 AUDIT_SALT = 20261205
@@ -106,10 +109,11 @@ def answer(sock, header: dict, x: np.ndarray, logits, **fields) -> None:
         return
     z = logits.detach().float()
     top = z.amax(dim=-1, keepdim=True)
-    lse = ((z - top).exp_().sum(dim=-1).log_() + top[..., 0]).cpu().numpy()  # one temporary, exp in place
+    above = (z - top).exp_().sum(dim=-1).log_().cpu().numpy()  # one temporary, exp in place
     host = np.ascontiguousarray(z.cpu().numpy())
-    del z, top
-    wire.send(sock, "committed", (lse, _digests(host)), **fields)
+    top = top[..., 0].cpu().numpy()
+    del z
+    wire.send(sock, "committed", (top, above, _digests(host)), **fields)
     asked, arrays = wire.recv(sock)
     if asked["kind"] != "gather":
         return
@@ -141,40 +145,46 @@ def _recv(sock, kind: str, spec: tuple[str, tuple[int, ...]]) -> np.ndarray:
     return arrays[0]
 
 
-def _check(cells: np.ndarray, rows: np.ndarray, lse: np.ndarray, digests: np.ndarray, ids: np.ndarray | None,
-           values: np.ndarray) -> None:
+def _check(cells: np.ndarray, rows: np.ndarray, top: np.ndarray, above: np.ndarray, digests: np.ndarray,
+           ids: np.ndarray | None, values: np.ndarray) -> None:
     for (r, t), row in zip(cells.tolist(), rows, strict=True):
         where = f"row {r}, position {t}"
         if hashlib.sha256(memoryview(np.ascontiguousarray(row))).digest() != digests[r, t].tobytes():
             raise Lied(f"the logits sent back for {where} are not the ones committed to (their SHA-256 differs)")
-        exact = float(np.logaddexp.reduce(row.astype(np.float64)))
-        said = float(lse[r, t])
-        close = abs(exact - said) <= LSE_TOLERANCE + 1e-6 * abs(exact) or (exact == said) or \
-            (np.isnan(exact) and np.isnan(said))
-        if not close:
-            raise Lied(f"the log-sum-exp committed for {where} is {said:.6g}, its logits' own is {exact:.6g}")
+        most = row.max()
+        exact = float(np.log(np.exp(row.astype(np.float64) - float(most)).sum()))
+        if not (_same(most, top[r, t]) and (abs(exact - float(above[r, t])) <= LSE_TOLERANCE
+                                            or np.isnan(exact) and np.isnan(above[r, t]))):
+            raise Lied(f"the log-sum-exp committed for {where} is {float(top[r, t]) + float(above[r, t]):.6g}, "
+                       f"its logits' own is {float(most) + exact:.6g}")
         want = row if ids is None else row[ids[r, t]]
         if not np.array_equal(values[r, t].view(np.uint32), np.ascontiguousarray(want).view(np.uint32)):
             raise Lied(f"the logits gathered at {where} are not the committed row's")
 
 
-def _bounded(lse: np.ndarray, values: np.ndarray) -> None:
-    """No logit sent may exceed its position's log-sum-exp: that would be a probability above one."""
+def _same(a, b) -> bool:
+    return bool(a == b or np.isnan(a) and np.isnan(b))
+
+
+def _bounded(top: np.ndarray, above: np.ndarray, values: np.ndarray, V: int) -> None:
+    """No logit sent may exceed the largest one committed, and the log-sum above it lies in [0, ln V]: no
+    probability above one, no position's loss below zero."""
     with np.errstate(invalid="ignore"):
-        over = values.max(axis=-1) - lse > LSE_TOLERANCE + 1e-6 * np.abs(lse)
-    if over.any():
-        r, t = (int(i) for i in np.argwhere(over)[0])
-        raise Lied(f"a logit sent for row {r}, position {t} is above the log-sum-exp committed for it "
+        bad = (values.max(axis=-1) > top) | (above < -LSE_TOLERANCE) | (above > np.log(V) + LSE_TOLERANCE)
+    if bad.any():
+        r, t = (int(i) for i in np.argwhere(bad)[0])
+        raise Lied(f"the figures sent for row {r}, position {t} are above the log-sum-exp committed for it "
                    f"(a probability above one)")
 
 
 def _one(sock, x: np.ndarray, V: int, ids: np.ndarray | None, rng: np.random.Generator) -> tuple:
     r, T = x.shape
     wire.send(sock, "forward", (np.ascontiguousarray(x, dtype=np.int64),), vocab=V)
-    header, arrays = wire.recv(sock, {"committed": (("float32", (r, T)), ("uint8", (r, T, DIGEST))), "failed": ()})
+    header, arrays = wire.recv(sock, {"committed": (("float32", (r, T)), ("float32", (r, T)),
+                                                    ("uint8", (r, T, DIGEST))), "failed": ()})
     if header["kind"] == "failed":
         raise Failed(header)
-    lse, digests = arrays
+    top, above, digests = arrays
     if ids is None:
         wire.send(sock, "gather", all=True)
         values = _recv(sock, "gathered", ("float32", (r, T, V)))
@@ -185,9 +195,9 @@ def _one(sock, x: np.ndarray, V: int, ids: np.ndarray | None, rng: np.random.Gen
     cells = np.stack([flat // T, flat % T], axis=1).astype(np.int64)
     wire.send(sock, "audit", (cells,))
     rows = _recv(sock, "rows", ("float32", (len(cells), V)))
-    _bounded(lse, values)
-    _check(cells, rows, lse, digests, ids, values)
-    return lse.astype(np.float64), values.astype(np.float64), header
+    _bounded(top, above, values, V)
+    _check(cells, rows, top, above, digests, ids, values)
+    return top.astype(np.float64) + above.astype(np.float64), values.astype(np.float64), header
 
 
 def fetch(sock, x: np.ndarray, V: int, ids: np.ndarray | None, rng: np.random.Generator) -> Answer:

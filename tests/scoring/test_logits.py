@@ -65,21 +65,33 @@ def _ask(answer, batches: int = 1, targets: bool = True, seed: int = 7):
     return out
 
 
-def _lying_answer(alter):
-    """An answering side that commits to its true rows (their digests) but sends `alter(lse, gathered)`
-    instead of the true log-sum-exps and gathered logits, and answers audits with the true rows."""
+def _commitment(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What an honest process commits for logits z: the largest logit, the log-sum above it, the digests."""
+    top = z.max(axis=-1)
+    above = np.log(np.exp(z.astype(np.float64) - top[..., None]).sum(axis=-1)).astype(np.float32)
+    digests = np.frombuffer(b"".join(hashlib.sha256(r.tobytes()).digest() for r in z.reshape(-1, z.shape[-1])),
+                            np.uint8).reshape(*z.shape[:-1], 32)
+    return top, above, digests
+
+
+def _lying_answer(alter, offset: float = 0.0):
+    """An answering side that commits to its true rows (their digests) but sends `alter(above, gathered)`
+    instead of the true log-sums above the largest logit and the gathered logits, and answers audits with the
+    true rows. `offset` is added to every logit (the softmax is the same)."""
     def answer(sock, header, x):
-        z = _model_logits(x).numpy()
-        lse = np.logaddexp.reduce(z.astype(np.float64), axis=-1).astype(np.float32)
-        digests = np.frombuffer(b"".join(hashlib.sha256(r.tobytes()).digest() for r in z.reshape(-1, V)),
-                                np.uint8).reshape(*x.shape, 32)
-        wire.send(sock, "committed", (alter(lse, None), digests))
+        z = (_model_logits(x) + offset).numpy()
+        top, above, digests = _commitment(z)
+        wire.send(sock, "committed", (top, alter(above, None), digests))
         _, arrays = wire.recv(sock)
         gathered = np.take_along_axis(z, arrays[0], axis=2)
         wire.send(sock, "gathered", (alter(None, gathered),))
         _, arrays = wire.recv(sock)
         wire.send(sock, "rows", (z[arrays[0][:, 0], arrays[0][:, 1]],))
     return answer
+
+
+def _honest_with(offset: float):
+    return _lying_answer(lambda above, gathered: above if gathered is None else gathered, offset)
 
 
 def test_an_honest_answer_is_the_loss_from_the_whole_logits():
@@ -108,7 +120,7 @@ def test_the_wire_carries_per_position_figures_not_the_vocabulary():
     finally:
         wire.send = real
     whole = B * T * V * 4
-    per_position = 8 + 4 + 32 + 8 + 4  # x, lse, digest, one target id, its logit
+    per_position = 8 + 4 + 4 + 32 + 8 + 4  # x, largest logit, log-sum above it, digest, one target id, its logit
     assert sent["n"] == B * T * per_position + AUDITED * (16 + V * 4)
     assert sent["n"] < whole / 2  # at V = 300 already; at GPT-2's 50,304 it is ~1/100 (BENCHMARKS.md)
 
@@ -120,8 +132,8 @@ def test_whole_logits_when_asked_for_all_are_the_models_and_audited():
 
 def test_a_small_shade_of_the_log_sum_exp_everywhere_is_caught():
     """f = 1: the first audited position catches it (1e-3 nats is 10x the tolerance)."""
-    def shade(lse, gathered):
-        return lse - 1e-3 if lse is not None else gathered
+    def shade(above, gathered):
+        return above - 1e-3 if above is not None else gathered
 
     with pytest.raises(logits.Lied, match="log-sum-exp committed"):
         _ask(_lying_answer(shade))
@@ -130,8 +142,8 @@ def test_a_small_shade_of_the_log_sum_exp_everywhere_is_caught():
 def test_a_shade_below_the_tolerance_gains_less_than_the_noise():
     """Shading by half of LSE_TOLERANCE passes, and gains exactly that: 5e-5 nats, far below seed-to-seed noise
     (~1e-2 nats on the built-in task)."""
-    def shade(lse, gathered):
-        return lse - logits.LSE_TOLERANCE / 2 if lse is not None else gathered
+    def shade(above, gathered):
+        return above - logits.LSE_TOLERANCE / 2 if above is not None else gathered
 
     (x, ids, lied), = _ask(_lying_answer(shade))
     (_, _, honest), = _ask(_honest)
@@ -140,13 +152,13 @@ def test_a_shade_below_the_tolerance_gains_less_than_the_noise():
 
 
 def test_a_large_shade_on_a_few_positions_is_caught():
-    """f = 1/16 of positions shaded by 5 nats (a 0.3-nat gain in the mean): escape per batch is at most
+    """f = 1/16 of positions shaded by 0.5 nats (a 0.03-nat gain in the mean): escape per batch is at most
     (15/16) ** 64 = 1.6e-2, over 4 batches 6e-8."""
-    def shade(lse, gathered):
-        if lse is None:
+    def shade(above, gathered):
+        if above is None:
             return gathered
-        out = lse.copy()
-        out.reshape(-1)[::16] -= 5.0
+        out = above.copy()
+        out.reshape(-1)[::16] -= 0.5  # (a larger shade would often take it below zero, refused at every position)
         return out
 
     with pytest.raises(logits.Lied, match="log-sum-exp committed"):
@@ -156,9 +168,9 @@ def test_a_large_shade_on_a_few_positions_is_caught():
 def test_a_raised_target_logit_is_caught():
     """The log-sum-exp honest, the gathered target logit raised by 1 nat at every 8th position: escape per batch
     (7/8) ** 64 = 2e-4."""
-    def raise_target(lse, gathered):
+    def raise_target(above, gathered):
         if gathered is None:
-            return lse
+            return above
         out = gathered.copy()
         out.reshape(-1)[::8] += 1.0
         return out
@@ -170,30 +182,56 @@ def test_a_raised_target_logit_is_caught():
 def test_a_probability_above_one_is_caught_at_every_position_audited_or_not():
     """A target logit above its position's log-sum-exp (loss below zero) at one position only: not left to
     the audit's chance."""
-    def above(lse, gathered):
+    def over(above, gathered):
         if gathered is None:
-            return lse
+            return above
         out = gathered.copy()
         out[0, 0, 0] += 50.0
         return out
 
     with pytest.raises(logits.Lied, match="above the log-sum-exp"):
-        _ask(_lying_answer(above))
+        _ask(_lying_answer(over))
+
+
+def test_a_log_sum_below_zero_is_caught_at_every_position():
+    def below(above, gathered):
+        if above is None:
+            return gathered
+        out = above.copy()
+        out[1, 3] = -0.01
+        return out
+
+    with pytest.raises(logits.Lied, match="above the log-sum-exp"):
+        _ask(_lying_answer(below))
+
+
+def test_huge_logits_neither_blur_the_loss_nor_widen_the_tolerance():
+    """Logits shifted by 1e6 (the same softmax; float32 spacing there is 0.0625): the loss is the honest one to
+    float32 rounding of the shifted logits, and a 0.05-nat shade everywhere is still caught, because the
+    log-sum is committed above the largest logit, whose size does not matter."""
+    (x, ids, got), = _ask(_honest_with(1e6))
+    z = (_model_logits(x) + 1e6).double().numpy()
+    exact = -np.take_along_axis(torch.log_softmax(torch.from_numpy(z), -1).numpy(), ids, 2).mean()
+    assert abs((got.lse - got.values[:, :, 0]).mean() - exact) < 1e-6
+
+    def shade(above, gathered):
+        return above - 0.05 if above is not None else gathered
+
+    with pytest.raises(logits.Lied, match="log-sum-exp committed"):
+        _ask(_lying_answer(shade, offset=1e6))
 
 
 def test_an_audit_answered_with_another_row_is_caught():
     """Commit to the true rows, then, audited, send rows shaded to match a lie: the digest differs."""
     def answer(sock, header, x):
         z = _model_logits(x).numpy()
-        lse = np.logaddexp.reduce(z.astype(np.float64), axis=-1).astype(np.float32)
-        digests = np.frombuffer(b"".join(hashlib.sha256(r.tobytes()).digest() for r in z.reshape(-1, V)),
-                                np.uint8).reshape(*x.shape, 32)
-        wire.send(sock, "committed", (lse - 1.0, digests))
+        top, above, digests = _commitment(z)
+        wire.send(sock, "committed", (top, np.where(above > 0.1, above - 0.1, above), digests))
         _, arrays = wire.recv(sock)
         wire.send(sock, "gathered", (np.take_along_axis(z, arrays[0], axis=2),))
         _, arrays = wire.recv(sock)
         rows = z[arrays[0][:, 0], arrays[0][:, 1]].copy()
-        rows -= 1.0  # a row whose log-sum-exp is the lie (and whose gathered logits would have been 1 lower)
+        rows[rows < rows.max(axis=1, keepdims=True)] -= 0.1  # rows whose log-sum is nearer the lie
         wire.send(sock, "rows", (rows,))
 
     with pytest.raises(logits.Lied, match="SHA-256"):
