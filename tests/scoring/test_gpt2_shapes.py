@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from scoring import data, plan
 from scoring.api import score
 from scoring.result import OK
-from scoring.runner import SNAPSHOT
 from scoring.task import load_task
-from tests.helpers import run_cli
+from tests.helpers import run_cli, whole_logits_reading
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +70,7 @@ def gpt2_task(tmp_path_factory) -> Path:
     return root
 
 
-def test_the_seed_at_gpt2_shapes_is_scored_ok_and_the_scoring_stays_small(gpt2_task, tmp_path, monkeypatch):
+def test_the_seed_at_gpt2_shapes_is_scored_ok_and_the_scoring_stays_small(gpt2_task, tmp_path):
     task = load_task(gpt2_task)
     r = score({}, task, smoke=True, workdir=tmp_path / "run")
     assert r.status == OK, r.reason
@@ -82,16 +78,6 @@ def test_the_seed_at_gpt2_shapes_is_scored_ok_and_the_scoring_stays_small(gpt2_t
     assert r.best_vloss is not None and r.test_loss is not None and r.steps == 2
     assert r.scoring_rss_mb is not None and r.scoring_rss_mb < SCORING_PEAK_MB, r.scoring_rss_mb
 
-    # the fitness is the whole logits' loss on the plan's fitness windows (fixed for every evaluation)
-    ds = data.dataset("gpt2_shapes")
-    val = np.fromfile(ds.val_path, dtype=np.uint16)[ds.monitor_cut :]
-    test = np.fromfile(ds.test_path, dtype=np.uint16)
-    p = plan.build(val, test, T, B, 1)
-    monkeypatch.syspath_prepend(str(tmp_path / "run" / "run"))  # the snapshot's classes are the run's model.py
-    monkeypatch.delitem(sys.modules, "model", raising=False)
-    model = torch.load(tmp_path / "run" / "run" / SNAPSHOT, weights_only=False)
-    fitness_rows = p.x[p.role == plan.FITNESS], p.y[p.role == plan.FITNESS]
-    with torch.no_grad():
-        nll = [-torch.log_softmax(model(torch.from_numpy(x[None])).double(), -1)[0].gather(
-            1, torch.from_numpy(y[:, None]))[:, 0].numpy() for x, y in zip(*fitness_rows, strict=True)]
-    assert r.best_vloss == pytest.approx(float(np.mean(nll)), abs=1e-5)
+    # the fitness and the test loss are the whole logits' (fixed windows: the same in every evaluation)
+    fitness, test = whole_logits_reading(tmp_path / "run" / "run", "gpt2_shapes", T, B, 1)
+    assert r.best_vloss == pytest.approx(fitness, abs=1e-5) and r.test_loss == pytest.approx(test, abs=1e-5)

@@ -20,6 +20,7 @@ from scoring.result import (
     REJECTED,
     TIMEOUT,
 )
+from tests.helpers import whole_logits_reading
 
 
 def edit(task, file: str, old: str, new: str, count: int = 1) -> dict[str, str]:
@@ -47,6 +48,9 @@ def test_seed_scores_ok_with_all_figures(task, tmp_path):
     assert r.device == "cpu"
     assert "val loss" in Path(r.stdout_path).read_text()
     assert 0 < r.cpu_s < 4 * r.wall_s and r.max_rss_mb > 100  # the parent's accounting of the child
+    # two numbers a position on the wire (scoring/logits.py) give what the whole logits gave, to float32 rounding
+    fitness, test = whole_logits_reading(tmp_path / "run", task.dataset, 64, 32, 1)
+    assert r.best_vloss == pytest.approx(fitness, abs=1e-6) and r.test_loss == pytest.approx(test, abs=1e-6)
 
 
 def test_the_seed_step_flops_are_the_hand_count_for_its_shapes(task):
