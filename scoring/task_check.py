@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from scoring import data, guard, syntax
+from scoring import data, guard, logits, syntax
 from scoring.errors import InputError
 from scoring.result import ScoreResult
 from scoring.task import Task, load_task
@@ -249,6 +249,11 @@ def _check_run(rep: Report, task: Task, ran: dict, ds: data.Dataset) -> None:
     rep.add("device", f"device: {fz.device_name} = {v.get(fz.device_name)!r} here (the candidate's process picks "
                       "its own; the referee stays on the CPU)")
     vocab = v[fz.vocab_name]
+    try:
+        logits.check_shapes(v[fz.context_name], vocab)
+    except logits.TooLarge as e:
+        rep.add("shapes", str(e), True, f"{fz.context_name} x {fz.vocab_name} x 4 bytes must stay under "
+                                        f"{logits.ROW_LIMIT:,}")
     if vocab < ds.meta["vocab_size"]:
         rep.add("shapes", f"{fz.vocab_name} is {vocab} but dataset {ds.name} has {ds.meta['vocab_size']} tokens in "
                           "its vocabulary: some targets would have no logit", True,

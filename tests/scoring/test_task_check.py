@@ -78,6 +78,35 @@ def test_each_problem_is_one_line_with_a_hint_and_exit_2(tmp_path, edits, messag
     assert "Traceback" not in r.stderr
 
 
+def test_an_evaluation_that_needs_whole_logits_is_named_and_still_works(tmp_path):
+    """A frozen evaluation whose loss is not F.cross_entropy on a (N, V) view: the referee fetches its batches'
+    logits whole (scoring/remote.py), which the check says; the loss of a uniform model is still ln(V)."""
+    cross_entropy = "F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1)).item()"
+    by_hand = "(-torch.log_softmax(logits.float(), -1).gather(2, y[..., None]).mean().item())"
+    edits = {"run.py": [(cross_entropy, by_hand)]}
+    r, problems = _check(_variant(tmp_path, edits), "--no-score")
+    assert (r.returncode, problems) == (0, []), r.stderr
+    assert "val_loss(model) on uniform logits: 4.4308" in r.stdout
+    assert "fetches whole batches of logits rather than two numbers a position" in r.stdout
+    plain, _ = _check(GRU, "--no-score")
+    assert "fetches whole batches" not in plain.stdout
+
+
+def test_shapes_too_large_for_the_referee_are_a_problem_naming_the_figure_and_the_limit():
+    from scoring import data, task_check
+    from scoring.task import load_task
+
+    task = load_task(GRU)
+    fz = task.frozen
+    values = {fz.budget_name: 10, fz.max_evals_name: 2, fz.context_name: 65536, fz.batch_size_name: 1,
+              fz.vocab_name: 50304, fz.eval_iters_name: 1, fz.device_name: "cpu"}
+    rep = task_check.Report(str(GRU), [])
+    ran = {"values": values, "batch_function": {"error": "not run here"}, "eval_function": {}}
+    task_check._check_run(rep, task, {"full": ran, "smoke": {"values": values}}, data.dataset(task.dataset))
+    assert any(f.problem and "block size 65536 x vocabulary 50304" in f.text and "2,147,483,648" in f.hint
+               for f in rep.findings), rep.findings
+
+
 def test_several_problems_are_all_reported(tmp_path):
     folder = _variant(tmp_path, {"task.toml": [('"VOCAB",', '"VOCAB", "NOPE",'),
                                                ('dataset = "shakespeare_char"', 'dataset = "not_here"')],
