@@ -5,8 +5,11 @@ nanoGPT-style project with GPT-2's vocabulary.
     python bench/referee_memory.py [--smoke]
 
 The whole array's size is computed (rows x T x V x 8 bytes: at GPT-2's vocabulary it does not fit in
-memory here); the Reader's peak is measured with tracemalloc while it is fed one batch of log-probabilities
-at a time, the batch itself included.
+memory here). The Reader is fed what the referee now receives per batch (scoring/logits.py): each position's
+log-sum-exp and the logits at the ids the Reader asks for (`Reader.ids`: the target, the next tokens and the
+probe columns), both computed here from a synthetic batch of log-probabilities. Its peak is measured with
+tracemalloc from after that batch is dropped: the Reader's state, the batch's ids, log-sum-exps and values
+and the Reader's temporaries, which is what the referee holds (the whole batch never reaches it).
 """
 
 from __future__ import annotations
@@ -38,16 +41,26 @@ def measure(T: int, B: int, iters: int, V: int) -> tuple[int, int, int, float]:
     p = plan.build(val, test, T, B, iters)
     whole = len(p.x) * T * V * 8
     tracemalloc.start()
-    t0 = time.perf_counter()
-    reader = plan.Reader(p, V)
+    reader, peak, seconds = plan.Reader(p, V), 0, 0.0
     for first, xb in p.batches():
-        logits = rng.standard_normal((len(xb), T, V), dtype=np.float32).astype(np.float64)
-        logits -= np.log(np.exp(logits).sum(-1, keepdims=True))
-        reader.add(first, logits)
-        del logits
+        t0 = time.perf_counter()
+        ids = reader.ids(first, len(xb))
+        seconds += time.perf_counter() - t0
+        logp = rng.standard_normal((len(xb), T, V), dtype=np.float32).astype(np.float64)  # not the referee's
+        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+        lse, values = np.logaddexp.reduce(logp, axis=-1), np.take_along_axis(logp, ids, 2)
+        del logp
+        tracemalloc.reset_peak()
+        t0 = time.perf_counter()
+        reader.add(first, lse, values)
+        seconds += time.perf_counter() - t0
+        peak = max(peak, tracemalloc.get_traced_memory()[1])
+        del ids, lse, values
+    tracemalloc.reset_peak()
+    t0 = time.perf_counter()
     reader.reading()
-    seconds = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
+    seconds += time.perf_counter() - t0
+    peak = max(peak, tracemalloc.get_traced_memory()[1])
     tracemalloc.stop()
     return len(p.x), whole, peak, seconds
 
@@ -56,8 +69,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
-    print("| shape | T x B x batches | vocabulary | rows sent | whole array | Reader peak (one batch incl.) "
-          "| ratio | Reader s |")
+    print("| shape | T x B x batches | vocabulary | rows sent | whole array | Reader peak (one batch's ids, "
+          "lse, values incl.) | ratio | Reader s |")
     print("|---|---|---|---|---|---|---|---|")
     for name, T, B, iters, V in SMOKE if args.smoke else SHAPES:
         rows, whole, peak, seconds = measure(T, B, iters, V)

@@ -52,6 +52,17 @@ SECTIONS = {
         [PY, "bench/referee_memory.py"],
         [PY, "bench/referee_memory.py", "--smoke"],
     ),
+    "referee_gpt2": (
+        "The referee at GPT-2's shapes",
+        "One batch of logits through the harness, before (the whole float32 logits on the wire, read in float64 by "
+        "the referee) and after (scoring/logits.py: a log-sum-exp and a digest a position, the logits at the ids "
+        "asked, audited rows), at nanoGPT's GPT-2 shapes, at T=256 and at the built-in task's, with a stand-in "
+        "model whose forward costs next to nothing: bytes on the wire per batch and per evaluation, the harness's "
+        "seconds per batch against a published GPU forward, each side's peak memory, and the training batch's "
+        "round trip.",
+        [PY, "bench/referee_gpt2.py", "--json", "bench/out/referee_gpt2.json"],
+        [PY, "bench/referee_gpt2.py", "--smoke"],
+    ),
     "flops": (
         "Training FLOPs of the seed and of each offline edit",
         "What one training step costs (torch's FLOP counter over the first step, as every evaluation records it) "

@@ -9,7 +9,9 @@ moment) the referee:
   (scoring/data.py, on the CPU), and answers each training-batch request with the next batch of the frozen
   batch function, counting them: nothing beyond the budget is ever sent;
 - runs the frozen evaluation function itself for each monitoring request, with a stand-in for the model
-  that sends the inputs over and takes logits back, so that loss is computed here, by untouched code;
+  (scoring/remote.py) that sends the inputs over and takes back each position's log-sum-exp and the
+  target's logit, committed to and audited (scoring/logits.py), so that loss is computed here, by untouched
+  code;
 - stops the training at a monitoring evaluation whose curve cannot win (scoring/prune.py), when the
   controller sent a reference curve;
 - after train() returns, tells the controller it is done with that process (`released` on stdout) and
