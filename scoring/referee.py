@@ -115,10 +115,8 @@ class Referee:
                                                f"{e.kind!r} instead of logits") from None
         except logits.Failed as f:
             raise _Failed(f.header) from None
-        except logits.Lied as e:
-            raise Verdict(INTEGRITY_VIOLATION, f"in a monitoring evaluation, {e}") from None
-        except logits.TooLarge as e:
-            raise Verdict(CRASHED, f"the task is too large for the referee: {e}") from None
+        except (logits.Lied, logits.TooLarge) as e:
+            raise Verdict(*_exchange_failure(e, "a monitoring evaluation")) from None
 
     def at(self, x: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         got = self.asked(x, ids)
@@ -217,17 +215,8 @@ class Referee:
         self.release()
         try:
             done = final.run(self.plan(), self.V, self.secret + 1, self.evaluators)
-        except final.EvaluatorFailed as e:
-            raise Verdict(CRASHED, str(e)) from None
-        except final.NoSnapshot:
-            raise Verdict(INTEGRITY_VIOLATION, "train()'s return was reported but no snapshot of the model was "
-                                               "saved: the runner did not send that 'returned'") from None
-        except final.EvaluatorGone as e:
-            raise Verdict(CRASHED, f"{e} (killed at its timeout, or crashed)") from None
-        except logits.Lied as e:
-            raise Verdict(INTEGRITY_VIOLATION, f"in the final evaluation, {e}") from None
-        except logits.TooLarge as e:
-            raise Verdict(CRASHED, f"the task is too large for the referee: {e}") from None
+        except (final.EvaluatorFailed, final.NoSnapshot, final.EvaluatorGone, logits.Lied, logits.TooLarge) as e:
+            raise Verdict(*_final_failure(e)) from None
         reading = done.reading
         self.out.update(best_vloss=reading.fitness, test_loss=reading.test,
                         final_eval_s=time.perf_counter() - self.t_returned)
@@ -322,6 +311,25 @@ class Referee:
             for key in ("best_vloss", "test_loss"):
                 self.out.pop(key, None)
             raise Verdict(OVER_BUDGET, over)
+
+
+def _exchange_failure(e: Exception, where: str) -> tuple[str, str]:
+    """The verdict for a logits exchange that did not hold (scoring/logits.py)."""
+    if isinstance(e, logits.TooLarge):
+        return CRASHED, f"the task is too large for the referee: {e}"
+    return INTEGRITY_VIOLATION, f"in {where}, {e}"
+
+
+def _final_failure(e: Exception) -> tuple[str, str]:
+    """The verdict for a final evaluation that could not be read (scoring/final.py)."""
+    if isinstance(e, final.NoSnapshot):
+        return INTEGRITY_VIOLATION, ("train()'s return was reported but no snapshot of the model was saved: the "
+                                     "runner did not send that 'returned'")
+    if isinstance(e, final.EvaluatorGone):
+        return CRASHED, f"{e} (killed at its timeout, or crashed)"
+    if isinstance(e, final.EvaluatorFailed):
+        return CRASHED, str(e)
+    return _exchange_failure(e, "the final evaluation")
 
 
 class _Failed(Exception):

@@ -137,11 +137,7 @@ class Logits:
         import torch
         import torch.nn.functional as F
 
-        simple = (self.ndim == 2 and weight is None and size_average is None and reduce is None
-                  and not label_smoothing and reduction in ("mean", "sum", "none")
-                  and isinstance(target, torch.Tensor) and not target.is_floating_point()
-                  and target.numel() == self.shape[0])
-        if not simple:
+        if not self._plain(target, weight, size_average, reduce, reduction, label_smoothing):
             return F.cross_entropy(self.materialize(), target, weight, size_average, ignore_index, reduce,
                                    reduction, label_smoothing)
         y = target.detach().cpu().numpy().astype(np.int64).reshape(self._x.shape)
@@ -149,12 +145,22 @@ class Logits:
         if ((y[keep] < 0) | (y[keep] >= self.shape[-1])).any():
             raise IndexError(f"target out of bounds: ids must be in 0..{self.shape[-1] - 1}")
         lse, values = self._source.at(self._x, np.where(keep, y, 0)[:, :, None])
-        nll = (lse - values[:, :, 0]).reshape(-1)
-        kept = nll[keep.reshape(-1)]
+        nll = np.where(keep, lse - values[:, :, 0], 0.0).reshape(-1)
         if reduction == "none":
-            return torch.from_numpy(np.where(keep.reshape(-1), nll, 0.0)).to(self.dtype)
-        total = float(kept.sum()) if reduction == "sum" else float(kept.mean()) if kept.size else math.nan
+            return torch.from_numpy(nll).to(self.dtype)
+        kept = int(keep.sum())
+        total = float(nll.sum()) if reduction == "sum" else float(nll.sum()) / kept if kept else math.nan
         return torch.tensor(total, dtype=self.dtype)
+
+    def _plain(self, target, weight, size_average, reduce, reduction, label_smoothing) -> bool:
+        """Whether F.cross_entropy's arguments ask for what two numbers a position give: class indices, one
+        per position of a (N, V) view, no weights or smoothing."""
+        import torch
+
+        settings_plain = weight is None and size_average is None and reduce is None and not label_smoothing
+        target_plain = isinstance(target, torch.Tensor) and not target.is_floating_point() \
+            and target.numel() == self.shape[0]
+        return self.ndim == 2 and settings_plain and reduction in ("mean", "sum", "none") and target_plain
 
     # ---- anything else: the whole logits ----
 

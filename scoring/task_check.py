@@ -249,11 +249,7 @@ def _check_run(rep: Report, task: Task, ran: dict, ds: data.Dataset) -> None:
     rep.add("device", f"device: {fz.device_name} = {v.get(fz.device_name)!r} here (the candidate's process picks "
                       "its own; the referee stays on the CPU)")
     vocab = v[fz.vocab_name]
-    try:
-        logits.check_shapes(v[fz.context_name], vocab)
-    except logits.TooLarge as e:
-        rep.add("shapes", str(e), True, f"{fz.context_name} x {fz.vocab_name} x 4 bytes must stay under "
-                                        f"{logits.ROW_LIMIT:,}")
+    _check_size(rep, task, v)
     if vocab < ds.meta["vocab_size"]:
         rep.add("shapes", f"{fz.vocab_name} is {vocab} but dataset {ds.name} has {ds.meta['vocab_size']} tokens in "
                           "its vocabulary: some targets would have no logit", True,
@@ -297,6 +293,16 @@ def _check_run(rep: Report, task: Task, ran: dict, ds: data.Dataset) -> None:
                                       "F.cross_entropy(logits.reshape(-1, V), y), so the referee fetches whole "
                                       "batches of logits rather than two numbers a position (slower at a large "
                                       "vocabulary; refused above 1 GiB a batch)")
+
+
+def _check_size(rep: Report, task: Task, v: dict) -> None:
+    """One row of logits must fit one message to the referee (scoring/logits.py)."""
+    fz = task.frozen
+    try:
+        logits.check_shapes(v[fz.context_name], v[fz.vocab_name])
+    except logits.TooLarge as e:
+        rep.add("shapes", str(e), True, f"{fz.context_name} x {fz.vocab_name} x 4 bytes must stay under "
+                                        f"{logits.ROW_LIMIT:,}")
 
 
 def _check_score(rep: Report, task: Task, result: ScoreResult) -> None:
