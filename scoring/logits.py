@@ -16,7 +16,8 @@ GPT-2's shapes):
 3. `audit` cells (A, 2), drawn by the referee from its secret only now → `rows`, the whole rows of logits at
    those positions. Each must hash to the digest committed for it, its log-sum-exp (recomputed here in
    float64) must be the one committed (its largest logit exactly), and its entries at the gathered ids the
-   ones sent.
+   ones sent. After the commitment the process only shows what it holds: a failure or an end in steps 2
+   and 3 is a refusal to show it, judged as a lie (so would a timeout's kill landing in that window be).
 
 The guarantee: every number the referee uses at a position (the log-sum-exp, a target's logit, a probe
 column) is bound by the digest the process sent before it knew the targets or the audited positions. A
@@ -185,16 +186,21 @@ def _one(sock, x: np.ndarray, V: int, ids: np.ndarray | None, rng: np.random.Gen
     if header["kind"] == "failed":
         raise Failed(header)
     top, above, digests = arrays
-    if ids is None:
-        wire.send(sock, "gather", all=True)
-        values = _recv(sock, "gathered", ("float32", (r, T, V)))
-    else:
-        wire.send(sock, "gather", (ids,))
-        values = _recv(sock, "gathered", ("float32", tuple(ids.shape)))
-    flat = rng.choice(r * T, min(r * T, AUDITS_PER_ROW * r), replace=False)
-    cells = np.stack([flat // T, flat % T], axis=1).astype(np.int64)
-    wire.send(sock, "audit", (cells,))
-    rows = _recv(sock, "rows", ("float32", (len(cells), V)))
+    try:  # committed: from here on it only shows what it holds, so a failure is a refusal to show it
+        if ids is None:
+            wire.send(sock, "gather", all=True)
+            values = _recv(sock, "gathered", ("float32", (r, T, V)))
+        else:
+            wire.send(sock, "gather", (ids,))
+            values = _recv(sock, "gathered", ("float32", tuple(ids.shape)))
+        flat = rng.choice(r * T, min(r * T, AUDITS_PER_ROW * r), replace=False)
+        cells = np.stack([flat // T, flat % T], axis=1).astype(np.int64)
+        wire.send(sock, "audit", (cells,))
+        rows = _recv(sock, "rows", ("float32", (len(cells), V)))
+    except Failed as f:
+        raise Lied(f"having committed to its logits, the process would not show them: {str(f)[:300]}") from None
+    except (wire.Closed, OSError):
+        raise Lied("having committed to its logits, the process ended before it showed them") from None
     _bounded(top, above, values, V)
     _check(cells, rows, top, above, digests, ids, values)
     return top.astype(np.float64) + above.astype(np.float64), values.astype(np.float64), header

@@ -238,6 +238,26 @@ def test_an_audit_answered_with_another_row_is_caught():
         _ask(answer)
 
 
+@pytest.mark.parametrize("refusal", ["failed", "closed"])
+def test_refusing_to_show_what_it_committed_to_is_a_lie_not_a_crash(refusal):
+    """A liar caught at the audit could answer `failed` ("CUDA out of memory") or end, to be recorded as a
+    crash; after the commitment there is nothing left to compute, so either is judged as hiding the rows."""
+    def answer(sock, header, x):
+        z = _model_logits(x).numpy()
+        top, above, digests = _commitment(z)
+        wire.send(sock, "committed", (top, np.zeros_like(above), digests))  # a loss of zero, nowhere true
+        wire.recv(sock)
+        wire.send(sock, "gathered", (np.broadcast_to(top[:, :, None], (*top.shape, 1)).copy(),))
+        wire.recv(sock)
+        if refusal == "failed":
+            wire.send(sock, "failed", status="crashed", reason="RuntimeError: CUDA out of memory")
+        else:
+            sock.close()
+
+    with pytest.raises(logits.Lied, match="would not show them|ended before it showed them"):
+        _ask(answer)
+
+
 def test_logits_of_the_wrong_shape_are_a_failure_naming_both_shapes():
     def wrong(sock, header, x):
         logits.answer(sock, header, x, _model_logits(x)[:, :, :10])
