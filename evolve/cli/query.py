@@ -43,6 +43,8 @@ ROW_COLUMNS = [
     "parent2_id",
     "status",
 ]
+# What a narrow terminal leaves out of a candidate table first.
+ROW_DROP = ["parent2_id", "generation", "island", "parent_id", "operator"]
 
 
 @contextlib.contextmanager
@@ -124,7 +126,9 @@ def top(
         print_json(rows)
     else:
         title = f"Pareto front ({len(rows)}): validation loss against training FLOPs" if pareto else f"top {k}"
-        print_table(rows, [*ROW_COLUMNS[:-1], "train_flops", "cpu_s"], title=title)
+        # `summary`: what the candidate changed, as its reply stated it (empty for a seed).
+        print_table(rows, [*ROW_COLUMNS[:-1], "train_flops", "cpu_s", "summary"], title=title,
+                    drop=["cpu_s", *ROW_DROP, "train_flops"])
 
 
 @app.command("lineage")
@@ -144,14 +148,14 @@ def lineage_cmd(
     if as_json:
         print_json({"candidate": candidate, "ancestors": up, "descendants": down, "earlier_campaigns": earlier})
         return
-    print_table(up, ["depth", *ROW_COLUMNS], title=f"ancestry of {candidate}")
+    print_table(up, ["depth", *ROW_COLUMNS], title=f"ancestry of {candidate}", drop=ROW_DROP)
     for e in earlier:
         title = f"before that, in campaign {e['campaign']} (from its candidate {e['candidate']})"
         if "error" in e:
             print_fields({"error": e["error"]}, title=title)
         else:
-            print_table(e["ancestors"], ["depth", *ROW_COLUMNS], title=title)
-    print_table(down, ["depth", *ROW_COLUMNS], title=f"descendants of {candidate}")
+            print_table(e["ancestors"], ["depth", *ROW_COLUMNS], title=title, drop=ROW_DROP)
+    print_table(down, ["depth", *ROW_COLUMNS], title=f"descendants of {candidate}", drop=ROW_DROP)
 
 
 @app.command()
@@ -194,6 +198,7 @@ def show(
                 "reason",
             ],
             title="evaluations",
+            drop=["max_rss_mb", "device", "cpu_s", "steps", "elapsed_s", "test_loss"],
         )
     if files:
         for file_name, text in c["files"].items():
@@ -303,6 +308,6 @@ def sql(
             }
         )
         return
-    print_table([dict(zip(result.columns, r, strict=True)) for r in result.rows], result.columns)
+    print_table([dict(zip(result.columns, r, strict=True)) for r in result.rows], result.columns, short={})
     if result.truncated:
         out.print(f"(first {len(result.rows)} rows shown)")
