@@ -33,7 +33,8 @@ def report(
     max_nodes: int = typer.Option(120, "--max-nodes", min=1, help="Most lineage nodes the tree draws."),
     as_json: bool = typer.Option(False, "--json", help='Print {"html": path, "pngs": [...]} instead.'),
 ) -> None:
-    """Write a self-contained HTML report (plots, lineage explorer, leaderboard, failures) and its PNGs."""
+    """Write a self-contained HTML report (plots, lineage explorer, leaderboard, every candidate, failures) and
+    its PNGs."""
     # Here, not at the top: matplotlib takes half a second to import, which every other command would pay.
     from evolve.report import write_report
 

@@ -167,3 +167,36 @@ def files_of(db: Database, campaign_id: int, ids: Iterable[int]) -> dict[int, di
     for cid, name, content in rows:
         out[cid][name] = content
     return out
+
+
+def candidate_rows(db: Database, campaign_id: int) -> list[dict[str, Any]]:
+    """Every candidate of the campaign, by id, with what the report's table of candidates shows: no files,
+    no evaluations. `gain` is the first parent's fitness minus its own (positive is better), where both are
+    known and it is ok: the leaderboard's improvement, row by row."""
+    with db.session() as s:
+        rows = s.execute(
+            sa.select(
+                Candidate.id,
+                Candidate.island,
+                Candidate.parent_id,
+                Candidate.parent2_id,
+                Candidate.persona,
+                Candidate.operator,
+                Candidate.summary,
+                Candidate.status,
+                Candidate.reason,
+                Candidate.fitness,
+                Candidate.parent_fitness,
+                Candidate.train_flops,
+            )
+            .where(Candidate.campaign_id == campaign_id)
+            .order_by(Candidate.id)
+        ).mappings().all()
+    out = []
+    for r in rows:
+        row = dict(r)
+        parent = row.pop("parent_fitness")
+        comparable = row["status"] == OK and row["fitness"] is not None and parent is not None
+        row["gain"] = parent - row["fitness"] if comparable else None
+        out.append(row)
+    return out

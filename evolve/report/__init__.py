@@ -15,7 +15,7 @@ from pathlib import Path
 
 from evolve import lineage
 from evolve.files import write_atomic
-from evolve.report import page, plots
+from evolve.report import page
 from evolve.report.data import ReportData, gather
 from scoring.errors import InputError
 
@@ -36,6 +36,10 @@ def write_report(db: lineage.Database, campaign_id: int, out: Path, *, max_nodes
         raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
     if out.is_dir():
         raise InputError(f"cannot write {out}: it is a folder; give a file name such as {out / 'report.html'}")
+    # Here, not at the top: matplotlib takes half a second to import, which a reader of the light modules
+    # (evolve.report.wording, shared with the terminal's summary) should not pay.
+    from evolve.report import plots
+
     data = gather(db, campaign_id, max_nodes=max_nodes)
     pngs = plots.draw_all(data)
     written = []

@@ -1,4 +1,6 @@
-"""One colour per persona, shared by the tree, the leaderboard and the PNG plots so they read together."""
+"""One colour per persona for the whole page: the tree, its legend, the leaderboard, the candidate table
+and the PNG plots all read the one mapping `gather` makes with `persona_colours`, so a persona has the same
+colour in every section (a mapping made per section from that section's personas would not)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ ISLANDS = PALETTE
 
 
 def persona_colours(personas: Iterable[str | None]) -> dict[str | None, str]:
-    """Colours by sorted persona name, so the same campaign always gets the same colours."""
+    """Colours by sorted persona name, so the same campaign always gets the same colours. Give it every
+    persona of the campaign, once (`ReportData.colours`); every section looks its personas up there."""
     names = sorted({p for p in personas if p is not None})
     colours: dict[str | None, str] = {p: PALETTE[n % len(PALETTE)] for n, p in enumerate(names)}
     colours[None] = SEED
     return colours
+

@@ -8,13 +8,14 @@ when a campaign was stopped and resumed a day later. LLM usage is plotted agains
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from evolve import lineage, pareto
 from evolve.lineage import report_queries as rq
 from evolve.lineage.diff import file_diffs as lineage_file_diffs
+from evolve.report.colours import persona_colours
 from evolve.report.tree import Tree, build_tree
 
 DIFF_CHARS = 40_000  # per file and node: a rewritten file is still readable, a runaway one stays bounded
@@ -39,6 +40,13 @@ class SeedLevel:
     low: float | None
     high: float | None
     losses: tuple[float, ...]
+
+    @property
+    def spread(self) -> float | None:
+        """Its highest loss minus its lowest, over two or more seeds: the terminal summary's "seed's spread"."""
+        if len(self.losses) < 2 or self.low is None or self.high is None:
+            return None
+        return self.high - self.low
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,24 @@ class CostPoint:
 
 
 @dataclass(frozen=True)
+class CandidateRow:
+    """One row of the table of every candidate."""
+
+    id: int
+    island: int
+    parent_id: int | None
+    parent2_id: int | None
+    persona: str | None
+    operator: str
+    summary: str  # what the proposal says it changed
+    status: str
+    reason: str
+    fitness: float | None
+    gain: float | None  # first parent's fitness minus its own: positive is better
+    train_flops: float | None
+
+
+@dataclass(frozen=True)
 class ReportData:
     campaign: str
     task: str
@@ -91,6 +117,20 @@ class ReportData:
     migrations: tuple[Migration, ...]
     llm: tuple[LlmPoint, ...]
     costs: tuple[CostPoint, ...] = ()  # the ok candidates whose training FLOPs were measured
+    candidates: tuple[CandidateRow, ...] = ()  # every candidate, by id
+    # One colour per persona for every section of the page: made once, from all the campaign's personas.
+    colours: dict[str | None, str] = field(default_factory=lambda: persona_colours(()))
+
+    @property
+    def priced(self) -> bool:
+        """Whether any LLM call had a price. The offline operator's calls cost 0.0, and so are recorded those
+        of a model litellm cannot price (a local server): then the page shows no cost at all, not $0.0000."""
+        return bool(self.llm) and self.llm[-1].cost_usd > 0
+
+    def seed(self) -> SeedLevel | None:
+        """The best seed (every island starts from the seeds): the reference of the header's gain."""
+        pool = [s for s in self.seeds if s.level is not None]
+        return min(pool, key=lambda s: s.level or 0.0) if pool else None
 
     def cost_highlights(self) -> tuple[CostPoint | None, CostPoint | None]:
         """The lowest-loss candidate, and the cheapest one whose loss is at most the best seed's."""
@@ -223,6 +263,9 @@ def gather(db: lineage.Database, campaign_id: int, *, max_nodes: int = 120, line
     ancestors = {r.id: r for b in best for r in lineage.ancestry(db, campaign_id, b)}
     tree = build_tree(ancestors, best, max_nodes)
     credit = lineage.persona_stats(db, campaign_id).to_dict()  # the page's tables
+    candidates = tuple(CandidateRow(**r) for r in rq.candidate_rows(db, campaign_id))
+    # A persona whose calls all failed has a leaderboard row and no candidate: both sets name colours.
+    colours = persona_colours([*(c.persona for c in candidates), *(r["persona"] for r in credit["persona"])])
     return ReportData(
         campaign=info.name,
         task=info.task_name,
@@ -243,4 +286,6 @@ def gather(db: lineage.Database, campaign_id: int, *, max_nodes: int = 120, line
         migrations=_migrations(rq.events_of_kind(db, campaign_id, "migration"), times),
         llm=_llm(rq.llm_usage(db, campaign_id), info.created_at),
         costs=_costs(rq.cost_points(db, campaign_id)),
+        candidates=candidates,
+        colours=colours,
     )

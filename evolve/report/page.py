@@ -13,12 +13,16 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from evolve.report.colours import persona_colours
-from evolve.report.data import ReportData
-from evolve.report.svg import change_label, legend, tree_svg
+from evolve.report.data import CandidateRow, ReportData
+from evolve.report.svg import change_label, legend, swatch, tree_svg
 from evolve.report.tree import TreeNode
+from evolve.report.wording import GAIN_CONVENTION, seed_gain
 
 MIGRATION_ROWS = 50  # the table lists the latest ones; the plot shows them all
+SUMMARY_CHARS = 160  # an edit summary in the candidate table; the whole one is its tooltip
+# Rows of the candidate table displayed at once: all are in the page and every sort sorts all of them, but
+# laying out 10,000 rows takes the browser seconds, on load and again on each sort. A button shows the rest.
+ROWS_SHOWN = 500
 
 
 def _asset(name: str) -> str:
@@ -56,7 +60,7 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None =
 def _facts(data: ReportData) -> str:
     s = data.summary
     best = s.best
-    seed = min((x for x in data.seeds if x.level is not None), key=lambda x: x.level or 0.0, default=None)
+    seed = data.seed()
     facts = {
         "task": data.task,
         "status": data.status,
@@ -65,19 +69,21 @@ def _facts(data: ReportData) -> str:
         "islands": str(len(data.islands)),
         "LLM calls": f"{s.llm_calls:,} ({s.llm_errors} failed)",
         "tokens in / out": f"{s.tokens_in:,} / {s.tokens_out:,}",
-        "LLM cost": f"${s.cost_usd:.4f}",
     }
+    if data.priced:
+        facts["LLM cost"] = f"${s.cost_usd:.4f}"
     if seed is not None:
-        band = f" (band {_num(seed.low)}–{_num(seed.high)}, {len(seed.losses)} seeds)" if seed.losses else ""
+        band = " (1 evaluation seed: no spread)" if len(seed.losses) == 1 else ""
+        if seed.spread is not None:
+            band = (f" ({_num(seed.low)}–{_num(seed.high)} over {len(seed.losses)} seeds: "
+                    f"spread {_num(seed.spread)})")
         facts["seed level"] = f"#{seed.candidate}: {_num(seed.level)}{band}"
     if best is not None:
         facts["best"] = f"#{best.id}: {_num(best.fitness)} ({best.persona or best.operator})"
         if seed is not None and seed.level is not None and best.fitness is not None:
-            gain = seed.level - best.fitness
-            beyond = seed.low is not None and best.fitness < seed.low
-            facts["gain on the seed"] = f"{gain:+.4f}" + (" (below its noise band)" if beyond else " (within noise)")
-    cells = "".join(f"<div><span>{escape(k)}</span>{escape(v)}</div>" for k, v in facts.items())
-    return f'<div class="facts" id="facts">{cells}</div>'
+            facts["gain on the seed"] = seed_gain(seed.level - best.fitness, seed.spread)
+    cells = "".join(f'<div data-fact="{escape(k)}"><span>{escape(k)}</span>{escape(v)}</div>' for k, v in facts.items())
+    return f'<div class="facts" id="facts">{cells}</div><p class="muted" id="convention">{escape(GAIN_CONVENTION)}</p>'
 
 
 def _tree_section(data: ReportData) -> str:
@@ -92,50 +98,105 @@ def _tree_section(data: ReportData) -> str:
     return (
         '<h2 id="lineage">Lineage of the best candidates</h2>'
         f'<p class="muted">{escape(scope)} Newest at the top; the thick ring is the best candidate, black '
-        "outlines its first-parent line. Labels: id and fitness change against the first parent "
-        "(negative = lower loss). Click a node to see its diff.</p>"
-        + legend(t)
+        "outlines its first-parent line. Labels: id and gain on the first parent (positive = better). "
+        "Click a node to see its diff.</p>"
+        + legend(t, data.colours)
         + '<div class="explorer"><div id="tree">'
-        + tree_svg(t)
+        + tree_svg(t, data.colours)
         + '</div><div id="diff" data-shown=""><p class="muted">Click a node to see what it changed.</p></div></div>'
     )
 
 
 def _leaderboard(data: ReportData) -> str:
-    colours = persona_colours(r["persona"] for r in data.personas)
-
     def rank(r: dict[str, Any]) -> tuple:
         return (-(r["share_improving"] or 0.0), -(r["mean_improvement"] or -1e9), str(r["persona"]))
 
-    rows = [
-        [
-            f'<span class="swatch" style="background:{colours[r["persona"]]}"></span>'
-            + escape(r["persona"] or "(none)"),
-            str(r["children"]),
-            _pct(r["share_valid"]),
-            _pct(r["share_improving"]),
-            _num(r["best_improvement"]),
-            _num(r["mean_improvement"]),
-            str(r["llm_calls"]),
-            f"${r['cost_usd']:.4f}",
-        ]
-        for r in sorted(data.personas, key=rank)
-    ]
-    headers = ["persona", "children", "valid", "improving", "best improvement", "mean improvement", "LLM calls",
-               "cost"]
-    ops = [
-        [escape(r["operator"]), str(r["children"]), _pct(r["share_valid"]), _pct(r["share_improving"]),
-         _num(r["best_improvement"]), _num(r["mean_improvement"]), str(r["llm_calls"]), f"${r['cost_usd']:.4f}"]
-        for r in data.operators
-    ]
+    def numbers(r: dict[str, Any]) -> list[str]:
+        cells = [str(r["children"]), _pct(r["share_valid"]), _pct(r["share_improving"]),
+                 _gain(r["best_improvement"]), _gain(r["mean_improvement"]), str(r["llm_calls"])]
+        return [*cells, f"${r['cost_usd']:.4f}"] if data.priced else cells
+
+    rows = [[swatch(data.colours, r["persona"]) + escape(r["persona"] or "(none)"), *numbers(r)]
+            for r in sorted(data.personas, key=rank)]
+    headers = ["persona", "children", "valid", "improving", "best gain", "mean gain", "LLM calls"]
+    headers += ["cost"] if data.priced else []
+    ops = [[escape(r["operator"]), *numbers(r)] for r in data.operators]
     note = (
-        '<p class="muted">Improvement: first parent\'s fitness minus the child\'s (positive = better), over '
+        '<p class="muted">Gain: the first parent\'s loss minus the child\'s (positive = better), over '
         "children whose parent and self are both ok; shares are over all finished children.</p>"
     )
+    numeric = set(range(1, len(headers)))
     return (
         '<h2 id="personas">Persona leaderboard</h2>' + note
-        + '<div id="leaderboard">' + _table(headers, rows, set(range(1, 8))) + "</div>"
-        + "<h3>By operator</h3>" + _table(["operator", *headers[1:]], ops, set(range(1, 8)))
+        + '<div id="leaderboard">' + _table(headers, rows, numeric) + "</div>"
+        + "<h3>By operator</h3>" + _table(["operator", *headers[1:]], ops, numeric)
+    )
+
+
+def _gain(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
+
+
+def _candidate_cells(c: CandidateRow, colours: dict[str | None, str]) -> list[tuple[str, str]]:
+    """(extra attributes, HTML) of each cell of a candidate's row."""
+    summary = c.summary or ""
+    if len(summary) > SUMMARY_CHARS:  # the whole of it on hover
+        summary = f'<span title="{escape(summary[:2000])}">{escape(summary[: SUMMARY_CHARS - 1])}…</span>'
+    else:
+        summary = escape(summary) or "-"
+    status = escape(c.status)
+    if c.reason:
+        status = f'<span title="{escape(c.reason[:2000])}">{status}</span>'
+
+    def exact(value: float | None, text: str) -> tuple[str, str]:  # a rounded number sorts by its value
+        return ("", text) if value is None else (f' data-value="{value!r}"', text)
+
+    return [
+        ("", f"#{c.id}"),
+        ("", str(c.island)),
+        ("", swatch(colours, c.persona) + escape(c.persona or "(none)")),
+        ("", escape(c.operator)),
+        ("", " + ".join(f"#{p}" for p in (c.parent_id, c.parent2_id) if p is not None) or "-"),
+        ("", summary),
+        ("", status),
+        exact(c.fitness, _num(c.fitness)),
+        exact(c.gain, _gain(c.gain)),
+        ("", "-" if c.train_flops is None else f"{c.train_flops:.3g}"),
+    ]
+
+
+CANDIDATE_COLUMNS = ("id", "island", "persona", "operator", "parents", "edit summary", "status", "fitness",
+                     "gain on parent", "training FLOPs")
+# Sorted by number: a cell's data-value if it has one, else its text ("#12" is 12, "+0.01" 0.01, "-" a blank,
+# which sorts last either way). The other columns sort by their text.
+NUMERIC_COLUMNS = {0, 1, 4, 7, 8, 9}
+
+
+def _candidates(data: ReportData) -> str:
+    """Every candidate, in a table the page's script sorts by any column (click its header)."""
+    head = "".join(
+        f'<th data-sort="{"num" if k in NUMERIC_COLUMNS else "text"}"'
+        f'{" aria-sort=ascending" if k == 0 else ""}>{escape(h)}</th>'
+        for k, h in enumerate(CANDIDATE_COLUMNS)
+    )
+    rows = []
+    for n, c in enumerate(data.candidates):
+        cells = []
+        for k, (attrs, html) in enumerate(_candidate_cells(c, data.colours)):
+            cells.append(f"<td{' class=num' if k in NUMERIC_COLUMNS else ''}{attrs}>{html}</td>")
+        rows.append(f"<tr{' hidden' if n >= ROWS_SHOWN else ''}>{''.join(cells)}</tr>")
+    more = ""
+    if len(rows) > ROWS_SHOWN:
+        more = (f'<p class="muted" id="candidates-shown">Shown: the first {ROWS_SHOWN:,} in the order sorted '
+                f'(a sort sorts all {len(rows):,}). <button type="button" data-show-all="candidate-table">'
+                f"Show all {len(rows):,}</button></p>")
+    return (
+        f'<h2 id="candidates">Every candidate ({len(data.candidates):,})</h2>'
+        '<p class="muted">Click a column\'s header to sort by it (again to reverse). Gain on parent: the first '
+        "parent's loss minus this one's (positive = better), where both are ok. Hover a status for its reason, "
+        "a cut summary (…) for all of it.</p>" + more
+        + f'<div class="table-scroll"><table id="candidate-table" class="sortable" data-shown="{ROWS_SHOWN}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -203,6 +264,23 @@ def _tradeoff(data: ReportData) -> str:
         "taken.</p><p>" + " ".join(escape(x) for x in lines) + "</p>"
 
 
+def _llm(data: ReportData, png: bytes) -> str:
+    """Tokens always; cost only when some call had a price (never a row of $0.0000 for the offline operator)."""
+    if not data.priced:
+        return (
+            '<h2 id="llm">LLM calls and tokens</h2><p class="muted" id="llm-unpriced">No LLM call had a price '
+            "(the offline operator, or a model litellm cannot price), so the report shows no cost.</p>"
+            + _img("llm_usage", png, "LLM tokens over time")
+        )
+    s = data.summary
+    cost = f"{s.llm_calls:,} calls cost ${s.cost_usd:.4f} in all" + (
+        f" (${s.cost_usd / s.llm_calls:.4f} a call)." if s.llm_calls else ".")
+    return (
+        f'<h2 id="llm">LLM cost and tokens</h2><p id="llm-cost">{escape(cost)}</p>'
+        + _img("llm_usage", png, "LLM cost and tokens over time")
+    )
+
+
 def render(data: ReportData, pngs: dict[str, bytes]) -> str:
     body = [
         f"<h1>Campaign {escape(data.campaign)}</h1>",
@@ -217,13 +295,13 @@ def render(data: ReportData, pngs: dict[str, bytes]) -> str:
         _tree_section(data),
         _leaderboard(data),
         _img("personas", pngs["personas"], "share of improving children per persona"),
+        _candidates(data),
         _failures(data),
         _img("failures", pngs["failures"], "candidates by final status"),
         '<h2 id="migrations">Migrations</h2>',
         _img("migrations", pngs["migrations"], "migrations over time"),
         _migrations(data),
-        '<h2 id="llm">LLM cost and tokens</h2>',
-        _img("llm_usage", pngs["llm_usage"], "LLM cost and tokens over time"),
+        _llm(data, pngs["llm_usage"]),
         _tradeoff(data),
         _img("tradeoff", pngs["tradeoff"], "validation loss against training FLOPs"),
     ]

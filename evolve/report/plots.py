@@ -1,7 +1,8 @@
 """The report's PNG plots, drawn with matplotlib's object API on the Agg canvas.
 
 No pyplot: its global figure registry and backend selection are process state a library must not touch
-(and a headless machine has no display). Each function takes ReportData and returns PNG bytes.
+(and a headless machine has no display). Each function in PLOTS takes ReportData and returns its Figure;
+`draw_all` renders them to PNG bytes. An x axis that counts has integer ticks only (no "2.5 evaluations").
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import math
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from evolve.report.colours import ISLANDS, persona_colours
+from evolve.report.colours import ISLANDS
 from evolve.report.data import Curve, ReportData, SeedLevel
 
 DPI = 100
+COST = "#2ca02c"  # the cumulative cost line of the LLM usage plot
 
 
 def _png(fig: Figure) -> bytes:
@@ -24,6 +27,11 @@ def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
+
+
+def _count_axis(ax: Axes) -> None:
+    """An x axis that counts (evaluations, candidates): ticks on whole numbers only."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # 10, 20, not 8, 16
 
 
 def _empty(ax: Axes, message: str) -> None:
@@ -61,17 +69,17 @@ def _seed_of(data: ReportData, island: int | None) -> SeedLevel | None:
     return min(pool, key=lambda s: s.level or math.inf) if pool else None
 
 
-def best_loss(data: ReportData) -> bytes:
+def best_loss(data: ReportData) -> Figure:
     """Best validation loss so far over evaluations, all islands together, against the seed."""
     fig = Figure(figsize=(9, 4.5))
     ax = fig.add_subplot()
     last = data.evaluations
     if not data.overall.steps:
         _empty(ax, "no candidate has a validation loss yet")
-        return _png(fig)
+        return fig
     if data.scored:
         ax.scatter(
-            [x for x, _ in data.scored], [y for _, y in data.scored], s=8, color="#1f77b4", alpha=0.25,
+            [x for x, _ in data.scored], [y for _, y in data.scored], s=8, color="#6b7785", alpha=0.3,
             label="each ok candidate", zorder=1,
         )
     xs, ys = _step_xy(data.overall, last)
@@ -79,12 +87,13 @@ def best_loss(data: ReportData) -> bytes:
     _seed_band(ax, _seed_of(data, None), last, label=True)
     _zoom(ax, ys, _seed_of(data, None))
     ax.set_xlabel("evaluations")
+    _count_axis(ax)
     ax.set_ylabel("validation loss (lower is better)")
     ax.set_title(f"{data.campaign}: best validation loss")
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 def _zoom(ax: Axes, ys: list[float], seed: SeedLevel | None) -> None:
@@ -95,7 +104,7 @@ def _zoom(ax: Axes, ys: list[float], seed: SeedLevel | None) -> None:
     ax.set_ylim(lo - pad, hi + pad)
 
 
-def island_loss(data: ReportData) -> bytes:
+def island_loss(data: ReportData) -> Figure:
     """One small panel per island: its best so far (migrants count from their arrival) and its seed."""
     n = max(1, len(data.per_island))
     cols = min(4, n)
@@ -113,24 +122,25 @@ def island_loss(data: ReportData) -> bytes:
         _seed_band(ax, seed, last, label=k == 0)
         _zoom(ax, ys, seed)
         ax.set_title(curve.label, fontsize=10)
+        _count_axis(ax)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
         if k == 0:
             ax.legend(fontsize=7, loc="upper right")
     fig.suptitle("best validation loss per island (x: evaluations)", fontsize=11)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
-def personas(data: ReportData) -> bytes:
+def personas(data: ReportData) -> Figure:
     """Share of each persona's children that beat their first parent, and how many children it had."""
     rows = [r for r in data.personas if r["persona"] is not None]
     fig = Figure(figsize=(9, 0.5 * max(3, len(rows)) + 1.2))
     ax = fig.add_subplot()
     if not rows:
         _empty(ax, "no persona has had a child yet")
-        return _png(fig)
-    colours = persona_colours(r["persona"] for r in rows)
+        return fig
+    colours = data.colours  # the page's one mapping: the same colour as in the tree and the tables
     rows = sorted(rows, key=lambda r: (r["share_improving"] or 0.0, r["persona"]))
     shares = [100 * (r["share_improving"] or 0.0) for r in rows]
     ax.barh([r["persona"] for r in rows], shares, color=[colours[r["persona"]] for r in rows])
@@ -140,10 +150,10 @@ def personas(data: ReportData) -> bytes:
     ax.set_xlim(0, max(100.0, max(shares) * 1.15))
     ax.set_title("persona leaderboard")
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
-def failures(data: ReportData) -> bytes:
+def failures(data: ReportData) -> Figure:
     """Finished candidates by status: how many were ok and how many failed in each way."""
     counts = {"ok": data.summary.by_status.get("ok", 0)}
     counts.update({f["status"]: f["count"] for f in data.failures})
@@ -155,20 +165,21 @@ def failures(data: ReportData) -> bytes:
     for y, v in enumerate(values):
         ax.text(v, y, f" {v}", va="center", fontsize=8)
     ax.set_xlabel("candidates")
+    _count_axis(ax)
     ax.set_xlim(0, max(1, max(values)) * 1.12)
     ax.set_title("candidates by final status")
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
-def migrations(data: ReportData) -> bytes:
+def migrations(data: ReportData) -> Figure:
     """Each migration as an arrow from the source island to the target, at the evaluation it happened."""
     fig = Figure(figsize=(9, 3.6))
     ax = fig.add_subplot()
     if not data.migrations:
         why = "one island: nothing to migrate" if len(data.islands) < 2 else "no migration yet"
         _empty(ax, why)
-        return _png(fig)
+        return fig
     colours = [ISLANDS[m.source % len(ISLANDS)] for m in data.migrations]
     xs = [m.evaluation for m in data.migrations]
     sources = [m.source for m in data.migrations]
@@ -183,47 +194,50 @@ def migrations(data: ReportData) -> bytes:
     ax.set_yticks(list(data.islands))
     ax.set_ylabel("island")
     ax.set_xlabel("evaluations")
+    _count_axis(ax)
     ax.set_title(f"migrations over time ({len(data.migrations)}; arrow: from island -> to island)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
-def llm_usage(data: ReportData) -> bytes:
+def llm_usage(data: ReportData) -> Figure:
     """Cumulative tokens (in, out) and cost in USD of the LLM calls, over minutes since launch."""
     fig = Figure(figsize=(9, 3.8))
     ax = fig.add_subplot()
     if not data.llm:
         _empty(ax, "no LLM call recorded")
-        return _png(fig)
+        return fig
     minutes = [p.minute for p in data.llm]
     ax.plot(minutes, [p.tokens_in for p in data.llm], color="#1f77b4", label="tokens in")
     ax.plot(minutes, [p.tokens_out for p in data.llm], color="#ff7f0e", label="tokens out")
     ax.set_xlabel("minutes since launch")
     ax.set_ylabel("tokens (cumulative)")
-    cost_ax = ax.twinx()
-    cost_ax.plot(minutes, [p.cost_usd for p in data.llm], color="#2ca02c", lw=2, label="cost (USD)")
-    cost_ax.set_ylabel("USD (cumulative)")
-    cost_ax.set_ylim(bottom=0, top=max(data.llm[-1].cost_usd * 1.1, 0.01))
     lines = ax.get_legend_handles_labels()
-    more = cost_ax.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
     last = data.llm[-1]
-    ax.set_title(f"LLM usage: {len(data.llm)} calls ({last.failed} failed), ${last.cost_usd:.4f}")
+    title = f"LLM usage: {len(data.llm)} calls ({last.failed} failed)"
+    if data.priced:  # no cost axis reading $0 for the offline operator or a model litellm cannot price
+        cost_ax = ax.twinx()
+        cost_ax.plot(minutes, [p.cost_usd for p in data.llm], color=COST, lw=2, label="cost (USD)")
+        cost_ax.set_ylabel("USD (cumulative)")
+        cost_ax.set_ylim(bottom=0, top=last.cost_usd * 1.1)
+        more = cost_ax.get_legend_handles_labels()
+        lines = (lines[0] + more[0], lines[1] + more[1])
+        title += f", ${last.cost_usd:.4f}"
+    ax.legend(*lines, loc="upper left", fontsize=8)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
-
-
-def tradeoff(data: ReportData) -> bytes:
+def tradeoff(data: ReportData) -> Figure:
     """Validation loss against training FLOPs for every ok candidate: the front drawn, the seeds marked."""
     fig = Figure(figsize=(9, 4.5))
     ax = fig.add_subplot()
     if not data.costs:
         _empty(ax, "no ok candidate with a measured training cost")
-        return _png(fig)
+        return fig
     others = [p for p in data.costs if not p.seed]
     ax.scatter([p.train_flops for p in others], [p.fitness for p in others], s=14, color="#9aa5b1",
                label="ok candidates")
@@ -244,7 +258,7 @@ def tradeoff(data: ReportData) -> bytes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 PLOTS = {
@@ -259,4 +273,4 @@ PLOTS = {
 
 
 def draw_all(data: ReportData) -> dict[str, bytes]:
-    return {name: draw(data) for name, draw in PLOTS.items()}
+    return {name: _png(draw(data)) for name, draw in PLOTS.items()}

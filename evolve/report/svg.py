@@ -1,14 +1,15 @@
 """The lineage tree as inline SVG markup: laid out in Python, so the page needs no drawing library.
 
 Each node is a focusable <g class="node" data-id=...>; the page's script shows that node's diff when it
-is clicked. Colour is the persona; the label is the id and the fitness change against the first parent.
+is clicked. Colour is the persona (the page's one mapping); the label is the id and the gain on the first
+parent (its loss minus this one's: positive is better, as everywhere on the page).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 
-from evolve.report.colours import persona_colours
 from evolve.report.tree import Tree, TreeNode
 
 COL_W, ROW_H, MARGIN, RADIUS = 150, 56, 30, 11
@@ -19,12 +20,13 @@ def _xy(n: TreeNode) -> tuple[int, int]:
 
 
 def change_label(n: TreeNode) -> str:
-    """'seed 2.9990', 'Δ -0.0123' (better, lower loss), or the operator when there is nothing to compare."""
+    """'seed 2.9990', 'gain +0.0123' (better: a lower loss than the first parent's), or the operator when
+    there is nothing to compare."""
     if n.parent_id is None:
         return f"seed {n.fitness:.4f}" if n.fitness is not None else "seed"
-    if n.delta is None:
+    if n.gain is None:
         return n.operator
-    return f"Δ {n.delta:+.4f}"
+    return f"gain {n.gain:+.4f}"
 
 
 def _title(n: TreeNode) -> str:
@@ -36,10 +38,10 @@ def _title(n: TreeNode) -> str:
     )
 
 
-def tree_svg(tree: Tree) -> str:
+def tree_svg(tree: Tree, colours: Mapping[str | None, str]) -> str:
+    """colours: the page's persona colours (`ReportData.colours`)."""
     if not tree.nodes:
         return '<p class="muted">No candidate has been scored yet: there is no lineage to draw.</p>'
-    colours = persona_colours(n.persona for n in tree.nodes)
     pos = {n.id: _xy(n) for n in tree.nodes}
     width = MARGIN * 2 + RADIUS * 2 + max(n.col for n in tree.nodes) * COL_W + COL_W
     height = MARGIN * 2 + RADIUS * 2 + max(n.row for n in tree.nodes) * ROW_H + 14
@@ -56,13 +58,13 @@ def tree_svg(tree: Tree) -> str:
     for n in tree.nodes:
         x, y = pos[n.id]
         classes = "node" + (" main" if n.main else "") + (" best" if n.id in best else "")
-        delta_class = "better" if n.delta is not None and n.delta < 0 else "worse" if n.delta else "neutral"
+        gain_class = "better" if n.gain is not None and n.gain > 0 else "worse" if n.gain else "neutral"
         parts.append(
             f'<g class="{classes}" data-id="{n.id}" data-persona="{escape(n.persona or "")}" tabindex="0" '
             f'role="button"><title>{escape(_title(n))}</title>'
             f'<circle cx="{x}" cy="{y}" r="{RADIUS}" fill="{colours[n.persona]}"/>'
             f'<text class="id" x="{x + RADIUS + 5}" y="{y - 2}">#{n.id}</text>'
-            f'<text class="change {delta_class}" x="{x + RADIUS + 5}" y="{y + 11}">{escape(change_label(n))}</text>'
+            f'<text class="change {gain_class}" x="{x + RADIUS + 5}" y="{y + 11}">{escape(change_label(n))}</text>'
         )
         if n.hidden_parents:
             hidden = ", ".join(f"#{p}" for p in n.hidden_parents)
@@ -74,12 +76,15 @@ def tree_svg(tree: Tree) -> str:
     return "".join(parts)
 
 
-def legend(tree: Tree) -> str:
-    colours = persona_colours(n.persona for n in tree.nodes)
+def swatch(colours: Mapping[str | None, str], persona: str | None) -> str:
+    """A persona's colour dot, tagged with the persona so a test can check every section agrees."""
+    return f'<span class="swatch" data-persona="{escape(persona or "")}" style="background:{colours[persona]}"></span>'
+
+
+def legend(tree: Tree, colours: Mapping[str | None, str]) -> str:
     items = [
-        f'<span class="swatch" style="background:{c}"></span>{escape(p or "seed")}'
-        for p, c in sorted(colours.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
-        if any(n.persona == p for n in tree.nodes)
+        swatch(colours, p) + escape(p or "seed")
+        for p in sorted({n.persona for n in tree.nodes}, key=lambda p: (p is None, p or ""))
     ]
     items.append('<span class="line-key solid"></span>first parent')
     items.append('<span class="line-key dashed"></span>second parent (crossover)')

@@ -34,6 +34,11 @@ class TreeNode:
     row: int = 0
     col: int = 0
 
+    @property
+    def gain(self) -> float | None:
+        """The first parent's fitness minus this one's: the page's sign convention (positive is better)."""
+        return None if self.delta is None else -self.delta
+
 
 @dataclass(frozen=True)
 class Tree:

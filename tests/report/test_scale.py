@@ -32,3 +32,6 @@ def test_ten_thousand_candidates_render_a_bounded_lineage(tmp_path):
     diffs = re.search(r'<script type="application/json" id="diff-data">(.*?)</script>', html, re.S)
     assert diffs and diffs.group(1).count('"parent":') == 80
     assert f'data-id="{best}"' in html and "not drawn" in html
+    # every candidate is in the table, the first 500 of them laid out
+    table = re.search(r'<table id="candidate-table".*?<tbody>(.*?)</tbody>', html, re.S)
+    assert table and table.group(1).count("<tr") == 10_000 and table.group(1).count("<tr hidden>") == 10_000 - 500
