@@ -8,8 +8,9 @@ exactly the settings it was launched with (only the budgets may be raised).
 from __future__ import annotations
 
 import tomllib
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -109,9 +110,12 @@ class Evaluation(_Strict):
 
 class Pruning(_Strict):
     """Stop trainings that cannot win (scoring/prune.py): after `warmup` of the training budget, a candidate
-    whose best validation loss is more than `margin` above its island's best at the same step ends `pruned`.
-    Off by default; the margin is calibrated in BENCHMARKS.md (bench/prune_calibration.py). Confirmation
-    seeds are never pruned. Not with a Pareto objective: a worse loss may still be a cheaper front point."""
+    whose best validation loss is more than `margin` above its island's best at the same step ends `pruned`:
+    its partial curve is kept, it is never a parent, and it counts for its persona as a child that did not
+    improve. The island's best it is held to is fixed when it is proposed (its `prune_reference`), so a
+    resumed campaign prunes exactly as the original would have. Off by default; the margin is calibrated in
+    BENCHMARKS.md ("Calibrating the pruning margin", bench/prune_calibration.py). Confirmation seeds are never
+    pruned. Not with a Pareto objective: a worse loss may still be a cheaper front point."""
 
     enabled: bool = False
     warmup: float = Field(0.3, ge=0, lt=1)  # share of the training budget (batches) before any decision
@@ -149,11 +153,34 @@ class CampaignConfig(_Strict):
         return self
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The settings table a field holds: the model itself, or the one inside a tuple or an optional."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_model_in, get_args(annotation)) if m is not None), None)
+
+
+def _keys_beside(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the table holding `loc`'s last key knows (empty if the path leads nowhere known)."""
+    model: type[BaseModel] | None = CampaignConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):  # an item of an array of tables ([[models]])
+            continue
+        field = model.model_fields.get(part) if model else None
+        model = _model_in(field.annotation) if field else None
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
 def _one_line(e: ValidationError, where: str) -> InputError:
     err = e.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
-        return InputError(f"{where}: unknown setting {loc!r}")
+        key, path = str(err["loc"][-1]), err["loc"][:-1]
+        close = get_close_matches(key, _keys_beside(err["loc"]), n=1, cutoff=0.6)
+        hint = f" (did you mean {'.'.join([*map(str, path), close[0]])!r}?)" if close else ""
+        return InputError(f"{where}: unknown setting {loc!r}{hint}")
     return InputError(f"{where}: {loc}: {err['msg']}")
 
 

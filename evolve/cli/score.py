@@ -40,10 +40,16 @@ def score(
     smoke: bool = typer.Option(False, "--smoke", help="Tiny training budget: seconds, for checks and CI."),
     files_from: Path = typer.Option(None, "--files-from", help="Score this folder's files against the task."),
     timeout: float = typer.Option(None, "--timeout", help="Wall-clock limit in seconds (default: the task's)."),
-    keep: Path = typer.Option(None, "--keep", help="Keep the run folder and logs here."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    keep: Path = typer.Option(None, "--keep", help="Keep the run folder and its logs (stdout.log, stderr.log) "
+                                                   "here; without it they are removed when the score is done."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON. Without --keep, stdout_path "
+                                                       "and stderr_path are null (the run folder is removed; "
+                                                       "log_tail holds the end of the logs)."),
 ) -> None:
-    """Score one candidate in the sandbox and print its status, losses and timing. Exit 1 unless ok."""
+    """Score one candidate in the sandbox and print its status, losses and timing. Exit 1 unless ok.
+
+    The run folder is temporary and removed at the end unless --keep DIR names where to keep it: only then
+    do stdout_path and stderr_path name files (null in --json otherwise)."""
     task = load_task(task_dir)
     files = read_candidate_files(files_from, task.editable) if files_from else {}
     if keep is not None:
@@ -53,10 +59,12 @@ def score(
         what = f"{files_from}" if files_from else f"the seed of {task.name}"
         progress(f"scoring {what} (seed {seed}{', smoke budget' if smoke else ''}, timeout {limit:g} s)...")
     result = run_score(files, task, seed=seed, smoke=smoke, timeout=timeout, workdir=keep)
+    d = result.to_dict()
+    if keep is None:  # the temporary run folder is gone: no path may point into it
+        d["stdout_path"] = d["stderr_path"] = None
     if as_json:
-        print_json(result.to_dict())
+        print_json(d)
     else:
-        d = result.to_dict()
         if keep is None:
             d["stdout_path"] = d["stderr_path"] = "(removed; --keep DIR keeps them)"
         print_fields({k: d[k] for k in SHOWN}, title=f"{task.name}: {result.status}")

@@ -79,12 +79,19 @@ def known_revisions() -> set[str]:
 
 
 def parse_url(url: str) -> URL:
+    """The URL, checked; `postgres://` (the scheme most hosts and images put in DATABASE_URL), which
+    SQLAlchemy does not know, is read as `postgresql://` (with its driver, if any: `postgres+psycopg://`)."""
     try:
         parsed = make_url(url)
     except (sa.exc.ArgumentError, ValueError) as e:
         raise InputError(f"bad database URL {url!r}: {e}") from None
+    backend, plus, driver = parsed.drivername.partition("+")
+    if backend == "postgres":
+        parsed = parsed.set(drivername=f"postgresql{plus}{driver}")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise InputError(f"unsupported database {parsed.get_backend_name()!r} in {url!r}: use sqlite or postgresql")
+        shown = parsed.render_as_string(hide_password=True)
+        raise InputError(f"unsupported database {parsed.get_backend_name()!r} in {shown!r}: "
+                         "use sqlite or postgresql (or postgres)")
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         # every connection of an in-memory database is a different, empty database: a campaign cannot live there
         raise InputError(f"database URL {url!r} names no file: use sqlite:///path/to/lineage.db")

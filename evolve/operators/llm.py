@@ -7,7 +7,9 @@
   fetched at start-up.
 - `check()` runs before a campaign starts: an unknown model or a missing API key is an InputError naming
   the model or the variable. With an `api_base` (a local or self-hosted server) a missing key is not an
-  error: a placeholder key is sent, since such servers usually ignore it.
+  error: a placeholder key is sent, since such servers usually ignore it. A bare name (no provider prefix,
+  no api_base) that litellm's own model map (read as a file) neither lists nor routes is refused without
+  importing litellm, with the closest names as suggestions (`offlne`: did you mean 'offline'?).
 - Retries with exponential backoff on transient errors only (rate limit, connection, timeout, 5xx);
   litellm's and the OpenAI client's own retries are switched off so the count is ours.
 - A call never raises for a failed request: the CallRecord carries the error. Errors in the caller's
@@ -19,12 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
+import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from difflib import get_close_matches
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from evolve.config import LLM, ModelChoice
@@ -53,6 +61,78 @@ def litellm_module() -> Any:
             litellm.telemetry = False
             _litellm = litellm
     return _litellm
+
+
+_MODEL_MAP = "model_prices_and_context_window_backup.json"  # what litellm reads with the local cost map
+_MODEL_LISTS = ("constants.py", "__init__.py")  # where litellm lists the models its map does not (as literals)
+_LITERAL = re.compile(r'"([^"\\\s]{1,200})"')
+_NOT_KNOWN = "neither 'offline' nor a model litellm knows (give its provider: openai/NAME, anthropic/NAME, ...)"
+
+
+@dataclass(frozen=True)
+class _ModelMap:
+    names: tuple[str, ...]  # every model the map lists, as written (for suggestions)
+    lowered: frozenset[str]  # those names, their last path part (`bedrock/x` -> `x`) and every string in
+    # litellm's own model lists (more than models: a name found there is left to litellm), lower case
+    patterns: tuple[re.Pattern[str], ...]  # the map's rules for names it does not list
+
+
+@cache
+def _model_map() -> _ModelMap | None:
+    """litellm's model map and model lists read as files: no import (seconds), no network. None if they
+    cannot be read."""
+    try:
+        spec = importlib.util.find_spec("litellm")
+        folder = Path(next(iter(spec.submodule_search_locations)))  # type: ignore[union-attr,arg-type]
+        table = json.loads((folder / _MODEL_MAP).read_text(encoding="utf-8"))
+        rules = table.pop("fallback_generalizations", {}).get("rules", [])
+        patterns = tuple(re.compile(r["pattern"], re.IGNORECASE) for r in rules)
+        literals = {m for f in _MODEL_LISTS for m in _LITERAL.findall((folder / f).read_text(encoding="utf-8"))}
+    except Exception:  # not installed, moved or reshaped by a new litellm: litellm itself decides
+        return None
+    table.pop("sample_spec", None)
+    lowered = {k.lower() for k in table} | {k.rsplit("/", 1)[-1].lower() for k in table} | {m.lower() for m in literals}
+    return _ModelMap(tuple(table), frozenset(lowered), patterns)
+
+
+def _suggest(name: str, choices: Sequence[str]) -> str:
+    close = get_close_matches(name, choices, n=3, cutoff=0.75)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def clearly_unknown(name: str, api_base: str | None = None) -> bool:
+    """Whether `name` cannot be a model litellm accepts, decided without importing litellm; False when it
+    may be one (litellm then decides). Only a bare name is decided here: with a provider prefix, an
+    api_base, a `:` (fine-tunes, Bedrock and Replicate ids) or litellm's proxy mode, litellm has rules of
+    its own."""
+    if name == OFFLINE or api_base or "/" in name or ":" in name or name == "*" or os.environ.get("USE_LITELLM_PROXY"):
+        return False
+    if name.lower().startswith(("gpt-image", "amazon_nova")):  # routed by prefix in litellm's code
+        return False
+    known = _model_map()
+    return not (known is None or name.lower() in known.lowered or any(p.search(name) for p in known.patterns))
+
+
+def _unknown(name: str) -> InputError:
+    """A bare name litellm does not know, in one line, with the closest known names."""
+    known = _model_map()
+    names = (OFFLINE, *(known.names if known else ()))
+    return InputError(f"unknown model {name!r}: {_NOT_KNOWN}" + _suggest(name, names))
+
+
+def _provider_error(name: str, error: Exception, litellm: Any) -> InputError:
+    """litellm could not tell the provider of `name`: say so in one whole line, with a suggestion."""
+    text = str(error).strip()
+    if "LLM Provider NOT provided" in text and "/" in name:
+        prefix, rest = name.split("/", 1)
+        providers = sorted({str(getattr(p, "value", p)) for p in litellm.provider_list})
+        close = get_close_matches(prefix, providers, n=3, cutoff=0.75)
+        hint = f"; did you mean {' or '.join(repr(f'{c}/{rest}') for c in close)}?" if close else ""
+        return InputError(f"unknown model {name!r}: litellm knows no provider {prefix!r}{hint}")
+    if "LLM Provider NOT provided" in text:
+        return _unknown(name)
+    first = text.splitlines()[0].removeprefix("litellm.BadRequestError: ").strip() if text else type(error).__name__
+    return InputError(f"unknown model {name!r}: litellm cannot tell its provider ({first})")
 
 
 @dataclass(frozen=True)
@@ -103,12 +183,13 @@ class LLMClient:
         for spec in self.models:
             if spec.name == OFFLINE:
                 continue
+            if clearly_unknown(spec.name, spec.api_base):
+                raise _unknown(spec.name)
             litellm = litellm_module()
             try:
                 litellm.get_llm_provider(spec.name, api_base=spec.api_base)
             except Exception as e:
-                first = " ".join(str(e).split())[:160]
-                raise InputError(f"unknown model {spec.name!r}: litellm cannot tell its provider ({first})") from None
+                raise _provider_error(spec.name, e, litellm) from None
             env = litellm.validate_environment(model=spec.name, api_base=spec.api_base)
             missing = _secret_names(env.get("missing_keys") or [])
             if missing and spec.api_base:

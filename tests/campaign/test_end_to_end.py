@@ -85,7 +85,8 @@ def test_bad_settings_are_one_line_errors(in_tmp):
     bad = in_tmp / "bad.toml"
     bad.write_text("[budget]\nmax_evals = 5\nmax_evlas = 3\n")
     r = run_cli("launch", "--config", str(bad), cwd=in_tmp)
-    assert (r.returncode, r.stderr.strip()) == (2, f"error: {bad}: unknown setting 'budget.max_evlas'")
+    assert (r.returncode, r.stderr.strip()) == (2, f"error: {bad}: unknown setting 'budget.max_evlas' "
+                                                   "(did you mean 'budget.max_evals'?)")
     bad.write_text('[budget]\nmax_evals = "ten"\n')
     r = run_cli("launch", "--config", str(bad), cwd=in_tmp)
     assert r.returncode == 2 and "budget.max_evals" in r.stderr and "Traceback" not in r.stderr

@@ -122,3 +122,62 @@ def test_server_runs_as_a_module(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_misspelled_bare_model_is_refused_without_importing_litellm():
+    """`offlne` is refused from litellm's model map read as a file: no litellm import (seconds), no network."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from evolve.config import ModelChoice\n"
+            "from evolve.operators.llm import LLMClient\n"
+            "from scoring.errors import InputError\n"
+            "for name in ('offlne', 'gpt-4o-mnii'):\n"
+            "    try:\n"
+            "        LLMClient(models=(ModelChoice(name=name),)).check()\n"
+            "    except InputError as e:\n"
+            "        print(e)\n"
+            "print('litellm imported' if 'litellm' in sys.modules else 'litellm not imported')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    offlne, mnii, imported = r.stdout.strip().splitlines()
+    assert offlne == ("unknown model 'offlne': neither 'offline' nor a model litellm knows (give its provider: "
+                      "openai/NAME, anthropic/NAME, ...); did you mean 'offline'?")
+    assert mnii.startswith("unknown model 'gpt-4o-mnii'") and "did you mean 'gpt-4o-mini'" in mnii
+    assert imported == "litellm not imported"
+
+
+def test_the_fast_refusal_never_refuses_a_name_litellm_accepts():
+    """Every bare name litellm lists, each with one letter dropped, and in capitals: whatever the fast check
+    refuses, litellm refuses too (the names it lists it accepts are never refused)."""
+    from evolve.operators.llm import clearly_unknown, litellm_module
+
+    litellm = litellm_module()
+    names = set(litellm.model_list) | set(litellm.model_cost)
+    for attr in dir(litellm):
+        value = getattr(litellm, attr)
+        if attr.endswith("_models") and isinstance(value, (list, set, frozenset, tuple, dict)):
+            names |= {n for n in value if isinstance(n, str)}
+    bare = {n.rsplit("/", 1)[-1] for n in names}
+    variants = bare | {n.upper() for n in bare} | {n[:i] + n[i + 1:] for n in bare for i in range(len(n))}
+
+    def accepted(name: str) -> bool:
+        try:
+            litellm.get_llm_provider(name)
+            return True
+        except Exception:
+            return False
+
+    refused = [n for n in sorted(variants) if clearly_unknown(n)]
+    assert len(refused) > len(variants) // 2  # the fast path does decide most misspellings
+    assert not [n for n in refused if accepted(n)]
+    assert not clearly_unknown("gpt-4o-mini") and not clearly_unknown("offline")
+    assert not clearly_unknown("offlne", api_base="http://127.0.0.1:1/v1")  # a server's own names: litellm's call
+
+
+def test_a_misspelled_provider_is_refused_whole_with_a_suggestion():
+    with pytest.raises(InputError) as e:
+        LLMClient(models=(ModelChoice(name="opnai/gpt-4o-mini"),)).check()
+    assert str(e.value).startswith("unknown model 'opnai/gpt-4o-mini': litellm knows no provider 'opnai'; did you "
+                                   "mean ") and "'openai/gpt-4o-mini'" in str(e.value), e.value

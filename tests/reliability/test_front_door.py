@@ -181,3 +181,42 @@ def test_bad_database_file_is_refused_untouched(tmp_path, case):
     _refused(run_cli("launch", "--name", "camp", cwd=tmp_path), "already exists")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["lineage.db"]  # no -wal/-shm made beside it
+
+
+def test_postgres_scheme_is_read_as_postgresql(tmp_path):
+    """`postgres://` (what most hosts put in DATABASE_URL) is PostgreSQL, with or without a driver."""
+    from evolve.lineage.db import parse_url
+
+    assert parse_url("postgres://u:pw@h/db").drivername == "postgresql"
+    assert parse_url("postgres+psycopg://u@h:5432/db").drivername == "postgresql+psycopg"
+    url = "postgres://u:pw@127.0.0.1:1/x"  # accepted, then nothing answers there
+    r = run_cli("launch", "--db", url, "--name", "x", "--smoke", "--max-evals", "1", cwd=tmp_path, timeout=60)
+    _refused(r, "cannot open database postgresql://u:***@127.0.0.1:1/x")
+    assert "pw@" not in r.stderr
+    _refused(run_cli("status", "x", "--db", url, cwd=tmp_path, timeout=60), "cannot open database")
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    (b"[budget]\nmax_eval = 3\n", "unknown setting 'budget.max_eval' (did you mean 'budget.max_evals'?)"),
+    (b"[prunning]\nenabled = true\n", "unknown setting 'prunning' (did you mean 'pruning'?)"),
+    (b"[[models]]\nnme = \"offline\"\n", "unknown setting 'models.0.nme' (did you mean 'models.0.name'?)"),
+])
+def test_a_misspelled_setting_gets_a_suggestion(tmp_path, text, fragment):
+    (tmp_path / "c.toml").write_bytes(text)
+    _refused(run_cli("launch", "--config", "c.toml", "--name", "x", cwd=tmp_path), fragment)
+
+
+def test_an_unknown_setting_far_from_any_gets_no_suggestion():
+    from evolve import config as cfgmod
+    from scoring.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        cfgmod.validate({"budget": {"zzzz": 1}}, "c.toml")
+    assert str(e.value) == "c.toml: unknown setting 'budget.zzzz'"
+
+
+def test_a_misspelled_model_is_refused_whole_with_a_suggestion(tmp_path):
+    r = run_cli("launch", "--model", "offlne", "--name", "x", "--smoke", "--max-evals", "1", cwd=tmp_path, timeout=60)
+    _refused(r, "unknown model 'offlne'", "did you mean 'offline'?")
+    assert r.stderr.strip().endswith("did you mean 'offline'?")  # whole, not cut mid-word
+    assert not (tmp_path / "populations" / "x" / "lineage.db").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.conftest import TASK_DIR
 from tests.helpers import run_cli
@@ -47,3 +48,17 @@ def test_bad_task_folders_are_one_line_errors(tmp_path):
 def test_files_from_an_empty_folder_is_an_input_error(tmp_path):
     r = run_cli("score", str(TASK_DIR), "--files-from", str(tmp_path))
     assert r.returncode == 2 and "holds none of the task's files" in r.stderr
+
+
+def test_json_names_log_files_only_where_they_are_kept(tmp_path, task):
+    """Without --keep the run folder is removed, so --json gives no path into it (null); with --keep the
+    paths are the kept files. A candidate that crashes on import is the quickest real run."""
+    (tmp_path / "crash").mkdir()
+    (tmp_path / "crash" / "model.py").write_text('raise RuntimeError("boom")\n')
+    args = ("score", str(TASK_DIR), "--smoke", "--json", "--files-from", str(tmp_path / "crash"))
+    gone = json.loads(run_cli(*args).stdout)
+    assert gone["status"] == "crashed" and gone["stdout_path"] is None and gone["stderr_path"] is None, gone
+    kept = json.loads(run_cli(*args, "--keep", str(tmp_path / "run")).stdout)
+    assert kept["stdout_path"] == str(tmp_path / "run" / "stdout.log")
+    assert Path(kept["stdout_path"]).is_file() and Path(kept["stderr_path"]).is_file()
+    assert "null" in " ".join(run_cli("score", "--help", env={"COLUMNS": "200"}).stdout.split())
