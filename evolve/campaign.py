@@ -11,6 +11,12 @@ candidates in the database, so a killed controller loses at most the evaluations
 
 Proposals stop, while what is queued still trains, when the LLM cost or LLM-call budget is spent or
 when the progress guard (evolve/progress.py) sees too many proposals in a row give nothing to train.
+
+The evaluation budget is the search's: the programs a campaign imports with `--from` are measured again on
+this campaign's seeds (their earlier scores came from another campaign's seeds and settings, perhaps
+another machine, and a child must beat its island's best measured the same way), and those evaluations
+are not counted in it. Otherwise re-measuring `--top 2` programs on three seeds would take a six-evaluation
+budget whole and train no child.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from evolve.lineage import PENDING, RUNNING, Candidate
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import Persona
 from evolve.proposals import Proposer
-from scoring.result import OK
+from scoring.result import INTERRUPTED, OK
 from scoring.task import Task
 
 LEASE_RENEW_S = 10.0
@@ -58,7 +64,7 @@ class Snapshot:
     """What the live view shows; plain values, taken by the loop."""
 
     name: str
-    evals_done: int
+    evals_done: int  # the ones the budget counts
     max_evals: int
     llm_calls: int
     max_llm_calls: int
@@ -73,6 +79,7 @@ class Snapshot:
     eta_s: float | None
     stopping: str
     log: tuple[str, ...]
+    imported_evals: int = 0  # finished evaluations of programs imported with --from (not counted)
 
 
 @dataclass(frozen=True)
@@ -80,13 +87,14 @@ class Outcome:
     status: CampaignStatus  # finished | stopped | failed
     cause: Stop
     reason: str
-    evals_done: int
+    evals_done: int  # every finished evaluation, those of imported programs included
     best_id: int | None
     best_fitness: float | None
     seed_id: int | None
     seed_fitness: float | None
     llm_calls: int = 0
     best_dir: str | None = None  # populations/NAME/best/, written when the run ends
+    imported_evals: int = 0  # of evals_done, those that measured programs imported with --from (not counted)
 
 
 class Campaign:
@@ -129,6 +137,40 @@ class Campaign:
     def elapsed_s(self) -> float:
         return self.time_before + time.monotonic() - self.started
 
+    # -- the evaluation budget --------------------------------------------------------------------------
+
+    def _imported(self) -> tuple[int, int, int]:
+        """Evaluations of the programs imported with --from (every starting program of such a campaign):
+        (finished, running, still to start). The budget does not count them."""
+        if not self.cfg.start.campaign:
+            return 0, 0, 0
+        done = running = todo = 0
+        busy = {(cid, seed) for _, cid, seed in self.running.values()}
+        for i in self.pop.seed_ids:
+            c, evals = self.pop.cands[i], self.pop.evals_of(i)
+            finished = {s for s, (status, _) in evals.items() if status != INTERRUPTED}
+            mine = {s for cid, s in busy if cid == i}
+            done, running = done + len(finished), running + len(mine)
+            if c.status in (PENDING, RUNNING):
+                todo += len(set(self.evals.required(c)) - finished - mine)
+        return done, running, todo
+
+    def counted(self) -> int:
+        """Finished evaluations the evaluation budget counts."""
+        return self.pop.evals_done - self._imported()[0]
+
+    def _fill_slots(self) -> None:
+        """Start evaluations in the free slots. The evaluations start while those finished plus those running
+        stay under the budget they are given: the campaign's, raised by the imported programs' finished and
+        running ones, so that a child never starts past the budget and an imported program's evaluation
+        never counts in it."""
+        done, running, _ = self._imported()
+        limit = self.cfg.budget.max_evals + done + running
+        if self.evals.cfg.budget.max_evals != limit:
+            self.evals.cfg = self.cfg.model_copy(
+                update={"budget": self.cfg.budget.model_copy(update={"max_evals": limit})})
+        self.evals.start()
+
     # -- the loop ---------------------------------------------------------------------------------------
 
     def run(self) -> Outcome:
@@ -138,7 +180,7 @@ class Campaign:
             while True:
                 self._check_budgets()
                 if not self.stop_mode:
-                    self.evals.start()
+                    self._fill_slots()
                 self._start_proposals()
                 if not self.running and (not self.proposing or self.stop_mode == "now") and self._finished():
                     break
@@ -173,7 +215,7 @@ class Campaign:
         seeds = [self.pop.cands[i] for i in self.pop.seed_ids]
         if seeds and all(s.status not in (OK, PENDING, RUNNING) for s in seeds):
             self._stop(Stop.SEED_FAILED, f"the seed program failed ({seeds[0].status}: {seeds[0].reason})")
-        elif self.pop.evals_done >= b.max_evals:
+        elif self.counted() >= b.max_evals:
             self._budget(f"evaluation budget reached ({b.max_evals})")
         elif b.max_minutes is not None and self.elapsed_s() >= b.max_minutes * 60:
             self._budget(f"time budget reached ({b.max_minutes:g} min)")
@@ -234,8 +276,9 @@ class Campaign:
                 or self.pop.llm_calls + len(self.proposing) >= self.cfg.budget.llm_call_limit()
                 or (self.pop.best() is None and not self._starting(None))):
             return False
-        planned = self.pop.evals_done + len(self.running) + self.evals.queued() + len(self.proposing)
-        return planned < self.cfg.budget.max_evals
+        done, running, todo = self._imported()
+        planned = (self.pop.evals_done - done) + (len(self.running) - running) + (self.evals.queued() - todo)
+        return planned + len(self.proposing) < self.cfg.budget.max_evals
 
     def _start_proposals(self) -> None:
         depth = 2 * self.executor.slots + self.cfg.llm.concurrency
@@ -252,18 +295,20 @@ class Campaign:
 
     def snapshot(self) -> Snapshot:
         best = self.pop.best()
-        remaining = max(0, self.cfg.budget.max_evals - self.pop.evals_done)
+        done, running, todo = self._imported()
+        remaining = max(0, self.cfg.budget.max_evals - (self.pop.evals_done - done)) + running + todo
         walls = self.evals.walls
         eta = (statistics.median(walls) * remaining / self.executor.slots) if walls else None
         return Snapshot(
-            name=self.name, evals_done=self.pop.evals_done, max_evals=self.cfg.budget.max_evals,
+            name=self.name, evals_done=self.pop.evals_done - done, max_evals=self.cfg.budget.max_evals,
             llm_calls=self.pop.llm_calls, max_llm_calls=self.cfg.budget.llm_call_limit(),
             best=(best.id, best.fitness) if best else None, seed_fitness=self._seed_fitness(),
             island_best=tuple((b.fitness if (b := self.pop.best(i)) else None) for i in range(self.cfg.islands.count)),
             slots=tuple(self.evals.slots), queued=self.evals.queued(), proposing=len(self.proposing),
             cost_usd=self.pop.cost_usd, elapsed_s=self.elapsed_s(), eta_s=eta,
             stopping=self.stop_reason if self.stop_mode else (f"no more proposals: {self.halted[1]}"
-                                                             if self.halted else ""), log=tuple(self.log))
+                                                             if self.halted else ""), log=tuple(self.log),
+            imported_evals=done)
 
     def _update(self) -> None:
         if self.on_update is not None:
@@ -278,4 +323,4 @@ class Campaign:
         seed = self.pop.seed()
         return Outcome(STATUS_OF.get(cause, CampaignStatus.FINISHED), cause, reason, self.pop.evals_done,
                        best.id if best else None, best.fitness if best else None, seed.id if seed else None,
-                       self._seed_fitness(), self.pop.llm_calls)
+                       self._seed_fitness(), self.pop.llm_calls, imported_evals=self._imported()[0])

@@ -1,8 +1,9 @@
-"""What a finished campaign found: the best candidate against the seed (val and test), its lineage, and
-where to look next. `evolve launch` and `evolve resume` print it; `--json` prints it as it is.
+"""What a finished campaign found: the best candidate against the seed (val and test), its lineage, what
+it left undone, and where to look next. `evolve launch` and `evolve resume` print it; `--json` prints it as
+it is.
 
-Read from the database in three queries (the two candidates' ok evaluations, the best's ancestry); no
-candidate's files are loaded.
+Read from the database in a few queries (the two candidates' ok evaluations, the best's ancestry, the
+candidates still pending); no candidate's files are loaded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from evolve import lineage
 from evolve.campaign import Outcome
+from evolve.lineage.queries import left_undone, resume_hint, unfinished
 
 
 def _mean(values: list[float]) -> float | None:
@@ -21,7 +23,8 @@ def _mean(values: list[float]) -> float | None:
 def summarize(db: lineage.Database, campaign_id: int, name: str, folder: Path, outcome: Outcome) -> dict[str, Any]:
     result: dict[str, Any] = {"campaign": name, "status": outcome.status, "cause": outcome.cause.value,
                               "reason": outcome.reason, "evaluations": outcome.evals_done,
-                              "llm_calls": outcome.llm_calls, "folder": str(folder), "best_dir": outcome.best_dir}
+                              "llm_calls": outcome.llm_calls, "folder": str(folder), "best_dir": outcome.best_dir,
+                              "imported_evaluations": outcome.imported_evals}
     ids = [i for i in (outcome.best_id, outcome.seed_id) if i is not None]
     losses = lineage.ok_losses(db, ids)
 
@@ -48,6 +51,12 @@ def summarize(db: lineage.Database, campaign_id: int, name: str, folder: Path, o
             "val_loss": outcome.seed_fitness - outcome.best_fitness,
             "test_loss": seed_test - best_test if seed_test is not None and best_test is not None else None,
         }
+    # Left undone: nothing trains them until the campaign is resumed, so they are not "pending" any more
+    left = unfinished(db, campaign_id)
+    result["unfinished"] = [{"id": u.id, "state": u.state, "seeds_evaluated": len(u.val_losses), "seeds": u.seeds,
+                             "val_losses": list(u.val_losses)} for u in left]
+    result["left_undone"] = left_undone(left)
+    result["finish_with"] = resume_hint(name, outcome.status, outcome.reason) if left else None
     if outcome.best_id is not None:
         result["next"] = [f"evolve top {name}", f"evolve lineage {name} {outcome.best_id}",
                           f"evolve checkout {name} best DIR",

@@ -20,6 +20,7 @@ from evolve.cli import app
 from evolve.cli.render import err, out, print_json
 from evolve.kinds import CampaignStatus
 from evolve.launch import Session, prepare_launch, prepare_resume, run_session
+from evolve.report.wording import seed_gain
 from evolve.summary import summarize
 
 
@@ -39,7 +40,8 @@ def _loss(value: float | None) -> str:
 def render(s: Snapshot) -> Group:
     """The live view: progress, best overall and per island, each slot, the queue, cost, ETA."""
     head = Text.assemble(
-        (f"{s.name}  ", "bold"), f"evaluations {s.evals_done}/{s.max_evals}   ",
+        (f"{s.name}  ", "bold"), f"evaluations {s.evals_done}/{s.max_evals}"
+        + (f" (+{s.imported_evals} of the imported programs)" if s.imported_evals else "") + "   ",
         f"elapsed {_duration(s.elapsed_s)}   ETA {_duration(s.eta_s)}   LLM calls {s.llm_calls}/{s.max_llm_calls}"
         f"   cost ${s.cost_usd:.4f}",
     )
@@ -100,8 +102,10 @@ def _run(session: Session, as_json: bool) -> Outcome:
 
 
 def print_summary(s: dict[str, Any]) -> None:
-    out.print(Text.assemble("\n", (s["campaign"], "bold"), f": {s['status']} after {s['evaluations']} evaluations "
-                            f"and {s['llm_calls']} LLM calls ({s['reason']})"))
+    imported = s.get("imported_evaluations")
+    outside = f" ({imported} of them measuring the imported programs, outside the budget)" if imported else ""
+    out.print(Text.assemble("\n", (s["campaign"], "bold"), f": {s['status']} after {s['evaluations']} evaluations"
+                            f"{outside} and {s['llm_calls']} LLM calls ({s['reason']})"))
     if "best" in s:
         b = s["best"]
         out.print(f"best candidate #{b['id']} ({b['persona'] or 'seed'}, {b['operator']}): val loss "
@@ -115,13 +119,15 @@ def print_summary(s: dict[str, Any]) -> None:
         imp = s["improvement"]
         test = f"{imp['test_loss']:+.4f}" if imp["test_loss"] is not None else "-"
         spread = s["seed"].get("spread")
-        times = f", {imp['val_loss'] / spread:.1f}x the seed's spread" if spread else ""
-        out.print(f"improvement over the seed: val {imp['val_loss']:+.4f}{times}, test {test}")
+        out.print(f"improvement over the seed: val {seed_gain(imp['val_loss'], spread)}, test {test}")
     if s.get("lineage"):
         steps = [f"#{r['id']} {r['operator']}" + (f"/{r['persona']}" if r["persona"] else "")
                  + (f" x #{r['parent2']}" if r["parent2"] else "") + f" {_loss(r['fitness'])}"
                  for r in s["lineage"]]
         out.print("lineage: " + "  ->  ".join(steps))
+    if s.get("left_undone"):
+        how = f": `{s['finish_with']}` trains them" if s.get("finish_with") else ""
+        out.print(f"left undone when it ended: {s['left_undone']}{how}")
     if s.get("best_dir"):
         files = sorted({p.name for p in Path(s["best_dir"]).glob("island-*/*")})
         out.print(f"each island's best program: {s['best_dir']}/island-*/ ({', '.join(files)})")
@@ -152,7 +158,8 @@ def launch(
     api_base: str = typer.Option(None, "--api-base", help="Base URL for --model (OpenAI-compatible servers)."),
     personas: str = typer.Option(None, "--personas", help="Folder of persona files."),
     islands: int = typer.Option(None, "--islands", help="Number of islands."),
-    max_evals: int = typer.Option(None, "--max-evals", help="Budget: evaluations (confirmations included)."),
+    max_evals: int = typer.Option(None, "--max-evals", help="Budget: evaluations (confirmations included; not those "
+                                   "measuring the programs imported with --from)."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Budget: wall-clock minutes."),
     max_cost: float = typer.Option(None, "--max-cost", help="Budget: LLM cost in USD."),
     max_llm_calls: int = typer.Option(None, "--max-llm-calls", help="Budget: LLM calls (default: 4 per "

@@ -13,6 +13,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -101,6 +102,30 @@ def renew_lease(
     if n != 1:
         raise LeaseLost(f"lease on campaign {campaign_id} is no longer held by {owner}")
     return LeaseInfo(campaign_id, owner, socket.gethostname(), os.getpid(), expires)
+
+
+def controller_gone(lease: LeaseInfo | None, now: datetime | None = None) -> bool:
+    """Whether the controller a running campaign's lease names is gone: no lease at all (a controller
+    gives it up only after recording how the campaign ended), a lease past its expiry (a live controller
+    renews it every few seconds), or one taken on this host by a process that no longer exists. A lease
+    from another host that has not expired counts as alive: only its expiry can tell. (A reused pid keeps
+    a dead controller looking alive until its lease expires.)"""
+    if lease is None or lease.expires_at < (now or utcnow()):
+        return True
+    return lease.host == socket.gethostname() and not _process_exists(lease.pid)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:  # a killed process its parent has not reaped yet is a zombie: gone all the same
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): the signal's answer stands
+        return True
 
 
 def release_lease(db: Database, campaign_id: int, owner: str) -> bool:

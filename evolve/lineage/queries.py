@@ -15,7 +15,9 @@ from sqlalchemy.orm import aliased
 
 from evolve import pareto
 from evolve.lineage import values as V
+from evolve.lineage.constants import PENDING, RUNNING
 from evolve.lineage.db import Database
+from evolve.lineage.lease import controller_gone, current_lease
 from evolve.lineage.models import (
     Blob,
     Campaign,
@@ -345,7 +347,107 @@ def _walk(db: Database, campaign_id: int, candidate_id: int, up: bool) -> list[V
 STOP_EVENTS = ("finished", "interruption", "no_progress", "budget_reached")
 
 
-def status_summary(db: Database, campaign_id: int) -> V.StatusSummary:
+UNCONFIRMED, NOT_TRAINED = "unconfirmed", "not trained"  # what `pending` means once nothing runs the campaign
+ENDED = ("finished", "stopped", "failed")  # campaign statuses no controller runs
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A candidate still waiting for evaluations (pending or running)."""
+
+    id: int
+    operator: str
+    val_losses: tuple[float, ...]  # of its finished evaluations, by seed (a failed one would have ended it)
+    seeds: int  # how many it needs: every seed for a starting program or a confirmation, else the first
+
+    @property
+    def state(self) -> str:
+        """Once nothing runs the campaign: half-confirmed, or never trained at all."""
+        return UNCONFIRMED if self.val_losses else NOT_TRAINED
+
+
+def unfinished(db: Database, campaign_id: int) -> list[Unfinished]:
+    """The candidates still pending or running, oldest first, with the evaluations they have."""
+    info = campaign(db, campaign_id)
+    every = int(info.config.get("evaluation", {}).get("confirm_seeds", 0)) + 1
+    with db.session() as s:
+        cands = s.execute(
+            sa.select(Candidate.id, Candidate.operator)
+            .where(Candidate.campaign_id == campaign_id, Candidate.status.in_([PENDING, RUNNING]))
+            .order_by(Candidate.id)
+        ).all()
+    losses = ok_losses(db, [c for c, _ in cands])
+    return [Unfinished(c, op, tuple(v for v, _ in losses[c]), every if op == "seed" or losses[c] else 1)
+            for c, op in cands]
+
+
+def left_undone(rows: list[Unfinished]) -> str | None:
+    """One line: the half-confirmed candidates and the queued ones never trained."""
+    parts = [f"#{u.id} {UNCONFIRMED} ({len(u.val_losses)} of {u.seeds} seeds evaluated, val loss "
+             f"{sum(u.val_losses) / len(u.val_losses):.4f} so far)" for u in rows if u.state == UNCONFIRMED]
+    never = [f"#{u.id}" for u in rows if u.state == NOT_TRAINED]
+    if never:
+        more = f" and {len(never) - 10} more" if len(never) > 10 else ""
+        parts.append(f"{NOT_TRAINED}: {', '.join(never[:10])}{more}")
+    return "; ".join(parts) or None
+
+
+def resume_hint(name: str, status: str, reason: str | None) -> str | None:
+    """What continues an ended campaign's work left undone: a stopped one resumes as it is, one that
+    finished on its budget needs a larger one; a failed one (its starting program failed) none."""
+    if status == "stopped":
+        return f"evolve resume {name}"
+    if status == "finished":
+        more = "--max-minutes M" if (reason or "").startswith("time budget") else "--max-evals N"
+        return f"evolve resume {name} {more}"
+    return None
+
+
+@dataclass(frozen=True)
+class StatusReport(V.StatusSummary):
+    """The summary as `evolve status` reports it: whether a controller still runs a campaign stored as
+    running, and once nothing runs it, what it left undone (its `pending` and `running` rows are then
+    half-confirmed or never trained, not queued) and what to run next. The stored status and counts stay
+    as they are in the dataclass's fields; `status` and `to_dict` give the derived ones."""
+
+    controller: str | None = None  # "pid N on HOST" of the controller holding the lease
+    gone: bool = False  # stored as running, but its controller is gone (killed, or its machine died)
+    left: tuple[Unfinished, ...] = ()  # what nothing will train until it is resumed (empty while it runs)
+
+    @property
+    def status(self) -> str:
+        return "interrupted" if self.gone else self.campaign.status
+
+    @property
+    def idle(self) -> bool:
+        """Nothing runs the campaign: it ended, or its controller is gone."""
+        return self.gone or self.campaign.status in ENDED
+
+    def next_step(self) -> str | None:
+        if self.gone:
+            return f"evolve resume {self.campaign.name}"
+        hint = resume_hint(self.campaign.name, self.campaign.status, self.stop_reason) if self.left else None
+        return f"{hint} trains what was left undone" if hint else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["status"] = self.status
+        if self.gone:
+            who = f" ({self.controller})" if self.controller else ""
+            d["stop_reason"] = (f"its controller{who} is gone without ending the campaign (killed, or its "
+                                "machine stopped)")
+        if self.idle and (PENDING in self.by_status or RUNNING in self.by_status):
+            counts = {k: n for k, n in self.by_status.items() if k not in (PENDING, RUNNING)}
+            for u in self.left:
+                counts[u.state] = counts.get(u.state, 0) + 1
+            d["by_status"] = dict(sorted(counts.items()))
+        d["controller"] = self.controller
+        d["left"] = left_undone(list(self.left))
+        d["next"] = self.next_step()
+        return d
+
+
+def status_summary(db: Database, campaign_id: int) -> StatusReport:
     """What `evolve status` shows and what resume recomputes budgets from: all counted from rows."""
     info = campaign(db, campaign_id)
     with db.session() as s:
@@ -391,5 +493,10 @@ def status_summary(db: Database, campaign_id: int) -> V.StatusSummary:
             .limit(1)
         )
     best = top(db, campaign_id, 1)
-    return V.StatusSummary(info, by_status, evals, best[0] if best else None, calls, errors, int(tin), int(tout),
-                           float(cost), (last_stop or {}).get("reason"), events)
+    lease = current_lease(db, campaign_id)
+    gone = info.status == "running" and controller_gone(lease)
+    idle = gone or info.status in ENDED
+    return StatusReport(info, by_status, evals, best[0] if best else None, calls, errors, int(tin), int(tout),
+                        float(cost), (last_stop or {}).get("reason"), events,
+                        controller=f"pid {lease.pid} on {lease.host}" if lease else None, gone=gone,
+                        left=tuple(unfinished(db, campaign_id)) if idle else ())

@@ -1,8 +1,8 @@
 """The words the report shares with the terminal, and its one sign convention.
 
-Kept free of heavy imports (no matplotlib) so that the terminal's end-of-run summary can import
-`spread_multiple` too: today `evolve/cli/campaign.py`'s `print_summary` spells the same phrase inline, and
-tests/report/test_newcomer.py checks the page against what it prints, so the two cannot drift apart.
+Kept free of heavy imports (no matplotlib): the terminal's end-of-run summary (`evolve/cli/campaign.py`,
+`print_summary`) prints `seed_gain` too, and tests/report/test_newcomer.py checks the page against what it
+prints.
 """
 
 from __future__ import annotations
