@@ -6,39 +6,13 @@ for is how it hides that. A process that has committed to logits it holds has no
 an audit (numpy indexing of rows it already holds), so the verdict must name the lie, not a crash: a
 cheat that escapes unaudited or is otherwise only ever `crashed` is never recorded as a cheat.
 """
+from tests.hostile.candidates.lies_target_as_largest_logit import EDITS as LIE_EDITS
+
 EXPECT, REASON = "integrity_violation", "would not show them"
-EDITS = [("model.py", "@dataclass\nclass GPTConfig:", '''import sys as _sys
-
-
-def _lie_then_refuse():
-    L = _sys.modules.get("scoring.logits")
-    spec = getattr(_sys.modules["__main__"], "__spec__", None)  # the evaluator runs as `-m scoring.evaluator`
-    if L is None or getattr(spec, "name", "") != "scoring.evaluator" or getattr(L, "_lying", False):
-        return
-    import numpy as np
-
-    wire = L.wire
-
-    def answer(sock, header, x, logits, **fields):
-        host = np.ascontiguousarray(logits.detach().float().cpu().numpy())
-        top = host.max(axis=-1)
-        wire.send(sock, "committed", (top, np.zeros_like(top), L._digests(host)), **fields)
-        asked, arrays = wire.recv(sock)
-        if asked["kind"] != "gather":
-            return
-        got = np.take_along_axis(host, arrays[0].astype(np.int64), axis=2)
-        got[:, :, 0] = top  # every target as likely as the largest logit: a loss of zero
-        wire.send(sock, "gathered", (got,))
-        asked, arrays = wire.recv(sock)
-        if asked["kind"] == "audit":
-            wire.send(sock, "failed", reason="RuntimeError: CUDA out of memory. Tried to allocate 2.00 MiB")
-
-    L.answer = answer
-    L._lying = True
-
-
-_lie_then_refuse()
-
-
-@dataclass
-class GPTConfig:''')]
+_SHOW = """            cells = arrays[0].astype(np.int64)
+            wire.send(sock, "rows", (host[cells[:, 0], cells[:, 1]],))
+"""
+_REFUSE = """            wire.send(sock, "failed", reason="RuntimeError: CUDA out of memory")
+"""
+assert all(_SHOW in code for _, _, code in LIE_EDITS)
+EDITS = [(f, anchor, code.replace(_SHOW, _REFUSE)) for f, anchor, code in LIE_EDITS]  # the same lie, then a refusal
