@@ -4,10 +4,11 @@ One thread (this loop) makes every decision and every database write; proposer t
 LLM and evaluation slots only run `scoring`. The loop schedules and keeps the budgets; what to propose
 and how a reply is recorded is evolve/proposals.py, which job runs next and what a finished evaluation
 decides is evolve/evaluations.py, and every state change goes through evolve/ledger.py. There is no
-generation barrier: a finished evaluation frees its slot at once, and proposals are kept ahead of the
-slots so a slot never waits for an LLM while the budget lasts. The queue is the set of `pending`
-candidates in the database, so a killed controller loses at most the evaluations that were running;
-`evolve resume` picks them up again.
+generation barrier: a finished evaluation frees its slot at once. Proposals are made as late as keeping
+the slots busy allows (one per free slot, plus those that cover the LLM's measured latency:
+evolve/pacing.py), so each is made from the freshest population; each candidate's recorded staleness says
+how fresh. The queue is the set of `pending` candidates in the database, so a killed controller loses at
+most the evaluations that were running; `evolve resume` picks them up again.
 
 Proposals stop, while what is queued still trains, when the LLM cost or LLM-call budget is spent or
 when the progress guard (evolve/progress.py) sees too many proposals in a row give nothing to train.
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from evolve import lineage
+from evolve import lineage, pacing
 from evolve.config import CampaignConfig
 from evolve.evaluations import Evaluations, Slot
 from evolve.kinds import CampaignStatus, EventKind
@@ -278,12 +279,19 @@ class Campaign:
             return False
         done, running, todo = self._imported()
         planned = (self.pop.evals_done - done) + (len(self.running) - running) + (self.evals.queued() - todo)
-        return planned + len(self.proposing) < self.cfg.budget.max_evals
+        return planned + self.proposer.live() < self.cfg.budget.max_evals
+
+    def _demand(self) -> int:
+        """Jobs to have queued or being proposed: one per free slot, and those that end during one LLM call
+        (evolve/pacing.py). No more: a job queued ahead is a proposal made from an older population."""
+        walls = self.evals.walls[-20:]
+        evaluation_s = statistics.median(walls) if walls else None
+        ahead = pacing.lead(self.proposer.expected_latency(), evaluation_s, self.executor.slots)
+        return self.evals.slots.count(None) + ahead
 
     def _start_proposals(self) -> None:
-        depth = 2 * self.executor.slots + self.cfg.llm.concurrency
-        while (len(self.proposing) < self.cfg.llm.concurrency and self.proposer.ready()
-               and self._may_propose() and self.evals.queued() + len(self.proposing) < depth):
+        while (self.proposer.may_start() and self._may_propose()
+               and self.evals.queued() + self.proposer.live() < self._demand()):
             if not self.proposer.start(self._starting):
                 return  # nothing to propose from now, or a prompt that could not be built: next pass
 

@@ -54,6 +54,9 @@ class Islands(_Strict):
 class Selection(_Strict):
     method: Literal["tournament", "weighted"] = "tournament"
     tournament_size: int = Field(3, ge=1)
+    # The island's best is chosen outright this often (OpenEvolve's exploitation ratio is 0.7); otherwise
+    # `method` chooses. Single objective only: a Pareto island has no one best.
+    elite: float = Field(0.5, ge=0, le=1)
     temperature: float = Field(0.05, gt=0)  # weighted: how sharply lower losses are preferred
     children_penalty: float = Field(0.5, ge=0)  # weighted: parents with many children are picked less
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from evolve import pareto as pt
@@ -22,6 +22,7 @@ class Individual:
     fitness: float | None  # None unless ok
     children: int = 0
     cost: float | None = None  # training FLOPs (the Pareto objective's second term); None when not measured
+    provisional: bool = False  # fitness is its first evaluation's loss, its confirmation still to come
 
     @property
     def point(self) -> tuple[float, float]:
@@ -40,14 +41,18 @@ def _pareto_ranked(pool: Sequence[Individual]) -> list[Individual]:
 
 
 def select_parent(rng: random.Random, pool: Sequence[Individual], sel: Selection,
-                  exclude: int | None = None, pareto: bool = False) -> Individual | None:
-    """A parent among the scored members of an island (None if there is none). With `pareto`, a
-    tournament of `sel.tournament_size` by non-domination rank and crowding over (loss, cost)."""
-    ranked = [p for p in _ranked(pool) if p.id != exclude]
+                  exclude: Container[int] = (), pareto: bool = False) -> Individual | None:
+    """A parent among the scored members of an island, none of `exclude` (None if there is none). With
+    `pareto`, a tournament of `sel.tournament_size` by non-domination rank and crowding over (loss, cost).
+    Otherwise the best with probability `sel.elite` (the improving line is extended), else by `sel.method`
+    (every member but the worst can be chosen: the island keeps its other lines)."""
+    ranked = [p for p in _ranked(pool) if p.id not in exclude]
     if not ranked:
         return None
     if pareto:
         return ranked[pt.tournament([p.point for p in ranked], rng, max(2, sel.tournament_size))]
+    if sel.elite and rng.random() < sel.elite:
+        return ranked[0]
     if sel.method == "tournament":
         entrants = rng.sample(ranked, min(sel.tournament_size, len(ranked)))
         return min(entrants, key=lambda p: (p.fitness, p.id))
@@ -100,8 +105,10 @@ def island_personas(personas: Sequence[str], islands: int, mode: str) -> list[li
 
 
 def migrants(pool: Sequence[Individual], k: int, pareto: bool = False) -> list[int]:
-    """The ids of an island's top-k scored members, best first (by rank and crowding with `pareto`)."""
-    return [p.id for p in (_pareto_ranked(pool) if pareto else _ranked(pool))[:k]]
+    """The ids of an island's top-k scored members, best first (by rank and crowding with `pareto`); none
+    whose fitness is still provisional."""
+    confirmed = [p for p in pool if not p.provisional]
+    return [p.id for p in (_pareto_ranked(confirmed) if pareto else _ranked(confirmed))[:k]]
 
 
 def enters_front(loss: float, cost: float | None, pool: Sequence[Individual]) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from evolve import lineage
 from evolve.kinds import EventKind
-from evolve.lineage import PENDING, Candidate, Transaction
+from evolve.lineage import PENDING, RUNNING, Candidate, Transaction
 from evolve.population import Population
 from scoring.result import OK, ScoreResult
 
@@ -63,11 +63,15 @@ class Ledger:
     # -- candidates -------------------------------------------------------------------------------------
 
     def set_queued(self, cand_id: int, status: str) -> None:
-        """pending <-> running (a final status goes through `finish`)."""
-        if self.pop.cands[cand_id].status != status:
+        """pending <-> running (a final status goes through `finish`). The first start fixes the candidate's
+        staleness: the evaluations that finished after its parent was chosen."""
+        c = self.pop.cands[cand_id]
+        if c.status != status:
+            stale = (self.pop.evals_done - c.chosen_after if status == RUNNING and c.staleness is None
+                     and c.chosen_after is not None else None)
             with self._writing() as tx:
-                tx.set_status(cand_id, status)
-            self.pop.set_queued(cand_id, status)
+                tx.set_status(cand_id, status, staleness=stale)
+            self.pop.set_queued(cand_id, status, stale)
 
     def evaluated(self, cand_id: int, result: ScoreResult) -> None:
         replaces = result.seed in self.pop.evals.get(cand_id, {})  # only an interrupted one can be re-run
@@ -79,7 +83,7 @@ class Ledger:
     def confirm(self, cand_id: int, payload: Mapping[str, Any]) -> None:
         """The candidate would become its island's best: it is evaluated on the confirmation seeds first."""
         self.event(EventKind.CONFIRMATION, {"candidate": cand_id, **payload})
-        self.pop.confirming.add(cand_id)
+        self.pop.confirm(cand_id)
 
     def finish(self, cand_id: int, status: str, reason: str) -> float | None:
         """The final status. The fitness is the mean of its ok evaluations: the one loss when there is one,
@@ -114,7 +118,7 @@ class Ledger:
                       fields["persona"], status, reason, None, fields["summary"], model=fields.get("model"),
                       generation=fields["generation"], event_no=fields["event_no"],
                       code_hash=fields["code_hash"] if status == PENDING else None,
-                      prune_reference=fields.get("prune_reference"))
+                      prune_reference=fields.get("prune_reference"), chosen_after=fields.get("chosen_after"))
         self.pop.add(c)
         return c
 

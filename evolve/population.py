@@ -70,7 +70,8 @@ class Population:
                               r["status"], r["reason"] or "", r["fitness"], r.get("summary") or "",
                               model=r["model"], generation=r["generation"], event_no=r["event_no"],
                               code_hash=r["code_hash"], train_flops=r.get("train_flops"),
-                              prune_reference=r.get("prune_reference")),
+                              prune_reference=r.get("prune_reference"), chosen_after=r.get("chosen_after"),
+                              staleness=r.get("staleness")),
                     member=False)
             pop.next_event = max(pop.next_event, r["event_no"] + 1)
         _, rows = lineage.export_rows(db, campaign_id, "evaluations")
@@ -85,7 +86,7 @@ class Population:
             if r["kind"] == "migration":
                 pop.migrations_done[r["payload"]["from"]] += 1
             elif r["kind"] == "confirmation":
-                pop.confirming.add(r["payload"]["candidate"])
+                pop.confirm(r["payload"]["candidate"])
         _, rows = lineage.export_rows(db, campaign_id, "llm_calls")
         pop.cost_usd = sum(r["cost_usd"] or 0.0 for r in rows)
         pop.llm_calls = len(rows)
@@ -124,9 +125,10 @@ class Population:
             self.tails[cand_id] = tail
             self.reasons[cand_id, seed] = reason
 
-    def set_queued(self, cand_id: int, status: str) -> None:
-        """pending <-> running."""
-        self.cands[cand_id] = replace(self.cands[cand_id], status=status)
+    def set_queued(self, cand_id: int, status: str, staleness: int | None = None) -> None:
+        """pending <-> running; `staleness` once, at the first start."""
+        c = self.cands[cand_id]
+        self.cands[cand_id] = replace(c, status=status, staleness=c.staleness if staleness is None else staleness)
 
     def join(self, island: int, cand_id: int) -> None:
         if cand_id not in self.members[island]:
@@ -149,8 +151,56 @@ class Population:
 
     def _reindex(self, cand_id: int) -> None:
         c = self.cands[cand_id]
-        self._ind[cand_id] = Individual(cand_id, c.fitness if c.status == OK else None,
-                                        len(self.kids.get(cand_id, ())), c.train_flops)
+        first = self._provisional(c)
+        fitness = first if first is not None else c.fitness if c.status == OK else None
+        self._ind[cand_id] = Individual(cand_id, fitness, len(self.kids.get(cand_id, ())), c.train_flops,
+                                        provisional=first is not None)
+
+    def _provisional(self, c: Candidate) -> float | None:
+        """The first evaluation's loss of a candidate waiting for its confirmation seeds, when it beats its
+        parent by more than the seed program's spread over seeds (its noise): such a child may be a parent
+        before it is confirmed, so an improving line is extended one evaluation sooner. None otherwise."""
+        if self.pareto or c.id not in self.confirming or c.status not in (PENDING, RUNNING):
+            return None
+        evals, parent = self.evals.get(c.id), self._ind.get(c.parent_id)  # the parent may be provisional too
+        noise = self.noise()
+        if not evals or parent is None or parent.fitness is None or noise is None:
+            return None
+        status, loss = evals[min(evals)]
+        return loss if status == OK and loss is not None and loss < parent.fitness - noise else None
+
+    def noise(self) -> float | None:
+        """The best starting program's spread of losses over its evaluation seeds (None with fewer than two)."""
+        seed = self.seed()
+        losses = [v for st, v in self.evals.get(seed.id, {}).values() if st == OK] if seed else []
+        return max(losses) - min(losses) if len(losses) >= 2 else None
+
+    def confirm(self, cand_id: int) -> None:
+        """`cand_id` is to be evaluated on the confirmation seeds (it may now be a provisional parent)."""
+        self._memo.clear()
+        self.confirming.add(cand_id)
+        self._reindex(cand_id)
+
+    def standing(self, cand_id: int) -> float | None:
+        """The fitness selection sees: the fitness, or a provisional one (see `_provisional`)."""
+        return self._ind[cand_id].fitness
+
+    def line(self, cand_id: int) -> set[int]:
+        """`cand_id` with its ancestors and its descendants: one line of descent."""
+        out, todo = {cand_id}, [cand_id]
+        while todo:
+            c = self.cands.get(todo.pop())
+            for p in (c.parent_id, c.parent2_id) if c else ():
+                if p is not None and p not in out:
+                    out.add(p)
+                    todo.append(p)
+        todo = [cand_id]
+        while todo:
+            for kid in self.kids.get(todo.pop(), ()):
+                if kid not in out:
+                    out.add(kid)
+                    todo.append(kid)
+        return out
 
     def _recredit(self, c: Candidate) -> None:
         """The bandit's credit for `c` as a child: counted once finished, improved when ok and better than

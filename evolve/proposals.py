@@ -27,6 +27,7 @@ from evolve.operators import prompts
 from evolve.operators.context import Context, Limits, Parent
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import Persona
+from evolve.pacing import Latency
 from evolve.progress import Cause, ProgressGuard, cause_of
 from evolve.screen import screen
 from scoring.result import REJECTED
@@ -44,6 +45,8 @@ class Proposal:
     parent2_id: int | None
     parent_files: dict[str, str]
     prompt_hash: str
+    chosen_after: int  # the campaign's finished evaluations when the parent was chosen (for its staleness)
+    started: float  # monotonic time the call was sent
 
 
 class Proposer:
@@ -60,7 +63,10 @@ class Proposer:
         self.next_at = 0.0  # monotonic time before which no proposal starts: the guard's backoff
         self.blocked: str | None = None  # a starting program's prompt cannot be built: nothing to propose
         self.in_flight: dict[Future, Proposal] = {}
-        self._pool = ThreadPoolExecutor(max_workers=config.llm.concurrency, thread_name_prefix="proposer")
+        self.latency = Latency()
+        self._weights = {m.name: m.weight for m in config.models}
+        # `concurrency` live calls, and as many again beside calls that stalled (evolve/pacing.py)
+        self._pool = ThreadPoolExecutor(max_workers=2 * config.llm.concurrency, thread_name_prefix="proposer")
 
     def ready(self) -> bool:
         return time.monotonic() >= self.next_at
@@ -68,6 +74,19 @@ class Proposer:
     def verdict(self) -> str | None:
         """Why proposals must stop now (a prompt that cannot be built, or the guard's bound), or None."""
         return self.blocked or self.guard.verdict()
+
+    def expected_latency(self) -> float | None:
+        return self.latency.expected(self._weights)
+
+    def live(self) -> int:
+        """Calls in flight that are not stalled: those the campaign counts on for its next jobs."""
+        now = time.monotonic()
+        return sum(now - p.started < self.latency.stall_after(p.model) for p in self.in_flight.values())
+
+    def may_start(self) -> bool:
+        """Below the live-call limit, and below twice it with stalled calls counted."""
+        limit = self.cfg.llm.concurrency
+        return self.ready() and self.live() < limit and len(self.in_flight) < 2 * limit
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -111,7 +130,10 @@ class Proposer:
                 first = isl.Individual(programs[0].id, None)
             p1 = self.pop.cands[first.id]
             if operator == Operator.CROSSOVER:
-                second = isl.select_parent(rng, pool, cfg.selection, exclude=first.id, pareto=self.pop.pareto)
+                # from another line of descent where there is one: crossover then combines their improvements
+                second = (isl.select_parent(rng, pool, cfg.selection, exclude=self.pop.line(first.id),
+                                            pareto=self.pop.pareto)
+                          or isl.select_parent(rng, pool, cfg.selection, exclude={first.id}, pareto=self.pop.pareto))
                 p2 = self.pop.cands[second.id] if second else None
                 operator = Operator.CROSSOVER if p2 else Operator.MUTATE
         context = Context(island_best=best.fitness if best else None,
@@ -130,7 +152,7 @@ class Proposer:
             self._prompt_too_long(event_no, operator, p1, p2, str(e))
             return None
         proposal = Proposal(event_no, island, operator, persona, spec.name, p1.id, p2.id if p2 else None,
-                            dict(a.files), prompt.hash)
+                            dict(a.files), prompt.hash, self.pop.evals_done, time.monotonic())
         return proposal, prompt, spec
 
     def _prompt_too_long(self, event_no: int, operator: str, p1: Candidate, p2: Candidate | None,
@@ -150,7 +172,7 @@ class Proposer:
         self.next_at = time.monotonic() + self.guard.wait_s()
 
     def _parent(self, c: Candidate) -> Parent:
-        return Parent(files=self.files(c.id), fitness=c.fitness, label=str(c.id), change=c.summary,
+        return Parent(files=self.files(c.id), fitness=self.pop.standing(c.id), label=str(c.id), change=c.summary,
                       status=c.status, reason=c.reason, error_tail=self.pop.tails.get(c.id, ""))
 
     def _propose(self, prompt: prompts.Prompt, spec: ModelChoice, seed: int, parent_files: dict[str, str]):
@@ -162,6 +184,7 @@ class Proposer:
         """A proposer thread finished: its LLM call and what came of it, in one transaction."""
         p = self.in_flight.pop(fut)
         rec, s = fut.result()
+        self.latency.add(p.model, rec.latency_s)
         call = dict(model=rec.model, prompt_hash=rec.prompt_hash, tokens_in=rec.tokens_in or 0,
                     tokens_out=rec.tokens_out or 0, cost_usd=rec.cost_usd or 0.0, latency_s=rec.latency_s,
                     reply=rec.reply, error=rec.error)
@@ -180,7 +203,7 @@ class Proposer:
             island=p.island, files=dict(s.files) if queued else {}, operator=p.operator, persona=p.persona,
             model=p.model, parent_id=p.parent_id, parent2_id=p.parent2_id, status=status, reason=reason,
             code_hash=s.code_hash if queued else None, event_no=p.event_no, summary=s.summary,
-            prune_reference=best.id if best else None))
+            prune_reference=best.id if best else None, chosen_after=p.chosen_after))
         if c.status == PENDING:
             self.guard.fruitful()
         else:  # screened out, or a duplicate (seen here, or caught by the database)

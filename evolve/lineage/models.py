@@ -98,6 +98,10 @@ class Candidate(Base):
     train_flops: Mapped[float | None] = mapped_column(Float)  # mean over its ok evaluations (revision 0003)
     # The island's best when it was proposed: the curve pruning holds its first evaluation to (revision 0004).
     prune_reference: Mapped[int | None] = mapped_column(Integer)
+    # How stale the population its parent was chosen from was (revision 0005): the campaign's finished
+    # evaluations when the parent was chosen, and how many more had finished when its first evaluation began.
+    chosen_after: Mapped[int | None] = mapped_column(Integer)
+    staleness: Mapped[int | None] = mapped_column(Integer)
     # The first parent's fitness, kept equal to it by record.finish_candidate: persona credit over 100k
     # candidates is then one covering-index scan instead of a self-join.
     parent_fitness: Mapped[float | None] = mapped_column(Float)

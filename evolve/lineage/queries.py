@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ _ROW_COLUMNS = (
     Candidate.finished_at,
     Candidate.train_flops,
     Candidate.prune_reference,
+    Candidate.chosen_after,
+    Candidate.staleness,
 )  # in the order of values.Candidate's fields
 
 
@@ -485,6 +488,8 @@ def status_summary(db: Database, campaign_id: int) -> StatusReport:
                 .order_by(Event.kind)
             ).all()
         )
+        stale = s.scalars(sa.select(Candidate.staleness).where(Candidate.campaign_id == campaign_id,
+                                                              Candidate.staleness.is_not(None))).all()
         # why it ended, or why proposals stopped while the queue trains: the newest such event says
         last_stop = s.scalar(
             sa.select(Event.payload)
@@ -498,5 +503,6 @@ def status_summary(db: Database, campaign_id: int) -> StatusReport:
     idle = gone or info.status in ENDED
     return StatusReport(info, by_status, evals, best[0] if best else None, calls, errors, int(tin), int(tout),
                         float(cost), (last_stop or {}).get("reason"), events,
+                        statistics.median(stale) if stale else None,
                         controller=f"pid {lease.pid} on {lease.host}" if lease else None, gone=gone,
                         left=tuple(unfinished(db, campaign_id)) if idle else ())

@@ -76,7 +76,7 @@ class Transaction:
                   reason: str = "", code_hash: str | None = None, event_no: int | None = None,
                   summary: str = "", origin: Mapping[str, Any] | None = None,
                   parent_fitness: float | None = None, known_parents: bool = False,
-                  prune_reference: int | None = None) -> int:
+                  prune_reference: int | None = None, chosen_after: int | None = None) -> int:
         """A candidate, its files and its membership of the island it was born on (see record.add_candidate).
         `known_parents`: the caller (the campaign's view) vouches that the parents are in the campaign and
         gives `generation` and `parent_fitness`, so the parents are not read back."""
@@ -108,7 +108,8 @@ class Transaction:
             campaign_id=campaign_id, island=island, parent_id=parent_id, parent2_id=parent2_id, operator=operator,
             persona=persona, model=model, generation=generation, status=status, reason=reason, summary=summary,
             origin=dict(origin) if origin else None, code_hash=code_hash, event_no=event_no,
-            parent_fitness=parent_fitness, prune_reference=prune_reference, created_at=utcnow())).scalar_one()
+            parent_fitness=parent_fitness, prune_reference=prune_reference, chosen_after=chosen_after,
+            created_at=utcnow())).scalar_one()
         links = [{"candidate_id": cid, "name": n, "sha256": h} for n, h in self._blobs(files).items()]
         if links:
             self.conn.execute(sa.insert(CandidateFile), links)
@@ -130,11 +131,15 @@ class Transaction:
                       candidate_id=cid)
         return cid, fields.get("status", K.PENDING), fields.get("reason", "")
 
-    def set_status(self, candidate_id: int, status: str, reason: str | None = None) -> None:
+    def set_status(self, candidate_id: int, status: str, reason: str | None = None,
+                   staleness: int | None = None) -> None:
+        """`staleness`: set once, when the candidate's first evaluation starts."""
         K.check(status, K.CANDIDATE_STATUSES, "candidate status")
         values: dict[str, Any] = {"status": status}
         if reason is not None:
             values["reason"] = reason
+        if staleness is not None:
+            values["staleness"] = staleness
         if status not in (K.PENDING, K.RUNNING):
             values["finished_at"] = utcnow()
         if self.conn.execute(sa.update(Candidate).where(_C.c.id == candidate_id).values(**values)).rowcount != 1:

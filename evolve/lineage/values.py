@@ -34,6 +34,8 @@ class Candidate:
     finished_at: datetime | None = None
     train_flops: float | None = None  # mean training FLOPs of the ok evaluations (the Pareto objective's cost)
     prune_reference: int | None = None  # the island's best when it was proposed (the curve pruning compares)
+    chosen_after: int | None = None  # the campaign's finished evaluations when its parent was chosen
+    staleness: int | None = None  # evaluations finished between that choice and the start of its own first one
     depth: int | None = None  # set by lineage walks: the distance from the candidate the walk started at
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +119,9 @@ class StatusSummary:
     cost_usd: float
     stop_reason: str | None  # why it ended, or why proposals stopped while the queue trains
     events: dict[str, int]  # by kind
+    # The median over started candidates of the evaluations that finished between the choice of a candidate's
+    # parent and the start of its own first evaluation: how stale the population its proposals saw was.
+    median_staleness: float | None = None
 
     @property
     def candidates(self) -> int:
@@ -136,4 +141,4 @@ class StatusSummary:
                                                 "persona": b.persona, "operator": b.operator},
                 "llm_calls": self.llm_calls, "llm_errors": self.llm_errors, "tokens_in": self.tokens_in,
                 "tokens_out": self.tokens_out, "cost_usd": self.cost_usd, "stop_reason": self.stop_reason,
-                "events": dict(self.events)}
+                "median_staleness": self.median_staleness, "events": dict(self.events)}

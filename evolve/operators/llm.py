@@ -175,7 +175,9 @@ class LLMClient:
         if any(not m.name.strip() for m in models):
             raise InputError("a model name is empty")
         self.settings, self.models, self.seed = settings, tuple(models), seed
-        self._slots = threading.BoundedSemaphore(settings.concurrency)
+        # A campaign keeps `concurrency` calls live and may start as many again beside calls that stalled
+        # (evolve/pacing.py): this bounds them all.
+        self._slots = threading.BoundedSemaphore(2 * settings.concurrency)
         self._keys: dict[str, str] = {}  # model -> placeholder api_key for keyless api_base servers
 
     def check(self) -> None:

@@ -12,6 +12,7 @@ tests and benchmark:
 - prose: text without a single file block;
 - frozen_edit: the parent's files with a statement added inside the frozen block;
 - stall: no answer within `stall_s` seconds (the client's timeout ends the call).
+`stall_at` makes only those requests (numbered from 1) stall, in any mode: a model whose calls usually return.
 
     python -m evolve.operators.server --port 8765 [--latency 0.5] [--garbage-rate 0.1] [--seed 0] [--mode M]
 """
@@ -27,6 +28,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from evolve.operators.offline.operator import render_reply, respond
@@ -118,14 +120,14 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], latency_s: float = 0.0, garbage_rate: float = 0.0,
-                 seed: int = 0, mode: str = "offline", stall_s: float = 30.0):
+                 seed: int = 0, mode: str = "offline", stall_s: float = 30.0, stall_at: Collection[int] = ()):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         super().__init__(address, _Handler)
         self.latency_s = latency_s
         self.garbage_rate = garbage_rate
         self.seed = seed
-        self.mode, self.stall_s = mode, stall_s
+        self.mode, self.stall_s, self.stall_at = mode, stall_s, frozenset(stall_at)
         self.requests = 0  # chat-completion requests received, answered or not
         self.prompts: collections.deque[str] = collections.deque(maxlen=200)  # the newest, for tests
         self._first: str | None = None
@@ -137,7 +139,7 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
             self.requests += 1
             n = self.requests
             self.prompts.append(prompt)
-        if self.mode == "stall":
+        if self.mode == "stall" or n in self.stall_at:
             return None
         if self.mode == "prose":
             return GARBAGE[0]
@@ -170,8 +172,9 @@ class LoopbackServer:
     """Start in-process (tests): `with LoopbackServer() as s: litellm.completion(..., api_base=s.url)`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_s: float = 0.0,
-                 garbage_rate: float = 0.0, seed: int = 0, mode: str = "offline", stall_s: float = 30.0):
-        self.httpd = LoopbackHTTPServer((host, port), latency_s, garbage_rate, seed, mode, stall_s)
+                 garbage_rate: float = 0.0, seed: int = 0, mode: str = "offline", stall_s: float = 30.0,
+                 stall_at: Collection[int] = ()):
+        self.httpd = LoopbackHTTPServer((host, port), latency_s, garbage_rate, seed, mode, stall_s, stall_at)
         self._thread: threading.Thread | None = None
 
     @property

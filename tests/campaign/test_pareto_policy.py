@@ -23,7 +23,7 @@ N = 12_000
 A, B, C, D = Individual(1, 2.0, cost=100.0), Individual(2, 2.6, cost=1.0), Individual(3, 2.4, cost=200.0), \
     Individual(4, 3.0, cost=300.0)
 POOL = [D, B, C, A]
-TOURNAMENT = Selection(method="tournament", tournament_size=2)
+TOURNAMENT = Selection(method="tournament", tournament_size=2, elite=0.0)  # the tournaments compared alone
 
 
 def _shares(pareto: bool) -> dict[int, float]:

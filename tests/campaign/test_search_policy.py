@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 
 import pytest
 
@@ -38,7 +38,7 @@ def _shares(draw: Callable[[], Hashable], n: int = N) -> dict[Hashable, float]:
     return {key: count / n for key, count in counts.items()}
 
 
-def _pick(rng: random.Random, pool: list[Individual], sel: Selection, exclude: int | None = None) -> Callable:
+def _pick(rng: random.Random, pool: list[Individual], sel: Selection, exclude: Collection[int] = ()) -> Callable:
     def draw() -> int | None:
         chosen = select_parent(rng, pool, sel, exclude=exclude)
         return None if chosen is None else chosen.id
@@ -77,7 +77,7 @@ def test_the_defaults_are_the_policy_these_tests_assume() -> None:
 @pytest.mark.parametrize("size", [2, 3, 4])
 def test_tournament_prefers_the_fitter_and_never_picks_the_worst(size: int) -> None:
     n = 6
-    shares = _shares(_pick(random.Random(size), _ladder(n), Selection(tournament_size=size)))
+    shares = _shares(_pick(random.Random(size), _ladder(n), Selection(elite=0.0, tournament_size=size)))
     # Entrants are drawn without replacement and the lowest loss wins: rank r (0 = best) wins exactly when it
     # is drawn and no better one is, so P(r) = C(n - 1 - r, size - 1) / C(n, size).
     expected = {r: math.comb(n - 1 - r, size - 1) / math.comb(n, size) for r in range(n)}
@@ -88,9 +88,44 @@ def test_tournament_prefers_the_fitter_and_never_picks_the_worst(size: int) -> N
     assert ranked == sorted(ranked, reverse=True), "a fitter individual is never chosen less often"
 
 
+# --- the elite share: the improving line is extended, the other lines are kept ------------------------------
+
+
+@pytest.mark.parametrize("elite", [0.0, 0.5, 0.8, 1.0])
+def test_the_best_is_chosen_outright_at_the_elite_share_and_else_by_tournament(elite: float) -> None:
+    n, size = 6, 2
+    shares = _shares(_pick(random.Random(int(elite * 10)), _ladder(n), Selection(elite=elite, tournament_size=size)))
+    tournament = {r: math.comb(n - 1 - r, size - 1) / math.comb(n, size) for r in range(n)}
+    _assert_close(shares, {r: elite * (r == 0) + (1 - elite) * p for r, p in tournament.items()})
+    if elite < 1:  # diversity: every member but the worst stays a possible parent
+        assert set(shares) == set(range(n - 1))
+
+
+def test_the_default_policy_favours_the_best_and_keeps_other_lines() -> None:
+    n, sel = 8, Selection()
+    shares = _shares(_pick(random.Random(7), _ladder(n), sel))
+    assert shares[0] >= sel.elite and 0 < sel.elite < 1
+    # a tournament of k never picks the k - 1 worst; every other member stays a possible parent
+    assert set(shares) == set(range(n - sel.tournament_size + 1)) and min(shares.values()) > 0.005
+
+
+def test_a_provisional_best_is_a_parent_but_never_a_migrant() -> None:
+    pool = [Individual(1, 2.0), Individual(2, 1.5, provisional=True), Individual(3, 2.5)]
+    sel = Selection(elite=1.0)
+    assert select_parent(random.Random(0), pool, sel).id == 2
+    assert migrants(pool, 2) == [1, 3]
+
+
+def test_a_second_parent_from_another_line_when_there_is_one() -> None:
+    pool = _ladder(5)
+    line = {0, 1}  # the first parent's line: it and its relatives
+    shares = _shares(_pick(random.Random(5), pool, Selection(), exclude=line))
+    assert set(shares) <= {2, 3, 4} and shares[2] >= Selection().elite
+
+
 def test_tournament_of_one_is_uniform() -> None:
     n = 5
-    shares = _shares(_pick(random.Random(1), _ladder(n), Selection(tournament_size=1)))
+    shares = _shares(_pick(random.Random(1), _ladder(n), Selection(elite=0.0, tournament_size=1)))
     _assert_close(shares, {r: 1 / n for r in range(n)})
 
 
@@ -98,7 +133,7 @@ def test_a_larger_tournament_picks_the_best_more_often() -> None:
     n = 6
     best_share = []
     for size in range(1, n + 1):
-        shares = _shares(_pick(random.Random(10 + size), _ladder(n), Selection(tournament_size=size)))
+        shares = _shares(_pick(random.Random(10 + size), _ladder(n), Selection(elite=0.0, tournament_size=size)))
         best_share.append(shares.get(0, 0.0))
         assert abs(best_share[-1] - size / n) <= MARGIN  # the best wins whenever it enters: P = size / n
     assert all(b - a > 0.1 for a, b in zip(best_share, best_share[1:], strict=False)), best_share
@@ -108,13 +143,13 @@ def test_a_larger_tournament_picks_the_best_more_often() -> None:
 def test_a_tournament_larger_than_the_island_takes_everyone_and_picks_the_best() -> None:
     rng = random.Random(2)
     pool = _ladder(3)
-    assert {select_parent(rng, pool, Selection(tournament_size=50)).id for _ in range(200)} == {0}
+    assert {select_parent(rng, pool, Selection(elite=0.0, tournament_size=50)).id for _ in range(200)} == {0}
 
 
 def test_equal_losses_go_to_the_older_id() -> None:
     rng = random.Random(3)
     pool = [Individual(7, 1.5), Individual(4, 1.5), Individual(9, 1.5)]
-    assert {select_parent(rng, pool, Selection(tournament_size=3)).id for _ in range(200)} == {4}
+    assert {select_parent(rng, pool, Selection(elite=0.0, tournament_size=3)).id for _ in range(200)} == {4}
 
 
 @pytest.mark.parametrize("sel", [Selection(tournament_size=1), Selection(tournament_size=3),
@@ -133,11 +168,11 @@ def test_unscored_individuals_are_never_chosen(sel: Selection) -> None:
                                                                                                    "weighted"])
 def test_the_excluded_individual_is_never_chosen(sel: Selection) -> None:
     pool = _ladder(4)
-    shares = _shares(_pick(random.Random(5), pool, sel, exclude=0), n=5_000)
+    shares = _shares(_pick(random.Random(5), pool, sel, exclude={0}), n=5_000)
     assert 0 not in shares, "the excluded one (here the best) is never chosen"
     assert max(shares, key=shares.get) == 1, "the best of the rest takes its place"
     # An exclude that matches nobody changes nothing.
-    shares = _shares(_pick(random.Random(5), pool, sel, exclude=12345), n=5_000)
+    shares = _shares(_pick(random.Random(5), pool, sel, exclude={12345}), n=5_000)
     assert max(shares, key=shares.get) == 0
 
 
@@ -146,7 +181,7 @@ def test_no_scored_candidate_means_no_parent(sel: Selection) -> None:
     rng = random.Random(6)
     assert select_parent(rng, [], sel) is None
     assert select_parent(rng, [Individual(1, None), Individual(2, None)], sel) is None
-    assert select_parent(rng, [Individual(1, 2.0), Individual(2, None)], sel, exclude=1) is None
+    assert select_parent(rng, [Individual(1, 2.0), Individual(2, None)], sel, exclude={1}) is None
     assert select_parent(rng, [Individual(1, 2.0), Individual(2, None)], sel).id == 1
 
 
@@ -174,7 +209,7 @@ def _softmax_shares(pool: list[Individual], sel: Selection) -> dict[int, float]:
 @pytest.mark.parametrize("temperature", [0.05, 0.1, 0.3, 1.0])
 def test_weighted_selection_follows_its_temperature(temperature: float) -> None:
     pool = [Individual(0, 2.00), Individual(1, 2.05), Individual(2, 2.10), Individual(3, 2.30), Individual(4, None)]
-    sel = Selection(method="weighted", temperature=temperature, children_penalty=0.5)
+    sel = Selection(elite=0.0, method="weighted", temperature=temperature, children_penalty=0.5)
     expected = _softmax_shares(pool, sel)
     shares = _shares(_pick(random.Random(int(temperature * 100)), pool, sel))
     _assert_close(shares, expected)
@@ -184,7 +219,7 @@ def test_weighted_selection_follows_its_temperature(temperature: float) -> None:
 def test_weighted_selection_counts_children_in_its_weights() -> None:
     pool = [Individual(0, 2.00, children=3), Individual(1, 2.02, children=0), Individual(2, 2.05, children=1),
             Individual(3, 2.10, children=6)]
-    sel = Selection(method="weighted", temperature=0.05, children_penalty=0.5)
+    sel = Selection(elite=0.0, method="weighted", temperature=0.05, children_penalty=0.5)
     _assert_close(_shares(_pick(random.Random(7), pool, sel)), _softmax_shares(pool, sel))
 
 
@@ -192,7 +227,7 @@ def test_a_lower_temperature_concentrates_on_the_best() -> None:
     pool = [Individual(0, 2.00), Individual(1, 2.05), Individual(2, 2.10), Individual(3, 2.30)]
     best_share = {}
     for temperature in (10.0, 1.0, 0.1, 0.01):
-        sel = Selection(method="weighted", temperature=temperature)
+        sel = Selection(elite=0.0, method="weighted", temperature=temperature)
         best_share[temperature] = _shares(_pick(random.Random(8), pool, sel)).get(0, 0.0)
     # expected: about 0.25, 0.28, 0.49 and 0.99
     assert best_share[10.0] < best_share[1.0] < best_share[0.1] - 0.15 < best_share[0.01] - 0.3, best_share
@@ -202,12 +237,12 @@ def test_a_lower_temperature_concentrates_on_the_best() -> None:
 
 def test_a_parent_with_many_children_is_chosen_less_than_an_equally_fit_one_without() -> None:
     pool = [Individual(0, 2.0, children=4), Individual(1, 2.0, children=0)]
-    sel = Selection(method="weighted", temperature=0.1, children_penalty=0.5)
+    sel = Selection(elite=0.0, method="weighted", temperature=0.1, children_penalty=0.5)
     shares = _shares(_pick(random.Random(9), pool, sel))
     # weights 1 / (1 + 0.5 * 4) = 1/3 against 1: shares 1/4 and 3/4
     _assert_close(shares, {0: 0.25, 1: 0.75})
     # With no penalty the two are chosen alike.
-    free = Selection(method="weighted", temperature=0.1, children_penalty=0.0)
+    free = Selection(elite=0.0, method="weighted", temperature=0.1, children_penalty=0.0)
     _assert_close(_shares(_pick(random.Random(9), pool, free)), {0: 0.5, 1: 0.5})
 
 
