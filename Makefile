@@ -52,6 +52,7 @@ bench: data $(PEER)
 # Every benchmark at tiny sizes, nothing written to BENCHMARKS.md: `make test` ends with it, so CI runs
 # it and the benchmark code does not rot (under 5 minutes, the peer's venv included).
 bench-smoke: data $(PEER)
+	$(BIN)/python bench/search_depth.py --smoke   # run_all.py's --smoke --resume then only prints it
 	$(BIN)/python bench/run_all.py --smoke
 	$(BIN)/python bench/peer/compare.py --smoke
 	$(BIN)/python bench/peer/render.py --json bench/out/peer-smoke.json > bench/out/peer-smoke.md

@@ -29,6 +29,28 @@ from scoring.task import builtin_task_dir, load_task  # noqa: E402
 NOISE_SEEDS = 5
 
 
+def _search_figures(evolve: Path, work: Path, best_id: int) -> dict:
+    """How deep the search went: the best's generation and the offline catalog's edits its files hold, the
+    trained children (those with an evaluation) by whether their parent is a starting program or a child,
+    and the median staleness `evolve status` reports."""
+    from evolve.operators.offline.catalog import CATALOG
+
+    def cli(*args: str) -> str:
+        return subprocess.run([str(evolve), *args], cwd=work, capture_output=True, text=True, check=True).stdout
+
+    cands = {c["id"]: c for c in json.loads(cli("export", "demo", "--format", "json"))}
+    trained = {e["candidate_id"] for e in json.loads(cli("export", "demo", "--format", "json", "--table",
+                                                         "evaluations"))}
+    seeds = {i for i, c in cands.items() if c["operator"] == "seed"}
+    children = [c for i, c in cands.items() if i in trained and i not in seeds]
+    files = json.loads(cli("show", "demo", str(best_id), "--json")).get("files", {})
+    return {"best_generation": cands[best_id]["generation"],
+            "best_catalog_edits": [e.name for e in CATALOG if files and e.applied(files)],
+            "trained_children_of_seed": sum(c["parent_id"] in seeds for c in children),
+            "trained_children_of_children": sum(c["parent_id"] not in seeds for c in children),
+            "median_staleness": json.loads(cli("status", "demo", "--json")).get("median_staleness")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=str(REPO / "seeds" / "campaigns" / "demo.toml"))
@@ -63,6 +85,7 @@ def main() -> None:
         next_seed += 1
     spread = max(losses) - min(losses)
     imp = s.get("improvement", {})
+    search = _search_figures(evolve, work, s["best"]["id"])
     result = {
         "campaign_minutes": round(campaign_s / 60, 2), "evaluations": s["evaluations"], "status": s["status"],
         "seed_val_loss": s["seed"]["val_loss"], "seed_test_loss": s["seed"]["test_loss"],
@@ -74,6 +97,7 @@ def main() -> None:
         "improvement_over_spread": round(imp["val_loss"] / spread, 2) if imp.get("val_loss") is not None else None,
         "lineage": [f"#{x['id']} {x['operator']}" + (f"/{x['persona']}" if x["persona"] else "")
                     for x in s.get("lineage", [])],
+        **search,
         "workdir": str(work),
     }
     if args.json:

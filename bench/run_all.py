@@ -102,7 +102,11 @@ SECTIONS = {
         "The demo campaign against the seed's noise",
         "`make demo`'s campaign (seeds/campaigns/demo.toml: offline operator, full budget, two slots), then the "
         "seed program on more evaluation seeds until it has five: the best candidate's val and test loss against "
-        "the seed's, and the improvement as a multiple of the seed's spread over the five seeds (goal: over 3x).",
+        "the seed's, and the improvement as a multiple of the seed's spread over the five seeds (goal: over 3x). "
+        "How deep the search went: the best's generation and the catalog edits its files hold, the trained "
+        "children by whether their parent is the seed or a child, and the median staleness (evaluations finished "
+        "between the choice of a candidate's parent and the start of its own evaluation). Goals (#28): the best "
+        "stacks at least two edits, and most trained children descend from a child.",
         [PY, "bench/demo_result.py"],
         [PY, "bench/demo_result.py", "--smoke"],
     ),
@@ -131,6 +135,17 @@ SECTIONS = {
         "slots on a local head node, and the dispatch overhead Ray adds per evaluation.",
         [PY, "bench/ray_throughput.py"],
         [PY, "bench/ray_throughput.py", "--evals", "2", "--slots", "1", "--overhead-reps", "3"],
+    ),
+    "search_depth": (
+        "Evolution against best-of-N and the peer as the budget grows",
+        "The single-file task (MAX_ITERS 100) at 18, 36 and 72 evaluations, 3 campaign seeds: our campaign, best-of-N "
+        "(every child a direct child of the seed) and OpenEvolve, the same offline operator (through the loopback "
+        "LLM for the two searches), one slot each, two runs at a time. Each runs once per seed at 72 evaluations and "
+        "is read anytime at each budget: the best's mean and spread, the share of the greedy hand-stacked gain it "
+        "recovers, its depth (catalog edits stacked), ours' median staleness. `--resume` keeps the runs already in "
+        "bench/out/search_depth.json (the reference: `python bench/search_depth.py --reference`).",
+        [PY, "bench/search_depth.py", "--resume"],
+        [PY, "bench/search_depth.py", "--smoke", "--resume"],
     ),
     "lineage_scale": (
         "The lineage database at 100,000 candidates",

@@ -8,9 +8,12 @@
 - best_of_n: no search: every child is one offline-operator mutation of the seed, scored in turn.
 
 Every function returns plain values: {"wall_s", "evals": [{"start", "end", "status", "best_vloss"}], ...}
-with times in seconds since the run started. `fresh(name, ...)` runs one of them in a new process, as each
-peer run is and as a user's controller is (measured: a campaign run after others in one long-lived
-process took 20-45% longer per candidate).
+with times in seconds since the run started. With real training, each also returns the best program's
+files ("best_files") and ours and best_of_n tag each evaluation with the catalog edits its program
+stacks ("depth", `edits_stacked`); ours adds each one's candidate, generation and staleness. `threads`
+sets the training's torch threads (default: the slot's, all cores for one slot). `fresh(name, ...)` runs
+one of them in a new process, as each peer run is and as a user's controller is (measured: a campaign run
+after others in one long-lived process took 20-45% longer per candidate).
 
     python bench/peer/sides.py NAME JSON_KWARGS   (prints the function's result as one JSON line)
 """
@@ -34,8 +37,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from bench.fill import FixedExecutor, fill_campaign, timed_resume  # noqa: E402
 from bench.peer.loopback import BenchServer  # noqa: E402
 from evolve import config as cfgmod  # noqa: E402
+from evolve import lineage  # noqa: E402
 from evolve.executors import Job, LocalExecutor  # noqa: E402
-from evolve.launch import prepare_launch, run_session  # noqa: E402
+from evolve.launch import Session, prepare_launch, run_session  # noqa: E402
+from evolve.operators.offline.catalog import CATALOG  # noqa: E402
 from evolve.operators.offline.operator import mutate_files  # noqa: E402
 from scoring.api import score  # noqa: E402
 from scoring.result import ScoreResult  # noqa: E402
@@ -48,6 +53,15 @@ OUT = REPO / "bench" / "out"
 
 def single_task() -> Task:
     return load_task(SINGLE_TASK)
+
+
+def edits_stacked(files: dict[str, str]) -> int:
+    """How many of the offline catalog's edits the program holds (the seed: 0)."""
+    return sum(e.applied(files) for e in CATALOG)
+
+
+def thread_env(threads: int | None) -> dict[str, str]:
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}
 
 
 class TimedExecutor(LocalExecutor):
@@ -67,7 +81,7 @@ class TimedExecutor(LocalExecutor):
                       timeout=self.timeout_s, env=self.envs[slot], stop=self.stop_now)
             with self._lock:
                 self.evals.append({"start": start, "end": time.time(), "status": r.status,
-                                   "best_vloss": r.best_vloss})
+                                   "best_vloss": r.best_vloss, "candidate": job.candidate_id})
             return r
 
         return self._pool.submit(run)
@@ -89,8 +103,27 @@ def _relative(evals: list[dict], t0: float) -> list[dict]:
                   key=lambda e: e["end"])
 
 
+def _program(db: lineage.Database, cid: int, task: Task) -> dict[str, str]:
+    return {**task.seed_files, **lineage.candidate_files(db, cid)}
+
+
+def _lineage_view(session: Session, task: Task, best_id: int | None, evals: list[dict]) -> dict:
+    """Each evaluation's depth, generation and staleness (None before the column exists); the best's files."""
+    _, rows = lineage.export_rows(session.db, session.campaign_id, "candidates")
+    by_id = {r["id"]: r for r in rows}
+    for e in evals:
+        row = by_id.get(e["candidate"], {})
+        e.update(depth=edits_stacked(_program(session.db, e["candidate"], task)), generation=row.get("generation"),
+                 staleness=row.get("staleness"))
+    if best_id is None:
+        return {}
+    return {"best_id": best_id, "best_files": _program(session.db, best_id, task),
+            "best_generation": by_id[best_id]["generation"]}
+
+
 def ours_run(evals: int, *, latency_s: float = 0.0, eval_s: float | None = None, seed: int = 0,
-             smoke: bool = False, timeout_s: float | None = None, hang_at: int | None = None) -> dict:
+             smoke: bool = False, timeout_s: float | None = None, hang_at: int | None = None,
+             threads: int | None = None) -> dict:
     """One campaign: fixed-length evaluations of `eval_s` seconds, or real training when it is None."""
     task = single_task()
     concurrency = 2 if eval_s is None or eval_s == 0 else math.ceil(latency_s / eval_s) + 1
@@ -99,6 +132,8 @@ def ours_run(evals: int, *, latency_s: float = 0.0, eval_s: float | None = None,
     def factory(t: Task, c: cfgmod.CampaignConfig):
         box["ex"] = (FixedExecutor(eval_s) if eval_s is not None
                      else TimedExecutor(t, 1, c.evaluation.smoke, c.evaluation.timeout_s))
+        if threads and eval_s is None:
+            box["ex"].envs = [thread_env(threads)]
         return box["ex"]
 
     with BenchServer(task, latency_s=latency_s, hang_at=hang_at) as server:
@@ -114,6 +149,7 @@ def ours_run(evals: int, *, latency_s: float = 0.0, eval_s: float | None = None,
         out.update(busy_s=round(ex.busy_s, 3), n_evals=ex._n)
     else:
         out["evals"] = _relative(ex.evals, t0)
+        out.update(_lineage_view(session, task, outcome.best_id, out["evals"]))
     return out
 
 
@@ -144,7 +180,7 @@ def peer_available(python: Path = PEER_PYTHON) -> bool:
 def peer_run(iterations: int, *, latency_s: float = 0.0, eval_s: float | None = None, seed: int = 0,
              smoke: bool = False, timeout_s: float = 180, score_timeout_s: float | None = None,
              prefill: int = 0, hang_at: int | None = None, python: Path = PEER_PYTHON,
-             limit_s: float | None = None) -> dict:
+             limit_s: float | None = None, threads: int | None = None) -> dict:
     """One OpenEvolve run of `iterations` (its seed evaluation comes first, as ours), our scoring inside."""
     task = single_task()
     work = OUT / f"peer-run-{time.time_ns()}"
@@ -152,7 +188,7 @@ def peer_run(iterations: int, *, latency_s: float = 0.0, eval_s: float | None = 
     log, summary = work / "evals.jsonl", work / "summary.json"
     env = {**os.environ, "BENCH_EVAL_LOG": str(log), "BENCH_OURS_PY": sys.executable,
            "BENCH_EVAL_MODE": "fixed" if eval_s is not None else "score", "BENCH_EVAL_S": str(eval_s or 0),
-           "BENCH_SMOKE": "1" if smoke else "0", "OPENAI_API_KEY": "dummy"}
+           "BENCH_SMOKE": "1" if smoke else "0", "OPENAI_API_KEY": "dummy", **thread_env(threads)}
     if score_timeout_s:
         env["BENCH_SCORE_TIMEOUT"] = str(score_timeout_s)
     with BenchServer(task, latency_s=latency_s, hang_at=hang_at) as server:
@@ -182,10 +218,22 @@ def peer_run(iterations: int, *, latency_s: float = 0.0, eval_s: float | None = 
                    best_metrics=s["best_metrics"])
     elif rc != 0:
         out["error"] = (work / "stderr.log").read_text()[-1500:]
+    out.update(_peer_best(work, task))
     return out
 
 
-def best_of_n(evals: int, *, seed: int = 0, smoke: bool = False, timeout_s: float | None = None) -> dict:
+def _peer_best(work: Path, task: Task) -> dict:
+    """The best program OpenEvolve wrote at the end of its run (output/best/), with its generation."""
+    best = work / "output" / "best"
+    if not (best / "best_program.py").exists():
+        return {}
+    info = json.loads((best / "best_program_info.json").read_text())
+    return {"best_files": {task.entry_file: (best / "best_program.py").read_text()},
+            "best_generation": info.get("generation")}
+
+
+def best_of_n(evals: int, *, seed: int = 0, smoke: bool = False, timeout_s: float | None = None,
+              threads: int | None = None) -> dict:
     """The seed, then evals - 1 children each one mutation of the seed, scored one after another."""
     task = single_task()
     f = task.frozen
@@ -203,9 +251,12 @@ def best_of_n(evals: int, *, seed: int = 0, smoke: bool = False, timeout_s: floa
             candidates.append(out[0])
     for files in candidates:
         start = time.time()
-        r = score(files, task, smoke=smoke, timeout=timeout_s)
-        records.append({"start": start, "end": time.time(), "status": r.status, "best_vloss": r.best_vloss})
-    return {"wall_s": round(time.time() - t0, 3), "evals": _relative(records, t0)}
+        r = score(files, task, smoke=smoke, timeout=timeout_s, env=thread_env(threads))
+        records.append({"start": start, "end": time.time(), "status": r.status, "best_vloss": r.best_vloss,
+                        "depth": edits_stacked(files), "generation": int(files is not parent)})
+    ok = [(rec["best_vloss"], i) for i, rec in enumerate(records) if rec["status"] == "ok"]
+    best = {"best_files": candidates[min(ok)[1]]} if ok else {}
+    return {"wall_s": round(time.time() - t0, 3), "evals": _relative(records, t0), **best}
 
 
 def fresh(name: str, **kwargs) -> dict:

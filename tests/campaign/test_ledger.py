@@ -124,3 +124,34 @@ def test_the_pareto_view_keeps_each_candidates_cost_across_a_resume(camp):
     points = sorted(i.point for i in rebuilt.individuals(0))
     assert points == sorted(i.point for i in ledger.pop.individuals(0)) == [(2.25, 5e9), (2.4, 1e9)]
     assert rebuilt.persona_record() == ledger.pop.persona_record() == {"newton": (1, 0)}  # cheaper, not better
+
+
+def test_a_provisional_parent_and_each_staleness_are_the_same_live_and_rebuilt(camp):
+    """A child whose first result beats its parent by more than the seed's spread is a provisional parent
+    while its confirmation runs; one within the spread is not. Staleness is fixed at the first start."""
+    db, cid, seed = camp
+    ledger = Ledger(db, cid, 2)
+    ledger.evaluated(seed, ScoreResult("ok", "", 0, best_vloss=2.0))
+    ledger.evaluated(seed, ScoreResult("ok", "", 1, best_vloss=2.1))  # the seed's noise: 0.1
+    ledger.finish(seed, "ok", "")  # fitness 2.05
+    big = ledger.proposal(_call(), _child(seed, 1, chosen_after=2))
+    small = ledger.proposal(_call(), _child(seed, 2, chosen_after=2))
+    for c, loss in ((big, 1.8), (small, 2.0)):
+        ledger.set_queued(c.id, "running")
+        ledger.evaluated(c.id, ScoreResult("ok", "", 0, best_vloss=loss))
+        ledger.set_queued(c.id, "pending")
+        ledger.confirm(c.id, {"seeds": [1]})
+    assert ledger.pop.cands[big.id].staleness == 0 and ledger.pop.cands[small.id].staleness == 1
+    ledger.set_queued(big.id, "running")  # its confirmation: the staleness stays the first start's
+    assert ledger.pop.cands[big.id].staleness == 0
+    ind = {i.id: i for i in ledger.pop.individuals(0)}
+    assert ind[big.id].fitness == 1.8 and ind[big.id].provisional
+    assert ind[small.id].fitness is None  # 0.05 better than its parent: within the seed's noise
+    rebuilt = Ledger(db, cid, 2).pop
+    assert rebuilt.cands == ledger.pop.cands
+    assert rebuilt.individuals(0) == ledger.pop.individuals(0)
+    assert {r["id"]: r["staleness"] for r in _rows(db, cid, "candidates")} == {seed: None, big.id: 0, small.id: 1}
+    ledger.evaluated(big.id, ScoreResult("ok", "", 1, best_vloss=1.9))
+    ledger.finish(big.id, "ok", "")  # confirmed: its fitness is the mean, and no longer provisional
+    ind = {i.id: i for i in ledger.pop.individuals(0)}
+    assert ind[big.id].fitness == pytest.approx(1.85) and not ind[big.id].provisional
