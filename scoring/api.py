@@ -4,7 +4,8 @@ Steps (DESIGN.md, data flow 3-5): syntax and the constraint guard first (nothing
 then the files go into a fresh folder and run in a sandboxed child (scoring/runner.py), which holds no
 data: its training batches and evaluations come over a socket from the trusted referee
 (scoring/referee.py), a second child that runs no candidate code. The verdict is the referee's, read
-from its stdout; nothing the candidate's process writes or prints can change it.
+from its stdout; nothing the candidate's process writes or prints can change it. The jobs handed to the
+children and the verdict read back are the typed values of scoring/jobs.py.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
-from scoring import confine, data, guard, sandbox, syntax
+from scoring import confine, data, guard, sandbox, strict, syntax
+from scoring.jobs import Confinement, EvaluatorJob, RefereeJob, RunnerJob, Verdict
 from scoring.prune import Rule
 from scoring.referee import GONE, RELEASED
 from scoring.result import CONSTRAINT_VIOLATION, CRASHED, INTERRUPTED, REJECTED, TIMEOUT, ScoreResult
@@ -110,37 +113,20 @@ def score(files: Mapping[str, str], task: Task, *, seed: int = 1337, smoke: bool
 def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, ds: data.Dataset,
          timeout: float, slot_env: dict[str, str], mem_limit_mb: int | None,
          stop: threading.Event | None, prune: Rule | None) -> ScoreResult:
-    run_dir, private, decoy = root / "run", root / ".private", root / "data"
-    for d in (run_dir, run_dir / "tmp", private):
-        d.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (run_dir / name).write_text(text, encoding="utf-8")
-    ds.write_decoy(decoy)
+    run_dir, private, decoy = _lay_out(root, files, ds)
     token = secrets.token_hex(8)
     prefix = confine.namespace_prefix()
-    fz = task.frozen
-    seed_text = task.seed_files[fz.file]
-    first, last = guard.frozen_region(seed_text, task)
-    frozen_source = "\n".join(seed_text.splitlines()[first - 1 : last])
+    frozen_source = _frozen_source(task)
     spawned_at, started = time.time(), time.monotonic()
-    job = {
-        "run_dir": str(run_dir),
-        "entry_module": task.entry_module,
-        "entry_function": task.entry_function,
-        "eval_function": fz.eval_function,
-        "batch_function": fz.batch_function,
-        "device_name": fz.device_name,
-        "frozen_names": list(fz.names),
-        "frozen_source": frozen_source,
-        "mem_limit_mb": mem_limit_mb,
-        "file_limit_mb": FILE_LIMIT_MB,
-        "namespaces": bool(prefix),
-        "writable": [str(run_dir)],
-        "readable": [str(decoy), *confine.python_paths()],
-        "secret_files": [str(p) for p in ds.secret_files()],
-    }
+    job = RunnerJob(run_dir=str(run_dir), entry_module=task.entry_module, entry_function=task.entry_function,
+                    eval_function=task.frozen.eval_function, batch_function=task.frozen.batch_function,
+                    device_name=task.frozen.device_name, frozen_names=task.frozen.names,
+                    frozen_source=frozen_source, mem_limit_mb=mem_limit_mb, file_limit_mb=FILE_LIMIT_MB,
+                    namespaces=bool(prefix), writable=(str(run_dir),),
+                    readable=(str(decoy), *confine.python_paths()),
+                    secret_files=tuple(map(str, ds.secret_files())))
     job_path = private / "job.json"
-    job_path.write_text(json.dumps(job))
+    job_path.write_text(json.dumps(job.to_wire()))
     frozen_env = {"EVOLVE_SEED": str(seed), "EVOLVE_SMOKE": "1" if smoke else "0"}
     ours, theirs = socket.socketpair()
     pairs = [socket.socketpair() for _ in range(EVALUATORS)]
@@ -151,54 +137,97 @@ def _run(files: dict[str, str], task: Task, seed: int, smoke: bool, root: Path, 
                   for k, (_, b) in enumerate(pairs)]  # warm before the training ends, idle until then
     halt = _Halt(referee, stop)
     env = sandbox.scrubbed_env({**slot, "EVOLVE_REFEREE_FD": str(theirs.fileno())}, home=run_dir, token=token)
-    stdout_path, stderr_path = root / "stdout.log", root / "stderr.log"
+    logs = _Logs(root / "stdout.log", root / "stderr.log")
     argv = [*prefix, sys.executable, "-I", "-u", "-m", "scoring.runner", str(job_path)]
     outcome = sandbox.run(argv, cwd=run_dir, env=env,
-                          timeout=timeout, stdout_path=stdout_path, stderr_path=stderr_path,
+                          timeout=timeout, stdout_path=logs.stdout, stderr_path=logs.stderr,
                           log_cap_bytes=LOG_CAP_BYTES, token=token, stop=halt, extra_fds=(theirs.detach(),))
     job_path.unlink(missing_ok=True)
     referee.gone()  # the candidate's process and all it started have ended: the final evaluation may begin
     verdict, referee_problem = referee.verdict(REFEREE_GRACE_S)
-    final_timed_out = any([e.join() for e in evaluators])  # a list: every one of them is waited for
-    stdout_tail = sandbox.tail(stdout_path, TAIL_CHARS // 2)
-    stderr_tail = sandbox.tail(stderr_path, TAIL_CHARS // 2)
-    log_tail = (stdout_tail + ("\n--- stderr ---\n" + stderr_tail if stderr_tail.strip() else "")).strip()
-    common = dict(seed=seed, wall_s=round(time.monotonic() - started, 3), stdout_path=str(stdout_path),
-                  stderr_path=str(stderr_path), log_tail=log_tail[-TAIL_CHARS:])
-    verdict = verdict or {}
-    notes = _containment_notes(bool(prefix), verdict.get("confinement"))
+    if any([e.join() for e in evaluators]):  # a list: every one of them is waited for
+        verdict = _final_timed_out(verdict)
+    return _result(verdict, referee_problem, outcome, halt, timeout, logs, **_figures(verdict, outcome, evaluators),
+                   seed=seed, wall_s=round(time.monotonic() - started, 3), log_tail=logs.tail(),
+                   notes=tuple(_notes(bool(prefix), verdict, halt, outcome)))
+
+
+def _result(verdict: Verdict | None, referee_problem: str | None, outcome: sandbox.ChildOutcome, halt: _Halt,
+            timeout: float, logs: _Logs, **common) -> ScoreResult:
+    """The referee's verdict, where it stands: it finished, and the candidate's process was neither killed at
+    its timeout nor stopped by the controller. Otherwise why there is none (a timeout, a crash, an interruption,
+    a referee that failed)."""
+    common.update(stdout_path=str(logs.stdout), stderr_path=str(logs.stderr))
+    interrupted = outcome.interrupted and not halt.outlived
+    if outcome.timed_out or interrupted or verdict is None or not verdict.finished:
+        status, reason = _reason_without_result(outcome, timeout, sandbox.tail(logs.stderr, TAIL_CHARS // 2))
+        if halt.outlived:  # the referee ended without a verdict, and the process after it was killed
+            status = CRASHED
+        if referee_problem and not (outcome.timed_out or interrupted):
+            reason = referee_problem
+        return ScoreResult(status, reason, **common)
+    return ScoreResult(status=verdict.status, reason=verdict.reason, best_vloss=verdict.best_vloss,
+                       returned_vloss=verdict.returned_vloss, test_loss=verdict.test_loss, **common)
+
+
+def _final_timed_out(verdict: Verdict | None) -> Verdict | None:
+    """A final evaluation's process was killed at its timeout: the crash the referee saw is that timeout."""
+    if verdict is None or verdict.status != CRASHED:
+        return verdict
+    return replace(verdict, status=TIMEOUT, reason=f"the final evaluation was killed after {FINAL_EVAL_S:g} s")
+
+
+def _lay_out(root: Path, files: dict[str, str], ds: data.Dataset) -> tuple[Path, Path, Path]:
+    """The run folder with the candidate's files, the controller's private folder, the decoy data folder."""
+    run_dir, private, decoy = root / "run", root / ".private", root / "data"
+    for d in (run_dir, run_dir / "tmp", private):
+        d.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (run_dir / name).write_text(text, encoding="utf-8")
+    ds.write_decoy(decoy)
+    return run_dir, private, decoy
+
+
+def _frozen_source(task: Task) -> str:
+    """The seed's frozen block, the code the referee runs as the protocol."""
+    seed_text = task.seed_files[task.frozen.file]
+    first, last = guard.frozen_region(seed_text, task)
+    return "\n".join(seed_text.splitlines()[first - 1 : last])
+
+
+class _Logs:
+    """The candidate's process's two log files, and the tail of both that a result keeps."""
+
+    def __init__(self, stdout: Path, stderr: Path):
+        self.stdout, self.stderr = stdout, stderr
+
+    def tail(self) -> str:
+        out, err = sandbox.tail(self.stdout, TAIL_CHARS // 2), sandbox.tail(self.stderr, TAIL_CHARS // 2)
+        return (out + ("\n--- stderr ---\n" + err if err.strip() else "")).strip()[-TAIL_CHARS:]
+
+
+def _figures(verdict: Verdict | None, outcome: sandbox.ChildOutcome, evaluators: list[_Evaluator]) -> dict:
+    """What the evaluation measured and counted, whatever its status: the referee's figures (none when it gave
+    no verdict) and the parent's accounting of the candidate's process."""
+    steps = None if verdict is None else verdict.steps
+    verdict = verdict or Verdict()
+    return dict(vloss_history=tuple(float("nan") if v is None else v for v in verdict.vloss_history),
+                vloss_steps=verdict.vloss_steps, steps=steps,
+                elapsed_s=_round(verdict.elapsed_s), startup_s=_round(verdict.startup_s),
+                peak_mem_mb=verdict.peak_mem_mb, device=verdict.device, trusted_s=_round(verdict.final_eval_s),
+                cpu_s=outcome.cpu_s, max_rss_mb=outcome.max_rss_mb, step_flops=verdict.step_flops,
+                train_flops=verdict.train_flops, scoring_rss_mb=_scoring_rss(verdict, evaluators))
+
+
+def _notes(namespaces: bool, verdict: Verdict | None, halt: _Halt, outcome: sandbox.ChildOutcome) -> list[str]:
+    """Containment facts worth recording beside the result."""
+    notes = _containment_notes(namespaces, verdict.confinement if verdict else None)
     if halt.outlived:
         notes.append(f"the candidate's process was still running {OUTLIVED_VERDICT_S:g} s after the referee's "
                      "verdict and was killed")
     if outcome.stragglers_killed:
         notes.append(f"killed {outcome.stragglers_killed} process(es) that outlived the evaluation")
-    history = tuple(float("nan") if v is None else v for v in verdict.get("vloss_history", []))
-    figures = dict(vloss_history=history, vloss_steps=tuple(verdict.get("vloss_steps", ())),
-                   steps=verdict.get("steps"), elapsed_s=_round(verdict.get("elapsed_s")),
-                   startup_s=_round(verdict.get("startup_s")), peak_mem_mb=verdict.get("peak_mem_mb"),
-                   device=verdict.get("device"), trusted_s=_round(verdict.get("final_eval_s")),
-                   cpu_s=outcome.cpu_s, max_rss_mb=outcome.max_rss_mb, step_flops=verdict.get("step_flops"),
-                   train_flops=verdict.get("train_flops"), scoring_rss_mb=_scoring_rss(verdict, evaluators))
-    interrupted = outcome.interrupted and not halt.outlived
-    if final_timed_out and verdict.get("status") == CRASHED:
-        verdict.update(status=TIMEOUT, reason=f"the final evaluation was killed after {FINAL_EVAL_S:g} s")
-    if outcome.timed_out or interrupted or not verdict.get("finished"):
-        status, reason = _reason_without_result(outcome, timeout, stderr_tail)
-        if halt.outlived:  # the referee ended without a verdict, and the process after it was killed
-            status = CRASHED
-        if referee_problem and not (outcome.timed_out or interrupted):
-            reason = referee_problem
-        return ScoreResult(status, reason, notes=tuple(notes), **figures, **common)
-    return ScoreResult(
-        status=verdict["status"],
-        reason=verdict.get("reason", ""),
-        best_vloss=verdict.get("best_vloss"),
-        returned_vloss=verdict.get("returned_vloss"),
-        test_loss=verdict.get("test_loss"),
-        notes=tuple(notes),
-        **figures,
-        **common,
-    )
+    return notes
 
 
 class _Halt:
@@ -227,18 +256,14 @@ def _start_referee(task: Task, ds: data.Dataset, frozen_source: str, frozen_env:
                    prune: Rule | None) -> _Referee:
     """The trusted referee (scoring/referee.py), a child of this process that runs no candidate code."""
     fz = task.frozen
-    job = {
-        "fd": sock.fileno(), "evaluator_fds": [s.fileno() for s in evaluator_socks],
-        "frozen_source": frozen_source, "spawned_at": spawned_at,
-        "eval_function": fz.eval_function, "batch_function": fz.batch_function,
-        "budget_name": fz.budget_name, "max_evals_name": fz.max_evals_name,
-        "names": {"context": fz.context_name, "batch_size": fz.batch_size_name, "vocab": fz.vocab_name,
-                  "eval_iters": fz.eval_iters_name},
-        "val_path": str(ds.val_path), "fitness_start": ds.monitor_cut, "test_path": str(ds.test_path),
-        "dtype": ds.dtype,
-        "max_train_flops": task.objective.max_train_flops, "max_train_seconds": task.objective.max_train_seconds,
-        "prune": prune.to_json() if prune is not None else None,
-    }
+    job = RefereeJob(
+        fd=sock.fileno(), evaluator_fds=tuple(s.fileno() for s in evaluator_socks), frozen_source=frozen_source,
+        spawned_at=spawned_at, eval_function=fz.eval_function, batch_function=fz.batch_function,
+        budget_name=fz.budget_name, max_evals_name=fz.max_evals_name, context_name=fz.context_name,
+        batch_size_name=fz.batch_size_name, vocab_name=fz.vocab_name, eval_iters_name=fz.eval_iters_name,
+        val_path=str(ds.val_path), fitness_start=ds.monitor_cut, test_path=str(ds.test_path), dtype=ds.dtype,
+        max_train_flops=task.objective.max_train_flops, max_train_seconds=task.objective.max_train_seconds,
+        prune=prune)
     env = sandbox.scrubbed_env({**frozen_env, "EVOLVE_DATA_DIR": str(ds.monitor_dir), "CUDA_VISIBLE_DEVICES": "",
                                 "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, home=private, token="referee")
     fds = (sock.fileno(), *(s.fileno() for s in evaluator_socks))
@@ -248,7 +273,7 @@ def _start_referee(task: Task, ds: data.Dataset, frozen_source: str, frozen_env:
                                 pass_fds=fds, start_new_session=True)
     for s in (sock, *evaluator_socks):
         s.close()
-    return _Referee(proc, json.dumps(job), private / "referee.log")
+    return _Referee(proc, json.dumps(job.to_wire()), private / "referee.log")
 
 
 class _Referee:
@@ -280,7 +305,7 @@ class _Referee:
         except OSError:
             pass  # it ended already
 
-    def verdict(self, grace: float) -> tuple[dict | None, str | None]:
+    def verdict(self, grace: float) -> tuple[Verdict | None, str | None]:
         """The verdict once it has ended, or why there is none."""
         try:
             self.proc.wait(timeout=grace)
@@ -294,7 +319,12 @@ class _Referee:
         except ValueError:
             last = (sandbox.tail(self.log, 600).strip().splitlines() or ["no output"])[-1]
             return None, f"the trusted referee failed (exit {self.proc.returncode}): {last[:300]}"
-        return (verdict, None) if isinstance(verdict, dict) else (None, "the trusted referee returned no verdict")
+        if not isinstance(verdict, dict):
+            return None, "the trusted referee returned no verdict"
+        try:
+            return Verdict.from_wire(verdict), None
+        except strict.Mismatch as e:  # a bug in the referee, not the candidate's doing: no verdict, said so
+            return None, f"the trusted referee returned a malformed verdict: {str(e)[:300]}"
 
 
 class _Evaluator:
@@ -302,14 +332,14 @@ class _Evaluator:
     when the training ends: confined with nothing writable but a private scratch in memory, it waits for the
     referee's `go`."""
 
-    def __init__(self, k: int, sock: socket.socket, runner_job: dict, slot_env: dict[str, str], root: Path,
+    def __init__(self, k: int, sock: socket.socket, runner_job: RunnerJob, slot_env: dict[str, str], root: Path,
                  prefix: tuple[str, ...], timeout: float, stop: threading.Event | None):
-        run_dir = runner_job["run_dir"]
-        job = {"run_dir": run_dir, "readable": [run_dir, *runner_job["readable"]],
-               "namespaces": runner_job["namespaces"], "mem_limit_mb": runner_job["mem_limit_mb"],
-               "file_limit_mb": FILE_LIMIT_MB, "count_flops": k == 0}
+        run_dir = runner_job.run_dir
+        job = EvaluatorJob(run_dir=run_dir, readable=(run_dir, *runner_job.readable),
+                           namespaces=runner_job.namespaces, mem_limit_mb=runner_job.mem_limit_mb,
+                           file_limit_mb=FILE_LIMIT_MB, count_flops=k == 0)
         job_path = root / ".private" / f"evaluator-{k}.json"
-        job_path.write_text(json.dumps(job))
+        job_path.write_text(json.dumps(job.to_wire()))
         token = secrets.token_hex(8)
         env = sandbox.scrubbed_env({**slot_env, "EVOLVE_REFEREE_FD": str(sock.fileno())}, home=Path(run_dir),
                                    token=token)
@@ -330,25 +360,25 @@ class _Evaluator:
         return bool(self.outcome and self.outcome.timed_out)
 
 
-def _scoring_rss(verdict: dict, evaluators: list[_Evaluator]) -> float | None:
+def _scoring_rss(verdict: Verdict, evaluators: list[_Evaluator]) -> float | None:
     """The largest resident set among the referee (its own count) and the final evaluation's processes."""
-    figures = [verdict.get("referee_rss_mb"), *(e.outcome.max_rss_mb for e in evaluators if e.outcome)]
+    figures = [verdict.referee_rss_mb, *(e.outcome.max_rss_mb for e in evaluators if e.outcome)]
     figures = [f for f in figures if isinstance(f, (int, float))]
     return round(max(figures), 1) if figures else None
 
 
-def _containment_notes(namespaces: bool, facts: dict | None) -> list[str]:
-    """What confinement this evaluation really had, as set up here or reported before candidate code ran."""
-    facts = facts or {}
+def _containment_notes(namespaces: bool, facts: Confinement | None) -> list[str]:
+    """What confinement this evaluation really had, as set up here or reported before candidate code ran
+    (`facts` is None when the candidate's process reported none)."""
     if not namespaces:
         notes = ["network not isolated", "processes not confined to a PID namespace"]
     else:
         notes = ["network isolated", "processes confined to a PID namespace"]
-        if "fs_readonly" in facts:
-            notes.append("file system read-only outside the run folder" if facts["fs_readonly"]
-                         else "file system not read-only: " + "; ".join(facts.get("confine_failures") or [])[:300])
-    if "data_hidden" in facts:
-        notes.append("dataset hidden from the candidate" if facts["data_hidden"]
+        if facts is not None:
+            notes.append("file system read-only outside the run folder" if facts.fs_readonly
+                         else "file system not read-only: " + "; ".join(facts.confine_failures)[:300])
+    if facts is not None:
+        notes.append("dataset hidden from the candidate" if facts.data_hidden
                      else "dataset readable by the candidate (no mount namespace on this host)")
     return notes
 

@@ -183,6 +183,7 @@ def _pivot(libc: ctypes.CDLL, new_root: str) -> None:
     os.chdir("/")
 
 
+# Kept whole (complexity 18): the confinement is this exact order of mounts and drops, read top to bottom.
 def lock_down(writable: Sequence[str], readable: Sequence[str], scratch: bool = False) -> list[str]:
     """Inside fresh user, mount and PID namespaces: from now on this process and its children see only
     SYSTEM, `readable` (read-only) and `writable` (read-write; may be empty: then no folder is writable, and

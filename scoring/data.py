@@ -141,19 +141,7 @@ class Dataset:
         tmp = Path(tempfile.mkdtemp(prefix=".monitor-", dir=self.root))
         try:
             for f in self.public_dir.iterdir():
-                if f.name == "val.bin":
-                    np.fromfile(f, dtype=self.dtype)[:cut].tofile(tmp / f.name)
-                elif f.name == "train.bin":
-                    try:
-                        os.link(f, tmp / f.name)
-                    except OSError:
-                        (tmp / f.name).symlink_to(f.resolve())
-                elif f.name == "meta.json":
-                    meta = json.loads(f.read_text())
-                    meta.setdefault("sizes", {})["val"] = cut
-                    (tmp / f.name).write_text(json.dumps(meta, indent=1))
-                else:
-                    shutil.copyfile(f, tmp / f.name)
+                self._monitor_copy(f, tmp / f.name, cut)
             for _ in range(5):
                 try:
                     os.replace(tmp, final)  # fails when a folder (stale, or a racing builder's) is in the way
@@ -168,6 +156,23 @@ class Dataset:
             raise OSError(f"could not put the monitoring folder in place at {final}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _monitor_copy(self, f: Path, to: Path, cut: int) -> None:
+        """One file of public/ into the monitoring folder: val.bin cut, train.bin linked, meta.json's val size
+        set to the cut, anything else copied."""
+        if f.name == "val.bin":
+            np.fromfile(f, dtype=self.dtype)[:cut].tofile(to)
+        elif f.name == "train.bin":
+            try:
+                os.link(f, to)
+            except OSError:
+                to.symlink_to(f.resolve())
+        elif f.name == "meta.json":
+            meta = json.loads(f.read_text())
+            meta.setdefault("sizes", {})["val"] = cut
+            to.write_text(json.dumps(meta, indent=1))
+        else:
+            shutil.copyfile(f, to)
 
     def _monitor_fresh(self, folder: Path, cut: int) -> bool:
         """`folder` is a complete monitoring folder for the current public/ and cut."""
@@ -277,13 +282,7 @@ def prepare(text: str | bytes, name: str = BUILTIN, source: str = "", level: str
     if level == "byte":
         ids, vocab = np.frombuffer(blob, dtype=np.uint8).astype(np.uint16), {"vocab_size": 256}
     else:
-        text = blob.decode("utf-8") if isinstance(text, bytes) else text
-        chars = sorted(set(text))
-        if len(chars) > 65535:
-            raise InputError(f"the text has {len(chars)} distinct characters; at most 65535 fit in uint16")
-        stoi = {c: i for i, c in enumerate(chars)}
-        ids = np.fromiter((stoi[c] for c in text), dtype=np.uint16, count=len(text))
-        vocab = {"vocab_size": len(chars), "chars": "".join(chars)}
+        ids, vocab = _char_ids(blob.decode("utf-8") if isinstance(text, bytes) else text)
     n_train = int(len(ids) * SPLIT[0])
     n_val = int(len(ids) * SPLIT[1])
     splits = {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}
@@ -296,6 +295,16 @@ def prepare(text: str | bytes, name: str = BUILTIN, source: str = "", level: str
         finish(tmp, meta, {k: int(len(v)) for k, v in splits.items()},
                {k: hashlib.sha256(files[k].read_bytes()).hexdigest() for k in files})
     return built(Dataset(name, cache_dir() / "data" / name))
+
+
+def _char_ids(text: str) -> tuple[np.ndarray, dict]:
+    """Character-level token ids of `text` (the vocabulary: the characters it uses, sorted) and its meta."""
+    chars = sorted(set(text))
+    if len(chars) > 65535:
+        raise InputError(f"the text has {len(chars)} distinct characters; at most 65535 fit in uint16")
+    stoi = {c: i for i, c in enumerate(chars)}
+    ids = np.fromiter((stoi[c] for c in text), dtype=np.uint16, count=len(text))
+    return ids, {"vocab_size": len(chars), "chars": "".join(chars)}
 
 
 def built(ds: Dataset) -> Dataset:

@@ -25,6 +25,7 @@ import sys
 import traceback
 
 from scoring import logits, wire
+from scoring.jobs import EvaluatorJob
 from scoring.runner import SNAPSHOT, set_limits, start
 
 
@@ -32,13 +33,13 @@ def _error(e: BaseException) -> str:
     return traceback.format_exception_only(type(e), e)[-1].strip()[:400]
 
 
-def _load(job: dict):
+def _load(job: EvaluatorJob):
     """The snapshot, unpickled whole (its classes are imported from the run folder), in eval mode."""
     import torch
 
-    os.chdir(job["run_dir"])
-    sys.path.insert(0, job["run_dir"])
-    model = torch.load(os.path.join(job["run_dir"], SNAPSHOT), map_location=None, weights_only=False)
+    os.chdir(job.run_dir)
+    sys.path.insert(0, job.run_dir)
+    model = torch.load(os.path.join(job.run_dir, SNAPSHOT), map_location=None, weights_only=False)
     model.eval()
     return model
 
@@ -78,12 +79,12 @@ def _warm() -> None:
         torch.nn.Linear(2, 2)(torch.zeros(1, 2))
 
 
-def serve(sock: socket.socket, job: dict) -> None:
+def serve(sock: socket.socket, job: EvaluatorJob) -> None:
     """Wait for `go`, load the model, answer every `forward` until `end`."""
     header, _ = wire.recv(sock)
     if header["kind"] != "go":
         return
-    if not os.path.exists(os.path.join(job["run_dir"], SNAPSHOT)):
+    if not os.path.exists(os.path.join(job.run_dir, SNAPSHOT)):
         wire.send(sock, "failed", missing=True, reason="there is no snapshot of the trained model")
         return
     try:
@@ -98,7 +99,7 @@ def serve(sock: socket.socket, job: dict) -> None:
         if header["kind"] != "forward":
             return
         try:
-            out, counted = _forward(model, device, arrays[0], count=first and job.get("count_flops", False))
+            out, counted = _forward(model, device, arrays[0], count=first and job.count_flops)
         except BaseException as e:
             wire.send(sock, "failed", reason=f"the model failed on a final evaluation batch: {_error(e)}")
             return
@@ -108,13 +109,13 @@ def serve(sock: socket.socket, job: dict) -> None:
 
 
 def main(job_path: str) -> None:
-    job, sock = start(job_path)
+    job, sock = start(job_path, EvaluatorJob)
     _warm()
-    if job.get("namespaces"):
+    if job.namespaces:
         from scoring import confine
 
         try:
-            confine.lock_down([], job["readable"], scratch=True)
+            confine.lock_down([], job.readable, scratch=True)
         except OSError:
             pass  # what it could not hide the runner reports for the evaluation
     set_limits(job)

@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 
+from scoring.jobs import FrozenRunJob
 from scoring.remote import RemoteModel
 
 
@@ -44,37 +45,46 @@ def _batch(fn) -> dict:
     return info
 
 
-def run_block(job: dict, smoke: bool) -> dict:
+def run_block(job: FrozenRunJob, smoke: bool) -> dict:
     os.environ["EVOLVE_SMOKE"] = "1" if smoke else "0"
     ns: dict = {"__name__": "__evolve_frozen__"}
     try:
-        exec(compile(job["frozen_source"], "<frozen block>", "exec"), ns)
+        exec(compile(job.frozen_source, "<frozen block>", "exec"), ns)
     except BaseException as e:  # the user's code: report whatever it raised, then stop
         return {"error": f"the frozen block fails when run: {_error(e)}"}
-    found = {name: _value(ns[name]) for name in job["settings"] if name in ns}
-    out = {"values": found, "missing": [n for n in job["settings"] if n not in ns]}
-    if smoke:
-        return out
-    for key in ("batch_function", "eval_function"):
-        if not callable(ns.get(job[key])):
-            out[key] = {"error": f"{job[key]} is not a function"}
-    if "batch_function" not in out:
-        try:
-            out["batch_function"] = _batch(ns[job["batch_function"]])
-        except Exception as e:
-            out["batch_function"] = {"error": f"{job['batch_function']}() raised {_error(e)}"}
-    vocab = found.get(job["vocab_name"])
-    if "eval_function" not in out and isinstance(vocab, int) and vocab > 0:
-        uniform = _Uniform(vocab)
-        try:
-            value = ns[job["eval_function"]](RemoteModel(uniform, vocab))  # the referee's stand-in for a model
-            value = float(value.item() if hasattr(value, "item") else value)
-            out["eval_function"] = {"uniform_loss": value if math.isfinite(value) else None,
-                                    "expected": math.log(vocab), "model_calls": uniform.calls,
-                                    "whole_calls": uniform.whole_calls}
-        except Exception as e:
-            out["eval_function"] = {"error": f"{job['eval_function']}(model) raised {_error(e)}"}
-    return out
+    found = {name: _value(ns[name]) for name in job.settings if name in ns}
+    out = {"values": found, "missing": [n for n in job.settings if n not in ns]}
+    if not smoke:
+        out["batch_function"] = _try_batch(ns, job.batch_function)
+        out["eval_function"] = _try_eval(ns, job.eval_function, found.get(job.vocab_name))
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _try_batch(ns: dict, name: str) -> dict:
+    """One batch from the batch function: its shapes and ids, or the error."""
+    if not callable(ns.get(name)):
+        return {"error": f"{name} is not a function"}
+    try:
+        return _batch(ns[name])
+    except Exception as e:
+        return {"error": f"{name}() raised {_error(e)}"}
+
+
+def _try_eval(ns: dict, name: str, vocab: object) -> dict | None:
+    """The evaluation function on a model of uniform logits, served as the referee serves one; None when the
+    vocabulary size is not a positive integer (reported from the values)."""
+    if not callable(ns.get(name)):
+        return {"error": f"{name} is not a function"}
+    if not (isinstance(vocab, int) and vocab > 0):
+        return None
+    uniform = _Uniform(vocab)
+    try:
+        value = ns[name](RemoteModel(uniform, vocab))  # the referee's stand-in for a model
+        value = float(value.item() if hasattr(value, "item") else value)
+    except Exception as e:
+        return {"error": f"{name}(model) raised {_error(e)}"}
+    return {"uniform_loss": value if math.isfinite(value) else None, "expected": math.log(vocab),
+            "model_calls": uniform.calls, "whole_calls": uniform.whole_calls}
 
 
 class _Uniform:
@@ -105,7 +115,7 @@ class _Uniform:
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.read())
+    job = FrozenRunJob.from_wire(json.loads(sys.stdin.read()))
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # what the block prints goes to stderr; stdout carries the answer alone
     result = {"full": run_block(job, smoke=False), "smoke": run_block(job, smoke=True)}

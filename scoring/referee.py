@@ -23,6 +23,7 @@ moment) the referee:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -31,13 +32,15 @@ import socket
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from scoring import final, logits, prune, wire
 from scoring import plan as planning
+from scoring.jobs import Confinement, RefereeJob, Verdict
 from scoring.remote import RemoteModel
-from scoring.result import CAUSAL_LEAK, CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT, OK, OVER_BUDGET, PRUNED
+from scoring.result import CAUSAL_LEAK, CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT, OK, OVER_BUDGET, PRUNED, Status
 
 RETURN_TOLERANCE = 1e-4  # train()'s claimed best loss may differ from the recorded one by rounding only
 # What the candidate's process may send while train() runs: no arrays at all (logits come only when asked).
@@ -46,8 +49,10 @@ REFEREE_HEADROOM = 1 << 30  # bytes beyond the logits it holds: the plan, the re
 RELEASED, GONE = "released\n", "gone"  # lines to and from the controller (scoring/api.py) on stdout / stdin
 
 
-class Verdict(Exception):
-    def __init__(self, status: str, reason: str):
+class Decided(Exception):
+    """The verdict is decided: raised where it is, read once by `judge`."""
+
+    def __init__(self, status: Status, reason: str):
         super().__init__(reason)
         self.status, self.reason = status, reason
 
@@ -78,21 +83,20 @@ def _cpu_only() -> None:
 
 
 class Referee:
-    def __init__(self, job: dict, sock: socket.socket):
+    def __init__(self, job: RefereeJob, sock: socket.socket):
         self.job, self.sock = job, sock
         self.t_start = time.time()
         _cpu_only()
         self.ns: dict = {"__name__": "__evolve_frozen__"}
-        exec(compile(job["frozen_source"], "<frozen block>", "exec"), self.ns)
-        n = job["names"]
-        self.T, self.B, self.V = (int(self.ns[n[k]]) for k in ("context", "batch_size", "vocab"))
-        self.n_eval_batches = int(self.ns[n["eval_iters"]])
+        exec(compile(job.frozen_source, "<frozen block>", "exec"), self.ns)
+        self.T, self.B, self.V = (int(self.ns[n]) for n in (job.context_name, job.batch_size_name, job.vocab_name))
+        self.n_eval_batches = int(self.ns[job.eval_iters_name])
         # at most one message's logits at a time, or one batch's whole logits (scoring/logits.py)
         _limit_memory(max(logits.CHUNK_BYTES, logits.row_bytes(self.T, self.V)) +
                       min(self.B * logits.row_bytes(self.T, self.V), logits.WHOLE_LIMIT))
-        self.budget, self.max_evals = int(self.ns[job["budget_name"]]), int(self.ns[job["max_evals_name"]])
-        self.get_batch, self.estimate_loss = self.ns[job["batch_function"]], self.ns[job["eval_function"]]
-        self.out: dict = {"steps": 0, "vloss_history": [], "vloss_steps": [], "finished": False}
+        self.budget, self.max_evals = int(self.ns[job.budget_name]), int(self.ns[job.max_evals_name])
+        self.get_batch, self.estimate_loss = self.ns[job.batch_function], self.ns[job.eval_function]
+        self.tally = _Tally()
         self.losses: list[float] = []
         self.violation: str | None = None
         self.over_budget: str | None = None  # why training passed the task's compute cap
@@ -100,9 +104,8 @@ class Referee:
         self.audits = logits.audit_rng(self.secret)  # which positions' whole rows are asked back
         self.t_train: float | None = None  # the referee's clock, from the one `begin`
         self.train_tokens = 0  # tokens in one training batch, for the FLOPs of a step
-        self.evaluators = [socket.socket(fileno=fd) for fd in job.get("evaluator_fds", ())]
+        self.evaluators = [socket.socket(fileno=fd) for fd in job.evaluator_fds]
         self.seen: set[str] = set()  # message kinds the candidate's process has sent
-        self.pruning = prune.Rule.from_json(job["prune"]) if job.get("prune") else None
 
     # ---- the candidate's requests while train() runs ----
 
@@ -111,12 +114,12 @@ class Referee:
         try:
             return logits.fetch(self.sock, x, self.V, ids, self.audits)
         except wire.OutOfTurn as e:
-            raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process answered an evaluation batch with "
+            raise Decided(INTEGRITY_VIOLATION, f"the candidate's process answered an evaluation batch with "
                                                f"{e.kind!r} instead of logits") from None
         except logits.Failed as f:
             raise _Failed(f.header) from None
         except (logits.Lied, logits.TooLarge) as e:
-            raise Verdict(*_exchange_failure(e, "a monitoring evaluation")) from None
+            raise Decided(*_exchange_failure(e, "a monitoring evaluation")) from None
 
     def at(self, x: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         got = self.asked(x, ids)
@@ -126,56 +129,56 @@ class Referee:
         return self.asked(x, None).values
 
     def serve_batch(self) -> None:
-        if self.out["steps"] >= self.budget:
-            self.refuse(f"drew more than {self.job['budget_name']}={self.budget} training batches")
+        if self.tally.steps >= self.budget:
+            self.refuse(f"drew more than {self.job.budget_name}={self.budget} training batches")
             return
-        over = self.over_cap(self.out["steps"] + 1)
+        over = self.over_cap(self.tally.steps + 1)
         if over:
             self.over_budget = self.over_budget or over
             wire.send(self.sock, "refused", reason=over)
             return
         x, y = self.get_batch()
-        self.out["steps"] += 1
+        self.tally.steps += 1
         self.train_tokens = self.train_tokens or int(np.prod(tuple(x.shape)))
         wire.send(self.sock, "batch", (x.cpu().numpy(), y.cpu().numpy()))
 
     def serve_eval(self) -> None:
         if len(self.losses) >= self.max_evals:
-            self.refuse(f"called {self.job['eval_function']} more than {self.job['max_evals_name']}="
+            self.refuse(f"called {self.job.eval_function} more than {self.job.max_evals_name}="
                         f"{self.max_evals} times")
             return
         value = self.estimate_loss(RemoteModel(self, self.V))
         loss = float(value.item() if hasattr(value, "item") else value)
         self.losses.append(loss)
-        self.out["vloss_history"].append(loss if math.isfinite(loss) else None)
-        self.out["vloss_steps"].append(self.out["steps"])  # training batches served before this evaluation
-        why = prune.decide(self.pruning, self.budget, self.out["vloss_steps"], self.losses) if self.pruning else None
+        self.tally.vloss_history.append(loss if math.isfinite(loss) else None)
+        self.tally.vloss_steps.append(self.tally.steps)  # training batches served before this evaluation
+        why = prune.decide(self.job.prune, self.budget, self.tally.vloss_steps, self.losses) if self.job.prune else None
         if why:
-            self.out["elapsed_s"] = time.perf_counter() - (self.t_train or time.perf_counter())  # training so far
+            self.tally.elapsed_s = time.perf_counter() - (self.t_train or time.perf_counter())  # training so far
             wire.send(self.sock, "pruned", reason=why)  # the candidate's process ends itself; the verdict is this
-            raise Verdict(PRUNED, why)
+            raise Decided(PRUNED, why)
         wire.send(self.sock, "evaluated", loss=loss)
 
     def over_cap(self, steps: int) -> str | None:
         """Why training passes the task's seconds cap on this clock, or None; with the lowest monitoring
         loss reached so far. (The FLOPs cap is decided after training, from the trusted count: flops_cap.)"""
-        seconds_cap = self.job.get("max_train_seconds")
+        seconds_cap = self.job.max_train_seconds
         if not (seconds_cap and self.t_train is not None and time.perf_counter() - self.t_train > seconds_cap):
             return None
         return self.lowest_by(f"training passed max_train_seconds={seconds_cap:g} after {steps} steps", steps)
 
     def lowest_by(self, why: str, steps: int) -> str:
-        finite = [v for v, at in zip(self.losses, self.out["vloss_steps"], strict=True) if math.isfinite(v)
+        finite = [v for v, at in zip(self.losses, self.tally.vloss_steps, strict=True) if math.isfinite(v)
                   and at <= steps]
         return why + (f" (lowest validation loss by then {min(finite):.4f})" if finite else "")
 
     def flops_cap(self) -> str | None:
         """Why the training's FLOPs, as measured after it, pass the task's cap, or None."""
-        cap, step = self.job.get("max_train_flops"), self.out.get("step_flops")
-        if not cap or step is None or self.out["steps"] * step <= cap:
+        cap, step = self.job.max_train_flops, self.tally.step_flops
+        if not cap or step is None or self.tally.steps * step <= cap:
             return None
-        allowed = int(cap // step) if step > 0 else self.out["steps"]
-        return self.lowest_by(f"{self.out['steps']} training steps of {step:.3g} FLOPs pass max_train_flops="
+        allowed = int(cap // step) if step > 0 else self.tally.steps
+        return self.lowest_by(f"{self.tally.steps} training steps of {step:.3g} FLOPs pass max_train_flops="
                               f"{cap:.3g} (it allows {allowed})", allowed)
 
     def refuse(self, reason: str) -> None:
@@ -185,27 +188,22 @@ class Referee:
     # ---- after train() ----
 
     def check_return(self, value: dict) -> None:
-        kind, claimed = value.get("type"), value.get("claimed")
-        if kind not in ("tuple", "list") or value.get("len") != 2:
-            got = f"a {value.get('len')}-tuple" if kind in ("tuple", "list") else str(kind)
-            raise Verdict(INVALID_RESULT, f"train() returned {got}, expected (best_vloss, elapsed_min)")
-        if not isinstance(claimed, (int, float)) or isinstance(claimed, bool):
-            raise Verdict(INVALID_RESULT, f"train() returned best_vloss of type {value.get('claimed_type')}, "
-                                          "expected a number")
-        claimed = float(claimed)
-        self.out["returned_vloss"] = claimed
+        """train()'s return, as the runner described it: (best_vloss, elapsed_min), where best_vloss is the
+        lowest monitoring loss this referee computed."""
+        claimed = _claimed_loss(value)
+        self.tally.returned_vloss = claimed
         if not math.isfinite(claimed):
-            raise Verdict(INVALID_RESULT, f"train() returned best_vloss = {claimed}")
+            raise Decided(INVALID_RESULT, f"train() returned best_vloss = {claimed}")
         if not value.get("elapsed_ok"):
-            raise Verdict(INVALID_RESULT, f"train() returned elapsed_min of type {value.get('elapsed_type')}")
+            raise Decided(INVALID_RESULT, f"train() returned elapsed_min of type {value.get('elapsed_type')}")
         finite = [v for v in self.losses if math.isfinite(v)]
         if not self.losses:
-            raise Verdict(INVALID_RESULT, "train() never called the frozen evaluation function, so it has no "
+            raise Decided(INVALID_RESULT, "train() never called the frozen evaluation function, so it has no "
                                           "validation loss")
         if not finite:
-            raise Verdict(INVALID_RESULT, f"every validation loss was non-finite ({self.losses[-1]})")
+            raise Decided(INVALID_RESULT, f"every validation loss was non-finite ({self.losses[-1]})")
         if abs(claimed - min(finite)) > RETURN_TOLERANCE:
-            raise Verdict(INTEGRITY_VIOLATION, f"train() returned best_vloss {claimed:.4f} but the lowest "
+            raise Decided(INTEGRITY_VIOLATION, f"train() returned best_vloss {claimed:.4f} but the lowest "
                                                f"validation loss the frozen evaluation computed was "
                                                f"{min(finite):.4f}")
 
@@ -216,18 +214,18 @@ class Referee:
         try:
             done = final.run(self.plan(), self.V, self.secret + 1, self.evaluators)
         except (final.EvaluatorFailed, final.NoSnapshot, final.EvaluatorGone, logits.Lied, logits.TooLarge) as e:
-            raise Verdict(*_final_failure(e)) from None
+            raise Decided(*_final_failure(e)) from None
         reading = done.reading
-        self.out.update(best_vloss=reading.fitness, test_loss=reading.test,
-                        final_eval_s=time.perf_counter() - self.t_returned)
+        self.tally.best_vloss, self.tally.test_loss = reading.fitness, reading.test
+        self.tally.final_eval_s = time.perf_counter() - self.t_returned
         if done.forward_flops is not None and self.train_tokens and done.counted_tokens:
             # a training step is about three forward passes (the backward pass twice one); scaled from the
             # counted message's tokens to a training batch's
-            self.out["step_flops"] = 3 * done.forward_flops * self.train_tokens / done.counted_tokens
+            self.tally.step_flops = 3 * done.forward_flops * self.train_tokens / done.counted_tokens
         if not math.isfinite(reading.fitness):
-            raise Verdict(INVALID_RESULT, f"the final validation loss is {reading.fitness}")
+            raise Decided(INVALID_RESULT, f"the final validation loss is {reading.fitness}")
         if reading.problem:
-            raise Verdict(CAUSAL_LEAK if reading.problem_kind == "causal" else INTEGRITY_VIOLATION,
+            raise Decided(CAUSAL_LEAK if reading.problem_kind == "causal" else INTEGRITY_VIOLATION,
                           reading.problem)
 
     def release(self) -> None:
@@ -242,9 +240,9 @@ class Referee:
         """The fitness windows come from the validation split's fitness part (a different document from the
         part the frozen block, and so the monitoring, reads: scoring/data.py); they and the test windows are
         fixed for the task; the sides, the probes and the sending order come from this evaluation's secret."""
-        dtype = np.dtype(self.job["dtype"])
-        val = np.fromfile(self.job["val_path"], dtype=dtype)[int(self.job["fitness_start"]):]
-        test = np.fromfile(self.job["test_path"], dtype=dtype)
+        dtype = np.dtype(self.job.dtype)
+        val = np.fromfile(self.job.val_path, dtype=dtype)[self.job.fitness_start:]
+        test = np.fromfile(self.job.test_path, dtype=dtype)
         return planning.build(val, test, self.T, self.B, self.n_eval_batches, self.secret)
 
     # ---- the conversation ----
@@ -255,16 +253,15 @@ class Referee:
             try:
                 header, _ = wire.recv(self.sock, TRAINING)
             except wire.OutOfTurn as e:
-                raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process sent {e.kind!r} out of turn") from None
+                raise Decided(INTEGRITY_VIOLATION, f"the candidate's process sent {e.kind!r} out of turn") from None
             kind = header["kind"]
             self.turn(kind)
             if kind == "hello":  # the runner's facts, sent before any candidate code ran
-                self.out["confinement"] = {k: header.get(k) for k in ("fs_readonly", "data_hidden",
-                                                                      "confine_failures")}
-                self.out["device"] = str(header.get("device"))[:40]
+                self.tally.confinement = Confinement.from_hello(header)
+                self.tally.device = str(header.get("device"))[:40]
             elif kind == "begin":
                 self.t_train = time.perf_counter()
-                self.out["startup_s"] = time.time() - self.job["spawned_at"]
+                self.tally.startup_s = time.time() - self.job.spawned_at
             elif kind == "batch":
                 self.serve_batch()
             elif kind == "eval":
@@ -285,32 +282,43 @@ class Referee:
             return
         if kind not in ("hello", "begin") and self.t_train is not None:
             return
-        raise Verdict(INTEGRITY_VIOLATION, f"the candidate's process sent {kind!r} out of turn"
+        raise Decided(INTEGRITY_VIOLATION, f"the candidate's process sent {kind!r} out of turn"
                       + (" (the training clock starts once)" if kind == "begin" else ""))
 
     def returned(self, header: dict) -> None:
         self.t_returned = time.perf_counter()  # the final evaluation's cost runs from here: the release included
-        self.out["elapsed_s"] = self.t_returned - self.t_train
-        self.out["peak_mem_mb"] = header.get("peak_mem_mb")
+        self.tally.elapsed_s = self.t_returned - self.t_train
+        self.tally.peak_mem_mb = _megabytes(header.get("peak_mem_mb"))
         if self.violation:
-            raise Verdict(INTEGRITY_VIOLATION, self.violation)
-        self.over_budget = self.over_budget or self.over_cap(self.out["steps"])
+            raise Decided(INTEGRITY_VIOLATION, self.violation)
+        self.over_budget = self.over_budget or self.over_cap(self.tally.steps)
         if self.over_budget:
-            raise Verdict(OVER_BUDGET, self.over_budget)
+            raise Decided(OVER_BUDGET, self.over_budget)
         if header.get("unsaved"):
-            raise Verdict(CRASHED, str(header["unsaved"])[:600])
+            raise Decided(CRASHED, str(header["unsaved"])[:600])
         try:
             self.check_return(header.get("value") or {})
-        except Verdict:
+        except Decided:
             if self.losses:  # the model's real figures are recorded beside a false claim
                 self.final_evaluation()
             raise
         self.final_evaluation()
         over = self.flops_cap()
         if over:
-            for key in ("best_vloss", "test_loss"):
-                self.out.pop(key, None)
-            raise Verdict(OVER_BUDGET, over)
+            self.tally.best_vloss = self.tally.test_loss = None
+            raise Decided(OVER_BUDGET, over)
+
+
+def _claimed_loss(value: dict) -> float:
+    """The best_vloss train() returned, if it returned a pair whose first item is a number."""
+    kind, claimed = value.get("type"), value.get("claimed")
+    if kind not in ("tuple", "list") or value.get("len") != 2:
+        got = f"a {value.get('len')}-tuple" if kind in ("tuple", "list") else str(kind)
+        raise Decided(INVALID_RESULT, f"train() returned {got}, expected (best_vloss, elapsed_min)")
+    if not isinstance(claimed, (int, float)) or isinstance(claimed, bool):
+        raise Decided(INVALID_RESULT, f"train() returned best_vloss of type {value.get('claimed_type')}, "
+                                      "expected a number")
+    return float(claimed)
 
 
 def _exchange_failure(e: Exception, where: str) -> tuple[str, str]:
@@ -340,48 +348,96 @@ class _Failed(Exception):
         self.header = header
 
 
-def judge(job: dict, sock: socket.socket) -> dict:
-    ref = None
+def judge(job: RefereeJob, sock: socket.socket) -> Verdict:
+    """The verdict on the evaluation this referee serves: the one place it is decided."""
     try:
-        ref = Referee(job, sock)
-        ref.run()
-        ref.out.update(status=OK, reason="", finished=True)
-    except Verdict as v:
-        ref.out.update(status=v.status, reason=v.reason, finished=True)
-    except _Failed as f:
-        status = f.header.get("status")
-        status = status if status in (CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT) else CRASHED
-        if ref.violation:  # a refused request came first: that is the verdict, whatever followed
-            status, reason = INTEGRITY_VIOLATION, ref.violation
-        elif ref.over_budget:  # the refusal the runner reports is the compute cap's
-            status, reason = OVER_BUDGET, ref.over_budget
-        else:
-            reason = str(f.header.get("reason", ""))[:2000]
-        ref.out.update(status=status, reason=reason, finished=True, peak_mem_mb=f.header.get("peak_mem_mb"))
-    except wire.Closed:
-        pass  # the candidate's process ended first: the controller knows why (timeout, crash, exit)
-    except wire.ProtocolError as e:
-        ref.out.update(status=INTEGRITY_VIOLATION, reason=f"the candidate's process broke the scoring protocol: "
-                                                           f"{e}", finished=True)
-    except Exception as e:  # the frozen code failed on what the candidate sent (e.g. logits it cannot use)
-        detail = traceback.format_exception_only(type(e), e)[-1].strip()
-        if ref is None:
-            return {"status": CRASHED, "reason": f"the referee could not run the frozen block: {detail}",
-                    "finished": True}
-        ref.out.update(status=CRASHED, reason=f"the frozen evaluation failed on the model's answer: {detail}",
-                       finished=True)
+        try:
+            ref = Referee(job, sock)
+        except Exception as e:  # the task's own frozen block failed here, before any candidate message
+            return Verdict(finished=True, status=CRASHED,
+                           reason=f"the referee could not run the frozen block: {_error(e)}")
+        decided = _decide(ref)
     finally:
         try:
             wire.send(sock, "end")
         except OSError:
             pass
-    if ref.violation and ref.out.get("status") == OK:
-        ref.out.update(status=INTEGRITY_VIOLATION, reason=ref.violation)
-    ref.out["referee_s"] = time.time() - ref.t_start
-    ref.out["referee_rss_mb"] = _rss_mb()
-    if ref.out.get("step_flops") is not None:
-        ref.out["train_flops"] = ref.out["step_flops"] * ref.out["steps"]
-    return ref.out
+    if decided is None:  # the candidate's process ended first: the controller knows why (timeout, crash, exit)
+        return ref.tally.verdict(finished=False, status=None, reason="", started=ref.t_start)
+    status, reason = decided
+    if ref.violation and status == OK:
+        status, reason = INTEGRITY_VIOLATION, ref.violation
+    return ref.tally.verdict(finished=True, status=status, reason=reason, started=ref.t_start)
+
+
+def _decide(ref: Referee) -> tuple[Status, str] | None:
+    """Serve the candidate and score its model: (status, reason), or None when its process ended first."""
+    try:
+        ref.run()
+        return OK, ""
+    except Decided as v:
+        return v.status, v.reason
+    except _Failed as f:
+        return _reported_failure(ref, f.header)
+    except wire.Closed:
+        return None
+    except wire.ProtocolError as e:
+        return INTEGRITY_VIOLATION, f"the candidate's process broke the scoring protocol: {e}"
+    except Exception as e:  # the frozen code failed on what the candidate sent (e.g. logits it cannot use)
+        return CRASHED, f"the frozen evaluation failed on the model's answer: {_error(e)}"
+
+
+def _reported_failure(ref: Referee, header: dict) -> tuple[Status, str]:
+    """The verdict when the candidate's side reports a failure: a refusal of this referee's comes first."""
+    ref.tally.peak_mem_mb = _megabytes(header.get("peak_mem_mb"))
+    if ref.violation:  # a refused request came first: that is the verdict, whatever followed
+        return INTEGRITY_VIOLATION, ref.violation
+    if ref.over_budget:  # the refusal the runner reports is the compute cap's
+        return OVER_BUDGET, ref.over_budget
+    status = header.get("status")
+    status = Status(status) if status in (CRASHED, INTEGRITY_VIOLATION, INVALID_RESULT) else CRASHED
+    return status, str(header.get("reason", ""))[:2000]
+
+
+@dataclass
+class _Tally:
+    """What the referee counts and measures as the evaluation goes; the verdict is made of it."""
+
+    steps: int = 0
+    vloss_history: list[float | None] = field(default_factory=list)
+    vloss_steps: list[int] = field(default_factory=list)
+    best_vloss: float | None = None
+    returned_vloss: float | None = None
+    test_loss: float | None = None
+    elapsed_s: float | None = None
+    startup_s: float | None = None
+    final_eval_s: float | None = None
+    peak_mem_mb: float | None = None
+    device: str | None = None
+    confinement: Confinement | None = None
+    step_flops: float | None = None
+
+    def verdict(self, *, finished: bool, status: Status | None, reason: str, started: float) -> Verdict:
+        figures = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        figures.update(vloss_history=tuple(self.vloss_history), vloss_steps=tuple(self.vloss_steps))
+        train_flops = self.step_flops * self.steps if self.step_flops is not None else None
+        return Verdict(finished=finished, status=status, reason=reason, train_flops=train_flops,
+                       referee_s=time.time() - started, referee_rss_mb=_rss_mb(), **figures)
+
+
+def _megabytes(value: object) -> float | None:
+    """A memory figure the candidate's process reported: a finite non-negative number, or nothing."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return round(value, 1) if math.isfinite(value) and value >= 0 else None
+
+
+def _error(e: BaseException) -> str:
+    return traceback.format_exception_only(type(e), e)[-1].strip()
 
 
 def _rss_mb() -> float:
@@ -392,11 +448,11 @@ def _rss_mb() -> float:
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.readline())  # one line; the controller's later lines say when to go on
-    sock = socket.socket(fileno=int(job["fd"]))
-    out = judge(job, sock)
+    job = RefereeJob.from_wire(json.loads(sys.stdin.readline()))  # one line; later ones say when to go on
+    sock = socket.socket(fileno=job.fd)
+    verdict = judge(job, sock)
     sock.close()
-    sys.stdout.write(json.dumps(out))
+    sys.stdout.write(json.dumps(verdict.to_wire()))
     sys.stdout.flush()
 
 

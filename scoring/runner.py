@@ -24,11 +24,14 @@ import threading
 import time
 import traceback
 import types
+from typing import TypeVar
 
 from scoring import logits, tamper, wire
-from scoring.result import CRASHED
+from scoring.jobs import Confinement, EvaluatorJob, RunnerJob
+from scoring.result import CRASHED, Status
 from scoring.result import INTEGRITY_VIOLATION as INTEGRITY
 
+J = TypeVar("J", RunnerJob, EvaluatorJob)
 SNAPSHOT = ".evolve-snapshot.pt"  # in the run folder: the model train() left, for the final evaluation
 
 
@@ -37,17 +40,17 @@ class _Stop(BaseException):
 
 
 class Failure(Exception):
-    def __init__(self, status: str, reason: str):
+    def __init__(self, status: Status, reason: str):
         super().__init__(reason)
         self.status, self.reason = status, reason
 
 
-def set_limits(job: dict) -> None:
-    if job.get("mem_limit_mb") and hasattr(resource, "RLIMIT_AS"):
-        limit = int(job["mem_limit_mb"]) * 1024 * 1024
+def set_limits(job: RunnerJob | EvaluatorJob) -> None:
+    if job.mem_limit_mb and hasattr(resource, "RLIMIT_AS"):
+        limit = job.mem_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    if job.get("file_limit_mb"):
-        limit = int(job["file_limit_mb"]) * 1024 * 1024
+    if job.file_limit_mb:
+        limit = job.file_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -212,10 +215,10 @@ class Channel:
         return loss
 
 
-def reference_block(job: dict) -> dict:
+def reference_block(job: RunnerJob) -> dict:
     """The frozen block run on its own, before any candidate code: what the tripwires compare with."""
     ref: dict = {"__name__": "__evolve_reference__"}
-    exec(compile(job["frozen_source"], "<frozen block>", "exec"), ref)
+    exec(compile(job.frozen_source, "<frozen block>", "exec"), ref)
     return ref
 
 
@@ -236,27 +239,50 @@ def snapshot(model) -> str | None:
     return None
 
 
-def evaluate(job: dict, chan: Channel, ref: dict) -> None:
+def evaluate(job: RunnerJob, chan: Channel, ref: dict) -> None:
     """Import the candidate, hook its frozen functions, run train(), save its model, report."""
+    module = _import_candidate(job, chan, ref)
+    hooked = [_hook(module, job.eval_function, chan.evaluate), _hook(module, job.batch_function, chan.batch)]
+    codes = [fn.__code__ for fn in hooked]
+    train = getattr(module, job.entry_function, None)
+    if not callable(train):
+        raise Failure(CRASHED, f"{job.entry_module} has no function {job.entry_function}()")
+
+    wire.send(chan.sock, "begin")
+    value = _train(train, chan)
+    if chan.violation:
+        raise Failure(INTEGRITY, chan.violation)
+    if [fn.__code__ for fn in hooked] != codes:
+        raise Failure(INTEGRITY, "the frozen functions were replaced while train() ran")
+    _check_frozen_values(module, ref, job.frozen_names, "after train()")
+    problem = chan.checks()
+    if problem:
+        raise Failure(INTEGRITY, problem)
+    unsaved = snapshot(chan.model)
+    wire.send(chan.sock, "returned", value=describe_return(value), peak_mem_mb=_peak_mem_mb(chan.device),
+              unsaved=unsaved)
+    # This process ends here: the final evaluation runs in fresh ones, from the snapshot (scoring/evaluator.py)
+
+
+def _import_candidate(job: RunnerJob, chan: Channel, ref: dict) -> types.ModuleType:
+    """The candidate's entry module, imported, with its frozen values and bindings as the block made them;
+    the tripwires that compare them again set on `chan`."""
     surface = tamper.LibrarySurface()
     try:
-        module = __import__(job["entry_module"])
+        module = __import__(job.entry_module)
     except BaseException as e:  # the candidate's import is untrusted code: any failure is its crash
-        raise Failure(CRASHED, f"importing {job['entry_module']} failed: {type(e).__name__}: {e}") from None
-    names = job["frozen_names"]
-    _check_frozen_values(module, ref, names, "after import")
+        raise Failure(CRASHED, f"importing {job.entry_module} failed: {type(e).__name__}: {e}") from None
+    _check_frozen_values(module, ref, job.frozen_names, "after import")
     at_import = tamper.frozen_bindings(module)
     chan.checks = lambda: tamper.binding_problem(module, ref, at_import) or surface.problem()
     problem = chan.checks()
     if problem:
         raise Failure(INTEGRITY, problem.replace("while train() ran", "when it was imported"))
-    hooked = [_hook(module, job["eval_function"], chan.evaluate), _hook(module, job["batch_function"], chan.batch)]
-    codes = [fn.__code__ for fn in hooked]
-    train = getattr(module, job["entry_function"], None)
-    if not callable(train):
-        raise Failure(CRASHED, f"{job['entry_module']} has no function {job['entry_function']}()")
+    return module
 
-    wire.send(chan.sock, "begin")
+
+def _train(train, chan: Channel) -> object:
+    """train()'s return value; a Failure for whatever it raised, or for the protocol break that stopped it."""
     try:
         value = train()
         _sync(chan.device)
@@ -267,18 +293,7 @@ def evaluate(job: dict, chan: Channel, ref: dict) -> None:
             raise Failure(INTEGRITY, chan.violation) from None
         detail = traceback.format_exception_only(type(e), e)[-1].strip()
         raise Failure(CRASHED, f"train() raised {detail}") from None
-    if chan.violation:
-        raise Failure(INTEGRITY, chan.violation)
-    if [fn.__code__ for fn in hooked] != codes:
-        raise Failure(INTEGRITY, "the frozen functions were replaced while train() ran")
-    _check_frozen_values(module, ref, names, "after train()")
-    problem = chan.checks()
-    if problem:
-        raise Failure(INTEGRITY, problem)
-    unsaved = snapshot(chan.model)
-    wire.send(chan.sock, "returned", value=describe_return(value), peak_mem_mb=_peak_mem_mb(chan.device),
-              unsaved=unsaved)
-    # This process ends here: the final evaluation runs in fresh ones, from the snapshot (scoring/evaluator.py)
+    return value
 
 
 def _die_with_parent() -> None:
@@ -314,26 +329,26 @@ def _die_with_parent() -> None:
     threading.Thread(target=target, name="evolve-parent-watch", daemon=True).start()
 
 
-def _confine(job: dict) -> dict:
+def _confine(job: RunnerJob) -> Confinement:
     """Inside fresh namespaces: read-only file systems except the run folder, the dataset hidden."""
-    facts: dict = {"data_hidden": False}
-    if job.get("namespaces"):
+    fs_readonly, failures = None, []
+    if job.namespaces:
         from scoring import confine
 
         try:
-            failures = confine.lock_down(job["writable"], job["readable"])
+            failures = confine.lock_down(job.writable, job.readable)
         except OSError as e:
             failures = [str(e)]
-        facts.update(fs_readonly=not failures, confine_failures=failures[:5])
-    facts["data_hidden"] = not any(os.path.exists(p) for p in job["secret_files"])
-    return facts
+        fs_readonly = not failures
+    data_hidden = not any(os.path.exists(p) for p in job.secret_files)
+    return Confinement(fs_readonly, data_hidden, tuple(failures[:5]))
 
 
-def start(job_path: str) -> tuple[dict, socket.socket]:
+def start(job_path: str, kind: type[J]) -> tuple[J, socket.socket]:
     """What every sandboxed child of an evaluation does first: read its job (and delete it), take its end of
     the channel to the referee, and end with the controller (the lifeline)."""
     with open(job_path) as f:
-        job = json.load(f)
+        job = kind.from_wire(json.load(f))
     os.unlink(job_path)
     sock = socket.socket(fileno=int(os.environ.pop("EVOLVE_REFEREE_FD")))
     _die_with_parent()
@@ -341,14 +356,14 @@ def start(job_path: str) -> tuple[dict, socket.socket]:
 
 
 def main(job_path: str) -> None:
-    job, sock = start(job_path)
+    job, sock = start(job_path, RunnerJob)
     facts = _confine(job)
-    os.chdir(job["run_dir"])
+    os.chdir(job.run_dir)
     ref = reference_block(job)
-    device = str(ref.get(job["device_name"], "cpu"))
-    wire.send(sock, "hello", **facts, device=device)
+    device = str(ref.get(job.device_name, "cpu"))
+    wire.send(sock, "hello", **facts.to_wire(), device=device)
     set_limits(job)
-    sys.path.insert(0, job["run_dir"])
+    sys.path.insert(0, job.run_dir)
     chan = Channel(sock, device)
     try:
         evaluate(job, chan, ref)
@@ -364,7 +379,7 @@ def main(job_path: str) -> None:
     os._exit(0)  # threads or atexit hooks the candidate left behind must not keep this process alive
 
 
-def _report_failure(sock: socket.socket, status: str, reason: str, device: str) -> None:
+def _report_failure(sock: socket.socket, status: Status, reason: str, device: str) -> None:
     try:
         wire.send(sock, "failed", status=status, reason=reason, peak_mem_mb=_peak_mem_mb(device))
         wire.recv(sock)  # the referee's "end": the verdict is written before this process goes

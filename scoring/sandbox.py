@@ -116,6 +116,7 @@ def kill_token_holders(token: str) -> int:
     return killed
 
 
+# Kept whole (complexity 14): the child, its file descriptors and its process group live in one try/finally.
 def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float, stdout_path: Path,
         stderr_path: Path, log_cap_bytes: int, token: str, stop: _Flag | None = None,
         extra_fds: tuple[int, ...] = ()) -> ChildOutcome:

@@ -63,22 +63,26 @@ def binding_problem(module: types.ModuleType, reference: dict, at_import: dict) 
     and hold exactly the reference values; other objects (functions, generators) must be the object
     seen at import. Plain constants are checked by value elsewhere.
     """
-    import numpy as np
-
     for name, want in reference.items():
         if name.startswith("__") or isinstance(want, (bool, int, float, str)):
             continue
-        got = getattr(module, name, _MISSING)
-        if isinstance(want, types.ModuleType):
-            if got is not want:
-                return f"frozen name {name} was rebound to {_describe(got)}"
-        elif isinstance(want, np.ndarray):
-            if got is not at_import.get(name, _MISSING):
-                return f"frozen {name} was rebound to {_describe(got)}"
-            if not isinstance(got, np.ndarray) or got.shape != want.shape or not np.array_equal(got, want):
-                return f"frozen {name} no longer holds the frozen block's values"
-        elif got is not at_import.get(name, _MISSING):
-            return f"frozen {name} was rebound to {_describe(got)}"
+        problem = _rebound(name, want, getattr(module, name, _MISSING), at_import.get(name, _MISSING))
+        if problem:
+            return problem
+    return None
+
+
+def _rebound(name: str, want: object, got: object, seen: object) -> str | None:
+    """How the frozen name's value `got` differs from the block's `want` (and from `seen` at import), or None."""
+    import numpy as np
+
+    if isinstance(want, types.ModuleType):
+        return None if got is want else f"frozen name {name} was rebound to {_describe(got)}"
+    if got is not seen:
+        return f"frozen {name} was rebound to {_describe(got)}"
+    if isinstance(want, np.ndarray) and not (isinstance(got, np.ndarray) and got.shape == want.shape
+                                             and np.array_equal(got, want)):
+        return f"frozen {name} no longer holds the frozen block's values"
     return None
 
 

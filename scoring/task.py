@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from scoring import strict
 from scoring.errors import InputError
 
 
@@ -88,35 +88,28 @@ class Task:
         }
 
 
-_TOP = {"name", "description", "dataset", "editable", "entry", "objective", "frozen", "evaluation"}
-_FROZEN = {"file", "begin_marker", "end_marker", "eval_function", "batch_function", "budget_name",
-           "max_evals_name", "names", "private", "context_name", "batch_size_name", "vocab_name", "device_name",
-           "eval_iters_name"}
-_EVAL = {"timeout_s", "smoke_timeout_s", "max_train_flops", "max_train_seconds"}
+@dataclass(frozen=True)
+class _Evaluation:
+    """task.toml's [evaluation] table."""
+
+    timeout_s: float
+    smoke_timeout_s: float
+    max_train_flops: float | None = None
+    max_train_seconds: float | None = None
 
 
-def _need(table: dict, key: str, kind: type, where: str):
-    if key not in table:
-        raise InputError(f"{where}: missing key {key!r}")
-    value = table[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind):
-        raise InputError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
-    return value
+@dataclass(frozen=True)
+class _Manifest:
+    """task.toml as written (scoring/strict.py reads it: unknown keys and wrong types are refused)."""
 
-
-def _strings(table: dict, key: str, where: str) -> tuple[str, ...]:
-    value = _need(table, key, list, where)
-    if not all(isinstance(v, str) for v in value):
-        raise InputError(f"{where}: {key!r} must be a list of strings")
-    return tuple(value)
-
-
-def _unknown(table: dict, allowed: set, where: str) -> None:
-    extra = sorted(set(table) - allowed)
-    if extra:
-        raise InputError(f"{where}: unknown key {extra[0]!r}")
+    name: str
+    dataset: str
+    editable: tuple[str, ...]
+    entry: str
+    frozen: Frozen
+    evaluation: _Evaluation
+    description: str = ""
+    objective: str = "minimize best_vloss"
 
 
 def load_task(path: str | Path, check_seed: bool = True) -> Task:
@@ -129,41 +122,36 @@ def load_task(path: str | Path, check_seed: bool = True) -> Task:
     if not manifest.is_file():
         raise InputError(f"{path} is not a task folder: it has no task.toml")
     where = str(manifest)
-    try:
-        doc = tomllib.loads(manifest.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{where}: not valid TOML ({e})") from None
-    _unknown(doc, _TOP, where)
-    fz = _need(doc, "frozen", dict, where)
-    _unknown(fz, _FROZEN, f"{where} [frozen]")
-    ev = _need(doc, "evaluation", dict, where)
-    _unknown(ev, _EVAL, f"{where} [evaluation]")
+    m = strict.load_toml(manifest, _Manifest)
+    entry_file, entry_function = _entry(m, where)
+    _check_names(m.frozen, f"{where} [frozen]")
+    _check_evaluation(m.evaluation, f"{where} [evaluation]")
+    if m.objective not in OBJECTIVES:
+        raise InputError(f"{where}: 'objective' must be one of {', '.join(repr(o) for o in OBJECTIVES)}, "
+                         f"got {m.objective!r}")
+    ev = m.evaluation
+    task = Task(name=m.name, root=root, description=m.description, dataset=m.dataset, editable=m.editable,
+                entry_file=entry_file, entry_function=entry_function, frozen=m.frozen, timeout_s=ev.timeout_s,
+                smoke_timeout_s=ev.smoke_timeout_s, seed_files=_seed_files(root, m.editable, where),
+                objective=Objective(OBJECTIVES[m.objective], ev.max_train_flops, ev.max_train_seconds))
+    if check_seed:
+        _check_seed(task, where)
+    return task
 
-    entry = _need(doc, "entry", str, where)
-    if entry.count(":") != 1 or not entry.split(":")[0].endswith(".py"):
-        raise InputError(f"{where}: 'entry' must look like 'train_mps.py:train', got {entry!r}")
-    entry_file, entry_function = entry.split(":")
-    editable = _strings(doc, "editable", where)
-    fwhere = f"{where} [frozen]"
-    frozen = Frozen(
-        file=_need(fz, "file", str, fwhere),
-        begin_marker=_need(fz, "begin_marker", str, fwhere),
-        end_marker=_need(fz, "end_marker", str, fwhere),
-        eval_function=_need(fz, "eval_function", str, fwhere),
-        batch_function=_need(fz, "batch_function", str, fwhere),
-        budget_name=_need(fz, "budget_name", str, fwhere),
-        max_evals_name=_need(fz, "max_evals_name", str, fwhere),
-        names=_strings(fz, "names", fwhere),
-        private=_strings(fz, "private", fwhere),
-        context_name=_need(fz, "context_name", str, fwhere),
-        batch_size_name=_need(fz, "batch_size_name", str, fwhere),
-        vocab_name=_need(fz, "vocab_name", str, fwhere),
-        device_name=_need(fz, "device_name", str, fwhere),
-        eval_iters_name=_need(fz, "eval_iters_name", str, fwhere),
-    )
-    for required in (entry_file, frozen.file):
-        if required not in editable:
+
+def _entry(m: _Manifest, where: str) -> tuple[str, str]:
+    """'file.py:function', split; the file and the frozen file must be editable."""
+    if m.entry.count(":") != 1 or not m.entry.split(":")[0].endswith(".py"):
+        raise InputError(f"{where}: 'entry' must look like 'train_mps.py:train', got {m.entry!r}")
+    entry_file, entry_function = m.entry.split(":")
+    for required in (entry_file, m.frozen.file):
+        if required not in m.editable:
             raise InputError(f"{where}: {required!r} must be listed in 'editable'")
+    return entry_file, entry_function
+
+
+def _seed_files(root: Path, editable: tuple[str, ...], where: str) -> MappingProxyType:
+    """File name -> text of each editable file of the seed."""
     seed_files = {}
     for name in editable:
         if "/" in name or "\\" in name or not name.endswith(".py"):
@@ -175,41 +163,23 @@ def load_task(path: str | Path, check_seed: bool = True) -> Task:
             seed_files[name] = f.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
             raise InputError(f"{where}: editable file {name!r} is not UTF-8 text ({e.reason})") from None
-    for name in (frozen.eval_function, frozen.batch_function, frozen.budget_name, frozen.max_evals_name,
-                 *frozen.shape_names):
-        if name not in frozen.names:
-            raise InputError(f"{fwhere}: {name!r} must also be listed in 'names'")
-    timeout_s = _need(ev, "timeout_s", float, f"{where} [evaluation]")
-    smoke_timeout_s = _need(ev, "smoke_timeout_s", float, f"{where} [evaluation]")
-    if timeout_s <= 0 or smoke_timeout_s <= 0:
-        raise InputError(f"{where} [evaluation]: timeouts must be positive")
-    caps = {}
+    return MappingProxyType(seed_files)
+
+
+def _check_names(fz: Frozen, where: str) -> None:
+    """Every name the harness reads from the frozen block must be frozen itself."""
+    for name in (fz.eval_function, fz.batch_function, fz.budget_name, fz.max_evals_name, *fz.shape_names):
+        if name not in fz.names:
+            raise InputError(f"{where}: {name!r} must also be listed in 'names'")
+
+
+def _check_evaluation(ev: _Evaluation, where: str) -> None:
+    if not (ev.timeout_s > 0 and ev.smoke_timeout_s > 0):
+        raise InputError(f"{where}: timeouts must be positive")
     for key in ("max_train_flops", "max_train_seconds"):
-        if key in ev:
-            caps[key] = _need(ev, key, float, f"{where} [evaluation]")
-            if not caps[key] > 0:
-                raise InputError(f"{where} [evaluation]: {key!r} must be positive")
-    objective = doc.get("objective", "minimize best_vloss")
-    if objective not in OBJECTIVES:
-        raise InputError(f"{where}: 'objective' must be one of {', '.join(repr(o) for o in OBJECTIVES)}, "
-                         f"got {objective!r}")
-    task = Task(
-        name=_need(doc, "name", str, where),
-        root=root,
-        description=str(doc.get("description", "")),
-        dataset=_need(doc, "dataset", str, where),
-        editable=editable,
-        entry_file=entry_file,
-        entry_function=entry_function,
-        frozen=frozen,
-        timeout_s=timeout_s,
-        smoke_timeout_s=smoke_timeout_s,
-        seed_files=MappingProxyType(seed_files),
-        objective=Objective(OBJECTIVES[objective], **caps),
-    )
-    if check_seed:
-        _check_seed(task, where)
-    return task
+        cap = getattr(ev, key)
+        if cap is not None and not cap > 0:
+            raise InputError(f"{where}: {key!r} must be positive")
 
 
 def _check_seed(task: Task, where: str) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from scoring import data, guard, logits, syntax
 from scoring.errors import InputError
+from scoring.jobs import FrozenRunJob
 from scoring.result import ScoreResult
 from scoring.task import Task, load_task
 
@@ -65,34 +66,45 @@ def _defined(statements: list[ast.stmt]) -> dict[str, int]:
     with the line of the first binding."""
     found: dict[str, int] = {}
 
-    def bind(target: ast.AST, line: int) -> None:
-        for node in ast.walk(target):
-            if isinstance(node, ast.Name):
-                found.setdefault(node.id, line)
-
     def visit(stmts: list[ast.stmt]) -> None:
         for s in stmts:
-            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                found.setdefault(s.name, s.lineno)
-            elif isinstance(s, ast.Assign):
-                for t in s.targets:
-                    bind(t, s.lineno)
-            elif isinstance(s, (ast.AnnAssign, ast.AugAssign)):
-                bind(s.target, s.lineno)
-            elif isinstance(s, (ast.Import, ast.ImportFrom)):
-                for a in s.names:
-                    found.setdefault((a.asname or a.name).split(".")[0], s.lineno)
-            elif isinstance(s, (ast.For, ast.With)):
-                bind(s.target if isinstance(s, ast.For) else ast.Tuple([i.optional_vars for i in s.items
-                                                                        if i.optional_vars], ast.Load()), s.lineno)
-            for field in ("body", "orelse", "finalbody"):
-                if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    visit(getattr(s, field, []))
-            for h in getattr(s, "handlers", []):
-                visit(h.body)
+            for name in _binds(s):
+                found.setdefault(name, s.lineno)
+            for block in _blocks(s):
+                visit(block)
 
     visit(statements)
     return found
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _binds(s: ast.stmt) -> list[str]:
+    """The names one statement binds itself (not in the blocks it holds)."""
+    if isinstance(s, _SCOPES):
+        return [s.name]
+    if isinstance(s, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).split(".")[0] for a in s.names]
+    return [n.id for t in _targets(s) for n in ast.walk(t) if isinstance(n, ast.Name)]
+
+
+def _targets(s: ast.stmt) -> list[ast.AST]:
+    """What an assignment, a for loop or a with statement stores into."""
+    if isinstance(s, ast.Assign):
+        return s.targets
+    if isinstance(s, (ast.AnnAssign, ast.AugAssign, ast.For)):
+        return [s.target]
+    if isinstance(s, ast.With):
+        return [i.optional_vars for i in s.items if i.optional_vars]
+    return []
+
+
+def _blocks(s: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement blocks inside one statement that run at module level: none inside a def or a class."""
+    if isinstance(s, _SCOPES):
+        return []
+    return [getattr(s, f, []) for f in ("body", "orelse", "finalbody")] + [h.body for h in getattr(s, "handlers", [])]
 
 
 def _required_args(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
@@ -154,22 +166,23 @@ def _check_names(rep: Report, task: Task, inside: list[ast.stmt]) -> None:
         rep.add("names", f"private data (mutable code may not name it): {', '.join(fz.private)}")
     funcs = _functions(inside)
     for role, name, want in (("batch function", fz.batch_function, 0), ("evaluation function", fz.eval_function, 1)):
-        fn = funcs.get(name)
-        if fn is None:
-            if name in defined:
-                rep.add("functions", f"{role} {name}: defined at line {defined[name]} (not a def: its arguments "
-                                     "are not checked here)")
-            else:
-                rep.add("functions", f"{role} {name!r} is not defined in the frozen block", True,
-                        f"define `def {name}({'model' if want else ''})` between the markers")
-            continue
-        args = _required_args(fn)
-        if args != want:
-            rep.add("functions", f"{role} {name} takes {args} required arguments, the harness calls it with {want} "
-                                 f"({'the model' if want else 'none'})", True,
-                    f"make it `def {name}({'model' if want else ''})`")
-        else:
-            rep.add("functions", f"{role}: {name}({'model' if want else ''}) at line {fn.lineno}")
+        _check_function(rep, role, name, want, funcs.get(name), defined.get(name))
+
+
+def _check_function(rep: Report, role: str, name: str, want: int, fn: ast.FunctionDef | None,
+                    line: int | None) -> None:
+    """The batch function (no arguments) or the evaluation function (the model): a def, with that many."""
+    args = "model" if want else ""
+    if fn is None and line is not None:
+        rep.add("functions", f"{role} {name}: defined at line {line} (not a def: its arguments are not checked here)")
+    elif fn is None:
+        rep.add("functions", f"{role} {name!r} is not defined in the frozen block", True,
+                f"define `def {name}({args})` between the markers")
+    elif _required_args(fn) != want:
+        rep.add("functions", f"{role} {name} takes {_required_args(fn)} required arguments, the harness calls it "
+                             f"with {want} ({'the model' if want else 'none'})", True, f"make it `def {name}({args})`")
+    else:
+        rep.add("functions", f"{role}: {name}({args}) at line {fn.lineno}")
 
 
 def _check_entry(rep: Report, task: Task, trees: dict[str, ast.Module]) -> None:
@@ -207,11 +220,11 @@ def _check_dataset(rep: Report, task: Task) -> data.Dataset | None:
 def run_frozen_block(task: Task, source: str, ds: data.Dataset) -> dict:
     fz = task.frozen
     settings = [fz.budget_name, fz.max_evals_name, *fz.shape_names]
-    job = {"frozen_source": source, "settings": settings, "batch_function": fz.batch_function,
-           "eval_function": fz.eval_function, "vocab_name": fz.vocab_name}
+    job = FrozenRunJob(frozen_source=source, settings=tuple(settings), batch_function=fz.batch_function,
+                       eval_function=fz.eval_function, vocab_name=fz.vocab_name)
     env = {**os.environ, "EVOLVE_DATA_DIR": str(ds.public_dir), "EVOLVE_SEED": "1337"}
     try:
-        proc = subprocess.run([sys.executable, "-I", "-m", "scoring.frozen_run"], input=json.dumps(job),
+        proc = subprocess.run([sys.executable, "-I", "-m", "scoring.frozen_run"], input=json.dumps(job.to_wire()),
                               capture_output=True, text=True, env=env, timeout=FROZEN_RUN_TIMEOUT_S,
                               cwd=task.root, check=False)
     except subprocess.TimeoutExpired:
@@ -224,20 +237,39 @@ def run_frozen_block(task: Task, source: str, ds: data.Dataset) -> dict:
 
 
 def _check_run(rep: Report, task: Task, ran: dict, ds: data.Dataset) -> None:
-    fz = task.frozen
     full, smoke = ran.get("full", ran), ran.get("smoke", {})
     if "error" in full:
         rep.add("frozen run", full["error"], True, "run the frozen block by hand to see the whole traceback")
         return
-    v, vs = full["values"], smoke.get("values", {})
-    ints = {n: v.get(n) for n in (fz.budget_name, fz.max_evals_name, fz.context_name, fz.batch_size_name,
-                                  fz.vocab_name, fz.eval_iters_name)}
-    bad = [n for n, x in ints.items() if not (isinstance(x, int) and not isinstance(x, bool) and x > 0)]
+    v = full["values"]
+    if not _check_ints(rep, task, v):
+        return
+    _report_settings(rep, task, v, smoke.get("values", {}))
+    _check_size(rep, task, v)
+    _check_vocab(rep, task, v[task.frozen.vocab_name], ds)
+    _check_batch(rep, task, full.get("batch_function", {}), v, ds)
+    _check_eval(rep, task, full.get("eval_function", {}), v[task.frozen.vocab_name])
+
+
+def _check_ints(rep: Report, task: Task, v: dict) -> bool:
+    """Whether every number the harness reads from the block is a positive integer (each one that is not is
+    recorded)."""
+    fz = task.frozen
+    bad = [n for n in (fz.budget_name, fz.max_evals_name, fz.context_name, fz.batch_size_name, fz.vocab_name,
+                       fz.eval_iters_name) if not _positive_int(v.get(n))]
     for n in bad:
         rep.add("frozen run", f"{n} is {v.get(n)!r} after the frozen block runs; the harness needs a positive "
                               "integer", True, f"set {n} to an int in the frozen block")
-    if bad:
-        return
+    return not bad
+
+
+def _positive_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+def _report_settings(rep: Report, task: Task, v: dict, vs: dict) -> None:
+    """The budget, the shapes and the device, as the block sets them (and with the smoke budget)."""
+    fz = task.frozen
 
     def both(n: str) -> str:
         return f"{n} = {v[n]}" + (f" (smoke {vs[n]})" if vs.get(n) not in (None, v[n]) else "")
@@ -248,51 +280,67 @@ def _check_run(rep: Report, task: Task, ran: dict, ds: data.Dataset) -> None:
                       f"{v[fz.context_name]} tokens; {fz.vocab_name} = {v[fz.vocab_name]} logits per position")
     rep.add("device", f"device: {fz.device_name} = {v.get(fz.device_name)!r} here (the candidate's process picks "
                       "its own; the referee stays on the CPU)")
-    vocab = v[fz.vocab_name]
-    _check_size(rep, task, v)
+
+
+def _check_vocab(rep: Report, task: Task, vocab: int, ds: data.Dataset) -> None:
     if vocab < ds.meta["vocab_size"]:
-        rep.add("shapes", f"{fz.vocab_name} is {vocab} but dataset {ds.name} has {ds.meta['vocab_size']} tokens in "
-                          "its vocabulary: some targets would have no logit", True,
+        rep.add("shapes", f"{task.frozen.vocab_name} is {vocab} but dataset {ds.name} has {ds.meta['vocab_size']} "
+                          "tokens in its vocabulary: some targets would have no logit", True,
                 "read the vocabulary size from the dataset's meta.json in the frozen block")
-    b = full.get("batch_function", {})
+
+
+def _check_batch(rep: Report, task: Task, b: dict, v: dict, ds: data.Dataset) -> None:
+    """One batch of the batch function: its shape, its ids, y shifted by one."""
+    fz = task.frozen
     want = [v[fz.batch_size_name], v[fz.context_name]]
     if "error" in b:
         rep.add("batch", b["error"], True, f"{fz.batch_function}() must return (x, y), token ids of shape {want}")
+        return
+    problems = _batch_problems(b, want, v[fz.vocab_name], ds)
+    if problems:
+        rep.add("batch", f"{fz.batch_function}() gave " + "; ".join(problems), True,
+                "the referee serves this function's batches: fix it in the frozen block")
     else:
-        problems = []
-        if b["x_shape"] != want or b["y_shape"] != want:
-            problems.append(f"shapes {b['x_shape']} and {b['y_shape']}, expected {want} (batch size, context)")
-        if "max_id" not in b:
-            problems.append(f"{b['x_dtype']} values, expected integer token ids")
-        elif b["max_id"] >= vocab or b["min_id"] < 0:
-            problems.append(f"token ids from {b['min_id']} to {b['max_id']}, outside 0..{vocab - 1}: does the block "
-                            f"read the files as {ds.meta.get('dtype', 'uint16')}, the dataset's dtype?")
-        elif not b["shifted"]:
-            problems.append("y is not x shifted by one token")
-        if problems:
-            rep.add("batch", f"{fz.batch_function}() gave " + "; ".join(problems), True,
-                    "the referee serves this function's batches: fix it in the frozen block")
-        else:
-            rep.add("batch", f"one batch of {fz.batch_function}(): x and y {b['x_dtype']} {want}, ids "
-                             f"{b['min_id']}..{b['max_id']}, y is x shifted by one")
-    e = full.get("eval_function", {})
+        rep.add("batch", f"one batch of {fz.batch_function}(): x and y {b['x_dtype']} {want}, ids "
+                         f"{b['min_id']}..{b['max_id']}, y is x shifted by one")
+
+
+def _batch_problems(b: dict, want: list[int], vocab: int, ds: data.Dataset) -> list[str]:
+    problems = []
+    if b["x_shape"] != want or b["y_shape"] != want:
+        problems.append(f"shapes {b['x_shape']} and {b['y_shape']}, expected {want} (batch size, context)")
+    if "max_id" not in b:
+        problems.append(f"{b['x_dtype']} values, expected integer token ids")
+    elif b["max_id"] >= vocab or b["min_id"] < 0:
+        problems.append(f"token ids from {b['min_id']} to {b['max_id']}, outside 0..{vocab - 1}: does the block "
+                        f"read the files as {ds.meta.get('dtype', 'uint16')}, the dataset's dtype?")
+    elif not b["shifted"]:
+        problems.append("y is not x shifted by one token")
+    return problems
+
+
+def _check_eval(rep: Report, task: Task, e: dict, vocab: int) -> None:
+    """The evaluation function on uniform logits: it must call the model and give ln(vocabulary)."""
+    fz = task.frozen
     if "error" in e:
         rep.add("evaluation", e["error"], True, f"{fz.eval_function}(model) must call model(x) and return a number")
-    elif e:
-        loss = e["uniform_loss"]
-        if loss is None or e["model_calls"] == 0:
-            rep.add("evaluation", f"{fz.eval_function}(model) on uniform logits gave {loss} after {e['model_calls']} "
-                                  "calls of the model", True, "it must call model(x) and return a finite mean loss")
-        else:
-            close = "" if math.isclose(loss, e["expected"], rel_tol=1e-3) else " (not ln of the vocabulary: a " \
-                                                                                 "loss other than cross-entropy?)"
-            rep.add("evaluation", f"{fz.eval_function}(model) on uniform logits: {loss:.4f} in {e['model_calls']} "
-                                  f"batches, ln({vocab}) = {e['expected']:.4f}{close}")
-            if e.get("whole_calls"):
-                rep.add("evaluation", f"{fz.eval_function}(model) uses the logits other than through "
-                                      "F.cross_entropy(logits.reshape(-1, V), y), so the referee fetches whole "
-                                      "batches of logits rather than two numbers a position (slower at a large "
-                                      "vocabulary; refused above 1 GiB a batch)")
+        return
+    if not e:
+        return
+    loss = e["uniform_loss"]
+    if loss is None or e["model_calls"] == 0:
+        rep.add("evaluation", f"{fz.eval_function}(model) on uniform logits gave {loss} after {e['model_calls']} "
+                              "calls of the model", True, "it must call model(x) and return a finite mean loss")
+        return
+    close = "" if math.isclose(loss, e["expected"], rel_tol=1e-3) else " (not ln of the vocabulary: a " \
+                                                                         "loss other than cross-entropy?)"
+    rep.add("evaluation", f"{fz.eval_function}(model) on uniform logits: {loss:.4f} in {e['model_calls']} "
+                          f"batches, ln({vocab}) = {e['expected']:.4f}{close}")
+    if e.get("whole_calls"):
+        rep.add("evaluation", f"{fz.eval_function}(model) uses the logits other than through "
+                              "F.cross_entropy(logits.reshape(-1, V), y), so the referee fetches whole "
+                              "batches of logits rather than two numbers a position (slower at a large "
+                              "vocabulary; refused above 1 GiB a batch)")
 
 
 def _check_size(rep: Report, task: Task, v: dict) -> None:
@@ -316,6 +364,21 @@ def _check_score(rep: Report, task: Task, result: ScoreResult) -> None:
                 f"`evolve score {task.root} --smoke --keep run/` keeps its logs")
 
 
+def _check_program(rep: Report, task: Task) -> tuple[list[ast.stmt], str] | None:
+    """The seed's files: they parse; the frozen block, its names and functions; the entry; the seed against its
+    own guard. The frozen block's statements and source, or None where it could not be read."""
+    trees = _check_files(rep, task)
+    block = _check_block(rep, task, trees[task.frozen.file]) if task.frozen.file in trees else None
+    if block:
+        _check_names(rep, task, block[0])
+    _check_entry(rep, task, trees)
+    if len(trees) == len(task.seed_files) and block:
+        for problem in guard.check(task, dict(task.seed_files)):
+            rep.add("guard", f"the seed breaks its own frozen protocol: {problem}", True,
+                    "the seed must pass the checks every candidate gets: move the code, or fix the names")
+    return block
+
+
 def check_task(path: str | Path, *, score_seed: bool = True,
                progress: Callable[[str], None] = lambda _: None) -> Report:
     rep = Report(str(path), [])
@@ -327,15 +390,7 @@ def check_task(path: str | Path, *, score_seed: bool = True,
     rep.task = task
     rep.add("manifest", f"task {task.name}: editable {', '.join(task.editable)}; entry {task.entry_file}:"
                         f"{task.entry_function}; timeouts {task.timeout_s:g} s (smoke {task.smoke_timeout_s:g} s)")
-    trees = _check_files(rep, task)
-    block = _check_block(rep, task, trees[task.frozen.file]) if task.frozen.file in trees else None
-    if block:
-        _check_names(rep, task, block[0])
-    _check_entry(rep, task, trees)
-    if len(trees) == len(task.seed_files) and block:
-        for problem in guard.check(task, dict(task.seed_files)):
-            rep.add("guard", f"the seed breaks its own frozen protocol: {problem}", True,
-                    "the seed must pass the checks every candidate gets: move the code, or fix the names")
+    block = _check_program(rep, task)
     ds = _check_dataset(rep, task)
     if block and ds is not None:
         progress("running the frozen block...")

@@ -48,31 +48,39 @@ class _PlainUnpickler(pickle.Unpickler):
 
 def read_meta(path: Path) -> dict:
     """`vocab_size` (and `itos` when given) from a nanoGPT `meta.pkl` or a JSON file."""
-    if not path.is_file():
-        raise InputError(f"meta file not found: {path}")
-    try:
-        if path.suffix == ".json":
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            with open(path, "rb") as f:
-                meta = _PlainUnpickler(f).load()
-    except InputError as e:
-        raise InputError(f"{path}: {e}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, UnicodeDecodeError, IndexError) as e:
-        kind = "JSON" if path.suffix == ".json" else "a pickle"
-        raise InputError(f"{path} is not {kind} ({type(e).__name__}: {str(e)[:100]})") from None
+    meta = _load_meta(path)
     if not isinstance(meta, dict):
         raise InputError(f"{path} holds a {type(meta).__name__}, expected a dict with 'vocab_size'")
     vocab = meta.get("vocab_size")
     if not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 2:
         raise InputError(f"{path}: 'vocab_size' must be an integer of at least 2, got {vocab!r}")
-    out = {"vocab_size": vocab}
-    itos = meta.get("itos")
+    itos = _itos(meta.get("itos"), vocab)
+    return {"vocab_size": vocab, **({"itos": itos} if itos is not None else {})}
+
+
+def _load_meta(path: Path) -> object:
+    """The meta file's content, read as data only; an InputError for a file that is not JSON or a plain pickle."""
+    if not path.is_file():
+        raise InputError(f"meta file not found: {path}")
+    try:
+        if path.suffix == ".json":
+            return json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            return _PlainUnpickler(f).load()
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, UnicodeDecodeError, IndexError) as e:
+        kind = "JSON" if path.suffix == ".json" else "a pickle"
+        raise InputError(f"{path} is not {kind} ({type(e).__name__}: {str(e)[:100]})") from None
+
+
+def _itos(itos: object, vocab: int) -> list[str] | None:
+    """The id -> token strings, from a dict of ids or a list; None when it is neither."""
     if isinstance(itos, dict) and all(isinstance(k, int) and isinstance(v, str) for k, v in itos.items()):
-        out["itos"] = [itos.get(i, "") for i in range(vocab)]
-    elif isinstance(itos, list) and all(isinstance(v, str) for v in itos):
-        out["itos"] = list(itos)
-    return out
+        return [itos.get(i, "") for i in range(vocab)]
+    if isinstance(itos, list) and all(isinstance(v, str) for v in itos):
+        return list(itos)
+    return None
 
 
 def _open(path: Path, dtype: str, flag: str) -> np.ndarray:
@@ -118,51 +126,81 @@ def _file_sha256(path: Path) -> str:
 def import_tokens(name: str, train: Path, val: Path, test: Path | None = None, meta: Path | None = None,
                   dtype: str = "uint16", replace: bool = False) -> Dataset:
     """Check and copy token files into the cache as dataset `name`, atomically (see the module's doc)."""
+    final = _destination(name, dtype, replace)
+    vocab = read_meta(meta) if meta is not None else None
+    paths = {"train": train, "val": val, **({"test": test} if test is not None else {})}
+    arrays = {k: _open(p, dtype, f"--{k}") for k, p in paths.items()}
+    n_carve = _carve(arrays, train)
+    with staged(name) as tmp:
+        out = {k: tmp / rel for k, rel in SPLIT_FILES.items()}
+        sources = {k: Source(paths[k].resolve(), len(arrays[k]), *_copy(arrays[k], plan))
+                   for k, plan in _plans(arrays, out, n_carve).items()}
+        vocab_size = _vocab_size(sources, vocab, meta)
+        sizes = {"train": len(arrays["train"]) - n_carve, "val": len(arrays["val"]),
+                 "test": n_carve or len(arrays["test"])}
+        record = {**_record(name, dtype, vocab_size, meta, sources, n_carve), **_only(vocab or {}, "itos")}
+        finish(tmp, record, sizes, {k: _file_sha256(p) for k, p in out.items()})
+    return built(Dataset(name, final))
+
+
+def _destination(name: str, dtype: str, replace: bool) -> Path:
+    """Where the dataset goes in the cache, once the name and dtype are valid and nothing is in the way."""
     check_name(name)
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     final = cache_dir() / "data" / name
     if (final / "meta.json").is_file() and not replace:
         raise InputError(f"dataset {name!r} already exists in {final}: --force replaces it")
-    vocab = read_meta(meta) if meta is not None else None
-    arrays = {"train": _open(train, dtype, "--train"), "val": _open(val, dtype, "--val")}
-    if test is not None:
-        arrays["test"] = _open(test, dtype, "--test")
-    n_carve = 0 if test is not None else min(len(arrays["val"]), int(len(arrays["train"]) * CARVE_MAX))
-    if test is None and len(arrays["train"]) - n_carve < MIN_TOKENS:
+    return final
+
+
+def _only(d: dict, *keys: str) -> dict:
+    return {k: d[k] for k in keys if k in d}
+
+
+def _carve(arrays: dict[str, np.ndarray], train: Path) -> int:
+    """How many tokens off the end of the training file become the test split: none when one was given."""
+    if "test" in arrays:
+        return 0
+    n_carve = min(len(arrays["val"]), int(len(arrays["train"]) * CARVE_MAX))
+    if len(arrays["train"]) - n_carve < MIN_TOKENS:
         raise InputError(f"--train: {train} is too short to carve a test split from; pass --test")
-    sources: dict[str, Source] = {}
-    with staged(name) as tmp:
-        out = {k: tmp / rel for k, rel in SPLIT_FILES.items()}
-        n_train = len(arrays["train"]) - n_carve
-        plans = {"train": [(out["train"], n_train)] + ([(out["test"], n_carve)] if n_carve else []),
-                 "val": [(out["val"], len(arrays["val"]))]}
-        if test is not None:
-            plans["test"] = [(out["test"], len(arrays["test"]))]
-        paths = {"train": train, "val": val, "test": test}
-        for k, plan in plans.items():
-            digest, top = _copy(arrays[k], plan)
-            sources[k] = Source(paths[k].resolve(), len(arrays[k]), digest, top)
-        max_id = max(s.max_id for s in sources.values())
-        if vocab is None and max_id >= MAX_INFERRED_VOCAB:
-            raise InputError(f"the largest token id is {max_id:,}: is --dtype right? (--meta states the "
-                             "vocabulary when it really is that large)")
-        vocab_size = vocab["vocab_size"] if vocab else max_id + 1
-        for k, s in sources.items():
-            if s.max_id >= vocab_size:
-                raise InputError(f"--{k}: {s.path} holds token id {s.max_id:,}, past the vocabulary "
-                                 f"(vocab_size {vocab_size:,} in {meta}): is --dtype right?")
-        sizes = {"train": n_train, "val": len(arrays["val"]), "test": n_carve or len(arrays["test"])}
-        record = {
-            "name": name, "tokenizer": "imported", "dtype": dtype, "vocab_size": vocab_size,
-            "vocab_from": str(meta.resolve()) if meta else "the largest token id + 1",
-            "source": {k: str(s.path) for k, s in sources.items()},
-            "source_sha256": {k: s.sha256 for k, s in sources.items()},
-            "test_split": (f"the last {n_carve:,} tokens of {sources['train'].path.name}" if n_carve
-                           else f"{sources['test'].path}"),
-            "sha256": hashlib.sha256("".join(s.sha256 for s in sources.values()).encode()).hexdigest(),
-        }
-        if vocab and "itos" in vocab:
-            record["itos"] = vocab["itos"]
-        finish(tmp, record, sizes, {k: _file_sha256(p) for k, p in out.items()})
-    return built(Dataset(name, final))
+    return n_carve
+
+
+def _plans(arrays: dict[str, np.ndarray], out: dict[str, Path], n_carve: int) -> dict[str, list[tuple[Path, int]]]:
+    """For each source file, the split files it is copied into, in order, with their token counts."""
+    n_train = len(arrays["train"]) - n_carve
+    plans = {"train": [(out["train"], n_train)] + ([(out["test"], n_carve)] if n_carve else []),
+             "val": [(out["val"], len(arrays["val"]))]}
+    if "test" in arrays:
+        plans["test"] = [(out["test"], len(arrays["test"]))]
+    return plans
+
+
+def _vocab_size(sources: dict[str, Source], vocab: dict | None, meta: Path | None) -> int:
+    """The meta file's vocabulary, or the largest id + 1; every id must lie inside it."""
+    max_id = max(s.max_id for s in sources.values())
+    if vocab is None and max_id >= MAX_INFERRED_VOCAB:
+        raise InputError(f"the largest token id is {max_id:,}: is --dtype right? (--meta states the "
+                         "vocabulary when it really is that large)")
+    vocab_size = vocab["vocab_size"] if vocab else max_id + 1
+    for k, s in sources.items():
+        if s.max_id >= vocab_size:
+            raise InputError(f"--{k}: {s.path} holds token id {s.max_id:,}, past the vocabulary "
+                             f"(vocab_size {vocab_size:,} in {meta}): is --dtype right?")
+    return vocab_size
+
+
+def _record(name: str, dtype: str, vocab_size: int, meta: Path | None, sources: dict[str, Source],
+            n_carve: int) -> dict:
+    """The dataset's meta record: where each split came from, and the hashes."""
+    return {
+        "name": name, "tokenizer": "imported", "dtype": dtype, "vocab_size": vocab_size,
+        "vocab_from": str(meta.resolve()) if meta else "the largest token id + 1",
+        "source": {k: str(s.path) for k, s in sources.items()},
+        "source_sha256": {k: s.sha256 for k, s in sources.items()},
+        "test_split": (f"the last {n_carve:,} tokens of {sources['train'].path.name}" if n_carve
+                       else f"{sources['test'].path}"),
+        "sha256": hashlib.sha256("".join(s.sha256 for s in sources.values()).encode()).hexdigest(),
+    }

@@ -11,6 +11,7 @@ allocate, and a kind that is not expected now is out of turn (`OutOfTurn`).
 from __future__ import annotations
 
 import json
+import math
 import socket
 import struct
 
@@ -71,6 +72,18 @@ def _read(sock: socket.socket, n: int) -> bytearray:
 def recv(sock: socket.socket, schema: Schema | None = None) -> tuple[dict, list[np.ndarray]]:
     """One message: (header, arrays). Raises Closed at end of stream, ProtocolError on anything malformed
     or, with a schema, on a kind it does not list (OutOfTurn) or arrays other than the ones it names."""
+    header = _header(sock)
+    specs = header.pop("arrays", []) or []
+    if not isinstance(specs, list):
+        raise ProtocolError("a malformed array list")
+    if schema is not None:
+        _check_turn(header["kind"], specs, schema)
+    sizes = [_array_size(spec) for spec in specs]  # every description checked before any payload is read
+    return header, [np.frombuffer(_read(sock, nbytes), dtype=dt).reshape(shape) for dt, shape, nbytes in sizes]
+
+
+def _header(sock: socket.socket) -> dict:
+    """A message's header: a JSON object with a string `kind`, of at most MAX_HEADER bytes."""
     (n,) = struct.unpack(">I", _read(sock, 4))
     if n > MAX_HEADER:
         raise ProtocolError(f"a message header of {n} bytes")
@@ -80,27 +93,28 @@ def recv(sock: socket.socket, schema: Schema | None = None) -> tuple[dict, list[
         raise ProtocolError("a message header that is not JSON") from None
     if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
         raise ProtocolError("a message without a kind")
-    specs = header.pop("arrays", []) or []
-    if not isinstance(specs, list):
-        raise ProtocolError("a malformed array list")
-    if schema is not None:
-        kind = header["kind"]
-        if kind not in schema:
-            raise OutOfTurn(kind[:40])
-        want = [[dtype, list(shape)] for dtype, shape in schema[kind]]
-        if specs != want:
-            raise Mismatch(kind, specs, want)
-    arrays = []
-    for spec in specs:
-        try:
-            dtype, shape = spec
-            if dtype not in DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
-                raise ValueError
-            dt = np.dtype(dtype)
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-        except (TypeError, ValueError):
-            raise ProtocolError(f"a malformed array description {spec!r}") from None
-        if nbytes > MAX_ARRAY_BYTES:
-            raise ProtocolError(f"an array of {nbytes} bytes")
-        arrays.append(np.frombuffer(_read(sock, nbytes), dtype=dt).reshape(shape))
-    return header, arrays
+    return header
+
+
+def _check_turn(kind: str, specs: list, schema: Schema) -> None:
+    """The kind must be one the schema expects now, carrying exactly the arrays it names."""
+    if kind not in schema:
+        raise OutOfTurn(kind[:40])
+    want = [[dtype, list(shape)] for dtype, shape in schema[kind]]
+    if specs != want:
+        raise Mismatch(kind, specs, want)
+
+
+def _array_size(spec: object) -> tuple[np.dtype, list[int], int]:
+    """An array description [dtype, shape] as (dtype, shape, bytes), refused when malformed or too large."""
+    try:
+        dtype, shape = spec
+        if dtype not in DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise ValueError
+        dt = np.dtype(dtype)
+        nbytes = math.prod(shape) * dt.itemsize  # Python integers: a product cannot wrap around
+    except (TypeError, ValueError):
+        raise ProtocolError(f"a malformed array description {spec!r}") from None
+    if nbytes > MAX_ARRAY_BYTES:
+        raise ProtocolError(f"an array of {nbytes} bytes")
+    return dt, shape, nbytes

@@ -7,14 +7,13 @@ a user's typo stops a campaign before it starts instead of surfacing mid-run.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from scoring.errors import InputError
+from scoring.strict import load_toml
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_KEYS = {"name", "title", "tags", "prompt"}
 
 
 @dataclass(frozen=True)
@@ -31,22 +30,21 @@ def builtin_personas_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "seeds" / "personas"
 
 
+@dataclass(frozen=True)
+class _PersonaFile:
+    """A persona's TOML file as written (scoring/strict.py reads it: unknown keys and wrong types are refused)."""
+
+    name: str
+    title: str
+    prompt: str
+    tags: tuple[str, ...] = ()
+
+
 def _from_toml(path: Path) -> Persona:
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"persona file {path}: not valid TOML ({e})") from None
-    extra = sorted(set(doc) - _KEYS)
-    if extra:
-        raise InputError(f"persona file {path}: unknown key {extra[0]!r} "
-                         "(allowed: name, title, tags, prompt)")
-    for key in ("name", "title", "prompt"):
-        if not isinstance(doc.get(key), str):
-            raise InputError(f"persona file {path}: {key!r} is missing or not a string")
-    tags = doc.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+    doc = load_toml(path, _PersonaFile, f"persona file {path}")
+    if not all(t.strip() for t in doc.tags):
         raise InputError(f"persona file {path}: 'tags' must be a list of non-empty strings")
-    return Persona(doc["name"], doc["title"], tuple(t.strip() for t in tags), doc["prompt"], str(path))
+    return Persona(doc.name, doc.title, tuple(t.strip() for t in doc.tags), doc.prompt, str(path))
 
 
 def _from_text(path: Path) -> Persona:
