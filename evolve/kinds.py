@@ -3,7 +3,7 @@ statuses and event kinds.
 
 StrEnums, so they are stored, printed and compared as the plain strings they stand for. The statuses an
 evaluation can end with are scoring's (`scoring.result.Status`); the causes a campaign ends with are
-`evolve.campaign.Stop`; why a proposal gave nothing to train is `evolve.progress.Cause`.
+`evolve.campaign.Stop`; why a proposal gave nothing to train is `Rejection` (below).
 """
 
 from __future__ import annotations
@@ -46,3 +46,16 @@ class EventKind(StrEnum):
     RETRY = "retry"  # an executor re-ran an evaluation whose worker died
     NO_PROGRESS = "no_progress"  # the progress guard stopped the proposals
     PROPOSAL_SKIPPED = "proposal_skipped"  # a proposal that made no LLM call (its prompt could not be built)
+
+
+class Rejection(StrEnum):
+    """Why a proposal gave nothing to train: the screen's verdicts (the first five), a prompt that could not be
+    built, a failed LLM call. A rejected candidate's reason starts with it; the progress guard counts it."""
+
+    UNPARSEABLE = "unparseable"
+    SYNTAX_ERROR = "syntax_error"
+    NO_OP = "no_op"
+    DUPLICATE = "duplicate"
+    CONSTRAINT_VIOLATION = "constraint_violation"
+    PROMPT_TOO_LONG = "prompt_too_long"
+    LLM_ERROR = "llm_error"

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from evolve.kinds import Rejection
 from evolve.operators.reply import parse_reply
 from scoring import guard, syntax
 from scoring.result import CONSTRAINT_VIOLATION, REJECTED
@@ -30,7 +31,7 @@ class Screened:
     """`status` is None when the candidate may be queued; else REJECTED or CONSTRAINT_VIOLATION."""
 
     status: str | None
-    kind: str  # "" when accepted; unparseable, syntax_error, no_op, duplicate, or constraint_violation
+    kind: Rejection | None  # None when accepted; a duplicate is the campaign's to find (see above)
     reason: str
     files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     code_hash: str | None = None
@@ -129,14 +130,14 @@ def screen(task: Task, parent_files: Mapping[str, str], reply_text: str) -> Scre
     reply = parse_reply(reply_text, parent, task.editable)
     base = dict(ignored=reply.ignored, notes=reply.notes, summary=reply.summary)
     if not reply.ok:
-        return Screened(REJECTED, reply.rejection or "", reply.reason, **base)
+        return Screened(REJECTED, reply.rejection, reply.reason, **base)
     files = dict(reply.files)
     problems = guard.check(task, files)
     if problems:
-        return Screened(CONSTRAINT_VIOLATION, CONSTRAINT_VIOLATION, "; ".join(problems), changed=reply.changed,
-                        **base)
+        return Screened(CONSTRAINT_VIOLATION, Rejection.CONSTRAINT_VIOLATION, "; ".join(problems),
+                        changed=reply.changed, **base)
     digest = code_hash(files)
     if digest == code_hash(parent):
-        return Screened(REJECTED, "no_op", "only comments, docstrings or formatting changed", code_hash=digest,
+        return Screened(REJECTED, Rejection.NO_OP, "only comments, docstrings or formatting changed", code_hash=digest,
                         changed=reply.changed, **base)
-    return Screened(None, "", "", MappingProxyType(files), digest, reply.changed, **base)
+    return Screened(None, None, "", MappingProxyType(files), digest, reply.changed, **base)

@@ -1,11 +1,11 @@
 """The loopback LLM both frameworks talk to in the side-by-side benchmarks.
 
 It is evolve.operators.server's OpenAI-compatible endpoint (real HTTP, fixed added latency) with one
-addition: it also reads OpenEvolve's full-rewrite prompts. A persona-evolve prompt is answered by the
-offline operator as usual; an OpenEvolve prompt has its "# Current Program" block mutated by the same
-offline operator (`mutate_files`: the same catalog edits and numeric perturbation, no persona weighting)
-and answered with the whole new program in one ```python block, which is what the peer parses when
-`diff_based_evolution: false`.
+addition: it also reads OpenEvolve's full-rewrite prompts. A persona-evolve call (it carries its
+structured request beside the prompt) is answered by the offline operator as usual; an OpenEvolve
+prompt has its "# Current Program" block mutated by the same offline operator (`mutate_files`: the same
+catalog edits and numeric perturbation, no persona weighting) and answered with the whole new program in
+one ```python block, which is what the peer parses when `diff_based_evolution: false`.
 
 `hang_at=k` makes the k-th answer that carries code a candidate whose `train()` never returns (the
 hung-candidate benchmark). Runs in our venv, in a process of its own (BenchServer): neither framework's
@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from evolve.operators.context import Request  # noqa: E402
 from evolve.operators.offline.operator import mutate_files  # noqa: E402
 from evolve.operators.server import LoopbackHTTPServer  # noqa: E402
 from scoring.task import Task, load_task  # noqa: E402
@@ -50,11 +51,12 @@ class BenchHTTPServer(LoopbackHTTPServer):
         self.task, self.hang_at = task, hang_at
         self.code_replies = 0
 
-    def answer(self, prompt: str, seed: int) -> str:
-        program = peer_program(prompt) if "# This request" not in prompt else None
+    def answer(self, prompt: str, seed: int, request: Request | None = None) -> str | None:
+        """Ours sends its structured request beside the prompt; the peer's prompt is read as it comes."""
+        program = peer_program(prompt) if request is None else None
         if program is None:
-            reply = super().answer(prompt, seed)
-            if "def train():\n" in reply and self._hang_now():
+            reply = super().answer(prompt, seed, request)
+            if reply is not None and "def train():\n" in reply and self._hang_now():
                 reply = with_hang(reply)  # the reply's one full train_mps.py block
             return reply
         f = self.task.frozen

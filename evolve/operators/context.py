@@ -5,8 +5,11 @@ Operators never query the database; everything they render arrives in these data
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from evolve.kinds import Operator
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,11 @@ class Context:
 
 @dataclass(frozen=True)
 class Request:
-    """What a prompt asks for, as values: rendered into the prompt's text (prompts.py) and handed as it is
-    to the offline operator; read back from the text (offline/prompt_view.py) only where text is all there
-    is (the loopback server)."""
+    """What a prompt asks for, as values: rendered into the prompt's text (prompts.py) for an LLM, and
+    handed as it is to the offline operator, in process or, as JSON beside the messages (`to_wire`), through
+    the loopback server."""
 
-    operator: str
+    operator: Operator
     persona: str
     tags: tuple[str, ...]
     parent: dict[str, str]  # the parent's editable files (parent A for crossover)
@@ -70,6 +73,58 @@ class Request:
     last_change: str  # the parent's last change, as the prompt shows it
     failure: str  # repair: the failure heading (status and reason) and the error tail shown
     tried: tuple[str, ...] = ()  # the earlier attempts' lines, as the prompt shows them
+
+    def to_wire(self) -> dict[str, Any]:
+        """A JSON-ready dict: every field, tuples as lists."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_wire(cls, wire: object) -> Request:
+        """The Request `to_wire` gave, from its decoded JSON; ValueError naming the first field that is
+        missing, unknown or of the wrong type. Nothing is guessed or defaulted."""
+        checked = _checked(wire)
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in checked.items()}
+        return cls(**{**values, "operator": Operator(checked["operator"])})
+
+
+def _text(v: object) -> bool:
+    return isinstance(v, str)
+
+
+def _texts(v: object) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _files(v: object) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+
+
+def _or_none(fits: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda v: v is None or fits(v)
+
+
+def _operator(v: object) -> bool:  # what a prompt can ask for: not a seed
+    return isinstance(v, str) and v in (Operator.MUTATE, Operator.CROSSOVER, Operator.REPAIR)
+
+
+def _checked(wire: object) -> dict[str, Any]:
+    """`wire` when it holds exactly Request's fields, each with a value it accepts; else ValueError."""
+    if not isinstance(wire, dict):
+        raise ValueError(f"a request is a JSON object, not {type(wire).__name__}")
+    missing, unknown = sorted(set(_WIRE) - set(wire)), sorted(set(wire) - set(_WIRE))
+    if missing or unknown:
+        raise ValueError(f"request fields missing: {missing or 'none'}; unknown: {unknown or 'none'}")
+    bad = next((k for k, fits in _WIRE.items() if not fits(wire[k])), None)
+    if bad is not None:
+        raise ValueError(f"request field {bad!r} has the wrong type or value: {str(wire[bad])[:80]!r}")
+    return wire
+
+
+_WIRE: dict[str, Callable[[object], bool]] = {  # Request's fields, each with the JSON values it accepts
+    "operator": _operator, "persona": _text, "tags": _texts, "parent": _files, "other": _or_none(_files),
+    "editable": _texts, "frozen_file": _or_none(_text), "end_marker": _or_none(_text), "frozen_names": _texts,
+    "last_change": _text, "failure": _text, "tried": _texts,
+}
 
 
 @dataclass(frozen=True)

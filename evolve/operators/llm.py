@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
 from functools import cache
 from pathlib import Path
@@ -39,7 +39,8 @@ from evolve.config import LLM, ModelChoice
 from evolve.operators.context import Request
 from evolve.operators.offline.operator import MODEL_NAME as OFFLINE
 from evolve.operators.offline.operator import respond
-from evolve.operators.server import count_tokens
+from evolve.operators.server import MODEL as LOOPBACK_MODEL
+from evolve.operators.server import REQUEST_FIELD, count_tokens
 from scoring.errors import InputError
 
 _LOCAL_KEY = "not-needed"  # sent to an api_base that needs no key
@@ -100,14 +101,18 @@ def _suggest(name: str, choices: Sequence[str]) -> str:
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
+def _left_to_litellm(name: str, api_base: str | None) -> bool:
+    """Names litellm routes by rules of its own: a provider prefix, an api_base, a `:` (fine-tunes, Bedrock
+    and Replicate ids), its proxy mode, or a prefix its code routes."""
+    if api_base or "/" in name or ":" in name or name == "*" or os.environ.get("USE_LITELLM_PROXY"):
+        return True
+    return name.lower().startswith(("gpt-image", "amazon_nova"))
+
+
 def clearly_unknown(name: str, api_base: str | None = None) -> bool:
     """Whether `name` cannot be a model litellm accepts, decided without importing litellm; False when it
-    may be one (litellm then decides). Only a bare name is decided here: with a provider prefix, an
-    api_base, a `:` (fine-tunes, Bedrock and Replicate ids) or litellm's proxy mode, litellm has rules of
-    its own."""
-    if name == OFFLINE or api_base or "/" in name or ":" in name or name == "*" or os.environ.get("USE_LITELLM_PROXY"):
-        return False
-    if name.lower().startswith(("gpt-image", "amazon_nova")):  # routed by prefix in litellm's code
+    may be one (litellm then decides). Only a bare name is decided here."""
+    if name == OFFLINE or _left_to_litellm(name, api_base):
         return False
     known = _model_map()
     return not (known is None or name.lower() in known.lowered or any(p.search(name) for p in known.patterns))
@@ -212,26 +217,32 @@ class LLMClient:
 
     def complete(self, prompt: str, model: ModelChoice | None = None, *, seed: int | None = None,
                  request: Request | None = None) -> CallRecord:
-        """`request`: what the prompt was rendered from, for the offline operator (an LLM reads the text)."""
+        """`request`: what the prompt was rendered from (prompts.Prompt.request). The offline operator
+        answers from it, in process or through the loopback server (`is_loopback`), where it travels as
+        JSON beside the messages; a real model reads the text and is never sent it."""
         spec = model or self.models[0]
         seed = self.seed if seed is None else seed
         with self._slots:
             if spec.name == OFFLINE:
                 return self._offline(prompt, seed, request)
-            return self._remote(prompt, spec, seed)
+            return self._remote(prompt, spec, seed, request)
 
-    async def acomplete(self, prompt: str, model: ModelChoice | None = None, *,
-                        seed: int | None = None) -> CallRecord:
-        return await asyncio.to_thread(self.complete, prompt, model, seed=seed)
+    async def acomplete(self, prompt: str, model: ModelChoice | None = None, *, seed: int | None = None,
+                        request: Request | None = None) -> CallRecord:
+        return await asyncio.to_thread(self.complete, prompt, model, seed=seed, request=request)
 
     def _offline(self, prompt: str, seed: int, request: Request | None) -> CallRecord:
+        if request is None:
+            return CallRecord(OFFLINE, prompt_hash(prompt), None, "the offline operator answers only "
+                              "persona-evolve prompts: the call carries no Request (prompts.Prompt.request)")
         t0 = time.perf_counter()
-        reply = respond(prompt, seed, request)
+        reply = respond(prompt, request, seed)
         return CallRecord(OFFLINE, prompt_hash(prompt), reply, None, count_tokens(prompt), count_tokens(reply),
                           0.0, time.perf_counter() - t0, notes=("token counts are estimates (4 chars each)",))
 
-    def _remote(self, prompt: str, spec: ModelChoice, seed: int) -> CallRecord:
-        litellm = litellm_module()
+    def _arguments(self, prompt: str, spec: ModelChoice, seed: int, request: Request | None) -> dict[str, Any]:
+        """litellm.completion's arguments. The structured request goes only to our own loopback server: a
+        real provider may refuse a field it does not know."""
         s = self.settings
         kwargs: dict[str, Any] = dict(
             model=spec.name, messages=[{"role": "user", "content": prompt}], temperature=s.temperature,
@@ -241,35 +252,55 @@ class LLMClient:
             kwargs["api_base"] = spec.api_base
         if spec.name in self._keys:
             kwargs["api_key"] = self._keys[spec.name]
+        if request is not None and is_loopback(spec):
+            kwargs["extra_body"] = {REQUEST_FIELD: request.to_wire()}
+        return kwargs
+
+    def _remote(self, prompt: str, spec: ModelChoice, seed: int, request: Request | None) -> CallRecord:
+        litellm = litellm_module()
         t0 = time.perf_counter()
+        response, error, attempts = self._send(litellm, self._arguments(prompt, spec, seed, request))
+        latency = time.perf_counter() - t0
+        failed = CallRecord(spec.name, prompt_hash(prompt), None, error, latency_s=latency, attempts=attempts,
+                            api_base=spec.api_base)
+        if error is not None:
+            return failed
+        try:
+            reply = response.choices[0].message.content or ""
+        except (AttributeError, IndexError) as e:
+            return replace(failed, error=f"malformed response: {e}")
+        usage = getattr(response, "usage", None)
+        return CallRecord(spec.name, prompt_hash(prompt), reply, None,
+                          getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
+                          _cost(litellm, response), latency, attempts, spec.api_base)
+
+    def _send(self, litellm: Any, kwargs: dict[str, Any]) -> tuple[Any, str | None, int]:
+        """(response, None, attempts), or (None, the last error, attempts): transient errors are retried
+        with exponential backoff, up to `retries` times."""
         attempts = 0
         while True:
             attempts += 1
             try:
-                response = litellm.completion(**kwargs)
-                break
+                return litellm.completion(**kwargs), None, attempts
             except Exception as e:
                 error = f"{type(e).__name__}: {' '.join(str(e).split())[:500]}"
-                if type(e).__name__ not in _TRANSIENT or attempts > s.retries:
-                    return CallRecord(spec.name, prompt_hash(prompt), None, error,
-                                      latency_s=time.perf_counter() - t0, attempts=attempts, api_base=spec.api_base)
-                time.sleep(min(60.0, s.retry_backoff_s * 2 ** (attempts - 1)) * random.uniform(0.75, 1.0))
-        latency = time.perf_counter() - t0
-        try:
-            reply = response.choices[0].message.content or ""
-        except (AttributeError, IndexError) as e:
-            return CallRecord(spec.name, prompt_hash(prompt), None, f"malformed response: {e}",
-                              latency_s=latency, attempts=attempts, api_base=spec.api_base)
-        usage = getattr(response, "usage", None)
-        cost: float | None = None  # None: litellm has no price for this model (local servers, new models)
-        hidden = getattr(response, "_hidden_params", None) or {}
-        if "response_cost" in hidden:  # litellm priced the response while building it: not twice
-            cost = None if hidden["response_cost"] is None else float(hidden["response_cost"])
-        else:
-            try:
-                cost = float(litellm.completion_cost(completion_response=response))
-            except Exception:
-                pass
-        return CallRecord(spec.name, prompt_hash(prompt), reply, None,
-                          getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
-                          cost, latency, attempts, spec.api_base)
+                if type(e).__name__ not in _TRANSIENT or attempts > self.settings.retries:
+                    return None, error, attempts
+                backoff = self.settings.retry_backoff_s * 2 ** (attempts - 1)
+                time.sleep(min(60.0, backoff) * random.uniform(0.75, 1.0))
+
+
+def is_loopback(spec: ModelChoice) -> bool:
+    """Whether `spec` is our loopback server (evolve.operators.server): its model name at an api_base."""
+    return spec.name == LOOPBACK_MODEL and bool(spec.api_base)
+
+
+def _cost(litellm: Any, response: Any) -> float | None:
+    """The call's price; None when litellm has none for the model (local servers, new models)."""
+    hidden = getattr(response, "_hidden_params", None) or {}
+    if "response_cost" in hidden:  # litellm priced the response while building it: not twice
+        return None if hidden["response_cost"] is None else float(hidden["response_cost"])
+    try:
+        return float(litellm.completion_cost(completion_response=response))
+    except Exception:
+        return None

@@ -1,8 +1,9 @@
 """Prompt rendering for the three operators: mutate, crossover, repair.
 
 A prompt is the persona's text, then the parent's files, the task's constraints and the bounded context.
-Files are fenced blocks named on their first line, the same format the reply must use, so the prompt is
-machine-readable: the offline operator reads it back exactly as an LLM would receive it.
+Files are fenced blocks named on their first line, the same format the reply must use. Beside the text,
+`Prompt.request` holds what it asks for as values (context.Request): the offline operator answers from
+that, in process or through the loopback server, and never reads the text back.
 
 The context includes the parent's earlier children (`Context.attempts`): what each tried and how it
 ended, with the reason of the newest rejection in full, so a model told its last reply was a duplicate or
@@ -21,6 +22,7 @@ A prompt whose files and fixed text alone exceed the limit raises PromptTooLong.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from evolve.kinds import Operator
@@ -31,7 +33,6 @@ from scoring.task import Task
 
 MUTATE, CROSSOVER, REPAIR = Operator.MUTATE, Operator.CROSSOVER, Operator.REPAIR
 
-# Section headings the offline operator reads back; change them together with offline/prompt_view.py.
 PARENT_HEADING = "## Parent files"
 PARENT_A_HEADING = "## Parent A files"
 PARENT_B_HEADING = "## Parent B files"
@@ -58,7 +59,7 @@ class PromptTooLong(ValueError):
 @dataclass(frozen=True)
 class Prompt:
     text: str
-    operator: str
+    operator: Operator
     persona: str
     cuts: tuple[str, ...] = ()
     request: Request | None = None  # what the text asks for, as values (the offline operator reads this)
@@ -162,7 +163,7 @@ def _error(parent: Parent, tail: str) -> str:
     return f"{_error_head(parent)}\n{file_block('log', tail) if tail else '(no log output)'}"
 
 
-def _request(operator: str, persona: Persona, parent: Parent, other: Parent | None, task: Task, limits: Limits,
+def _request(operator: Operator, persona: Persona, parent: Parent, other: Parent | None, task: Task, limits: Limits,
              tail: str | None, attempts: list[Attempt]) -> Request:
     fz = task.frozen
     failure = ""
@@ -176,7 +177,7 @@ def _request(operator: str, persona: Persona, parent: Parent, other: Parent | No
         failure=failure, tried=tuple(_attempt_lines(attempts, limits)))
 
 
-def _assemble(persona: Persona, persona_text: str, operator: str, file_sections: list[str], task: Task,
+def _assemble(persona: Persona, persona_text: str, operator: Operator, file_sections: list[str], task: Task,
               parent: Parent, context: Context, changes: list[Change], dropped: int, tail: str | None,
               limits: Limits, cuts: list[str], attempts: list[Attempt], attempts_dropped: int) -> str:
     parts = [persona_text.rstrip(), "# This request",
@@ -196,56 +197,81 @@ def _assemble(persona: Persona, persona_text: str, operator: str, file_sections:
     return "\n\n".join(parts) + "\n"
 
 
-def _render(operator: str, persona: Persona, parent: Parent, file_sections: list[str], task: Task,
-            context: Context, limits: Limits, with_error: bool, other: Parent | None = None) -> Prompt:
+@dataclass
+class _Draft:
+    """A prompt's parts that are cut to fit, as they stand."""
+
+    changes: list[Change]
+    attempts: list[Attempt]
+    shed: dict[str, int]  # entries left out, by list ("changes", "attempts")
+    tail: str | None  # repair: the error tail shown
+    persona_text: str
+    cuts: list[str]
+
+
+def _draft(persona: Persona, parent: Parent, context: Context, limits: Limits, with_error: bool) -> _Draft:
+    """Steps 1 and 2 of the stated order: the fixed bounds, each cut stated."""
     cuts: list[str] = []
     changes = list(context.recent[: limits.max_changes])
-    dropped = len(context.recent) - len(changes)
     if any(len(" ".join(c.summary.split())) > limits.max_change_chars for c in changes):
         cuts.append(f"change summaries shortened to {limits.max_change_chars} characters")
     attempts = list(context.attempts[: limits.max_attempts])
-    attempts_dropped = len(context.attempts) - len(attempts)
-    if attempts_dropped:
+    if len(context.attempts) > len(attempts):
         cuts.append(f"earlier attempts beyond the newest {limits.max_attempts} not shown")
-    tail = None
-    if with_error:
-        tail = parent.error_tail
-        if len(tail) > limits.max_error_chars:
-            tail = tail[-limits.max_error_chars :]
-            cuts.append(f"error tail shortened to its last {limits.max_error_chars} characters")
-    persona_text = persona.prompt
+    tail = parent.error_tail if with_error else None
+    if tail is not None and len(tail) > limits.max_error_chars:
+        tail = tail[-limits.max_error_chars :]
+        cuts.append(f"error tail shortened to its last {limits.max_error_chars} characters")
+    shed = {"changes": len(context.recent) - len(changes), "attempts": len(context.attempts) - len(attempts)}
+    return _Draft(changes, attempts, shed, tail, persona.prompt, cuts)
 
-    shed = {"changes": dropped, "attempts": attempts_dropped}  # entries left out, by list
 
-    def build() -> str:
-        return _assemble(persona, persona_text, operator, file_sections, task, parent, context, changes,
-                         shed["changes"], tail, limits, cuts, attempts, shed["attempts"])
-
+def _fit(draft: _Draft, build: Callable[[], str], persona: Persona, limits: Limits) -> str:
+    """Step 3 of the stated order: cut `draft` until what `build` makes of it fits; that text."""
     text = build()
-    # Step 3 of the stated order: shed context until the prompt fits, oldest entries first.
-    for what, entries in (("changes", changes), ("attempts", attempts)):
+    for what in ("changes", "attempts"):  # shed context, oldest entries first
+        entries: list = getattr(draft, what)
         while len(text) > limits.max_chars and entries:
             entries.pop()
-            shed[what] += 1
-            cuts[:] = [c for c in cuts if not c.startswith(f"older {what}")] + [
+            draft.shed[what] += 1
+            draft.cuts[:] = [c for c in draft.cuts if not c.startswith(f"older {what}")] + [
                 f"older {what} dropped to fit; the newest are kept"]
             text = build()
+    tail = draft.tail
     if tail is not None and len(text) > limits.max_chars and len(tail) > limits.min_error_chars:
         keep = max(limits.min_error_chars, len(tail) - (len(text) - limits.max_chars) - 200)
-        tail = tail[-keep:]
-        cuts.append(f"error tail shortened to its last {keep} characters to fit")
+        draft.tail = tail[-keep:]
+        draft.cuts.append(f"error tail shortened to its last {keep} characters to fit")
         text = build()
     if len(text) > limits.max_chars:
-        cuts.append("persona text cut, keeping its beginning")
-        over = len(text) - limits.max_chars + 100
-        keep = len(persona.prompt) - over
-        if keep < 200:
-            raise PromptTooLong(f"the parent's files alone need about {len(text) - len(persona.prompt)} "
-                                f"characters; the limit is {limits.max_chars}")
-        persona_text = persona.prompt[:keep].rsplit("\n", 1)[0] + "\n[... persona text cut here ...]"
+        draft.persona_text = _cut_persona(persona, len(text), limits)
+        draft.cuts.append("persona text cut, keeping its beginning")
         text = build()
-    request = _request(operator, persona, parent, other, task, limits, tail, attempts)
-    return Prompt(text, operator, persona.name, tuple(cuts), request)
+    return text
+
+
+def _cut_persona(persona: Persona, length: int, limits: Limits) -> str:
+    """The persona's text cut so that a prompt of `length` characters fits; PromptTooLong when under 200
+    characters of it would remain."""
+    keep = len(persona.prompt) - (length - limits.max_chars + 100)
+    if keep < 200:
+        raise PromptTooLong(f"the parent's files alone need about {length - len(persona.prompt)} "
+                            f"characters; the limit is {limits.max_chars}")
+    return persona.prompt[:keep].rsplit("\n", 1)[0] + "\n[... persona text cut here ...]"
+
+
+def _render(operator: Operator, persona: Persona, parent: Parent, file_sections: list[str], task: Task,
+            context: Context, limits: Limits, with_error: bool, other: Parent | None = None) -> Prompt:
+    draft = _draft(persona, parent, context, limits, with_error)
+
+    def build() -> str:
+        return _assemble(persona, draft.persona_text, operator, file_sections, task, parent, context,
+                         draft.changes, draft.shed["changes"], draft.tail, limits, draft.cuts, draft.attempts,
+                         draft.shed["attempts"])
+
+    text = _fit(draft, build, persona, limits)
+    request = _request(operator, persona, parent, other, task, limits, draft.tail, draft.attempts)
+    return Prompt(text, operator, persona.name, tuple(draft.cuts), request)
 
 
 def mutate(persona: Persona, parent: Parent, task: Task, context: Context = NO_CONTEXT,

@@ -33,11 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from evolve.kinds import Rejection
 from scoring import syntax
-
-UNPARSEABLE = "unparseable"
-SYNTAX_ERROR = "syntax_error"
-NO_OP = "no_op"
 
 _OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _ATTR = re.compile(r"""(?:title|file|filename|name|path)\s*=\s*["']?([^"'\s}]+)""")
@@ -60,7 +57,7 @@ class Block:
 class Reply:
     """The parse of one reply. `rejection` is None when accepted; then `files` is the full new file set."""
 
-    rejection: str | None
+    rejection: Rejection | None  # unparseable, syntax_error or no_op
     reason: str
     files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     changed: tuple[str, ...] = ()
@@ -177,50 +174,82 @@ def _syntax_problem(name: str, text: str) -> str | None:
     return None
 
 
+def _unreadable(blocks: Sequence[Block]) -> str | None:
+    """Why the reply gives no blocks to read: none at all, or one left open with content in it (a reply
+    cut off by max tokens); None when it does."""
+    if not blocks:
+        return "the reply has no fenced code block"
+    for n, block in enumerate(blocks, 1):
+        if not block.closed and block.text.strip():
+            what = f"the block for {block.name}" if block.name else f"block {n}"
+            return f"{what} is never closed (reply cut off?)"
+    return None
+
+
+def _file_of(block: Block, editable: Sequence[str]) -> str | None:
+    """The file a block is for: its name, or the only editable file when it has none."""
+    return editable[0] if block.name is None and len(editable) == 1 else block.name
+
+
+@dataclass
+class _Gathered:
+    """What the closed blocks of a reply give, file by file."""
+
+    chosen: dict[str, str] = field(default_factory=dict)  # editable file -> its last block with code
+    counts: dict[str, int] = field(default_factory=dict)  # editable file -> the blocks naming it
+    ignored: list[str] = field(default_factory=list)  # names that are not editable files
+    notes: list[str] = field(default_factory=list)
+
+
+def _gather(blocks: Sequence[Block], editable: Sequence[str]) -> _Gathered:
+    g = _Gathered()
+    for n, block in enumerate(blocks, 1):
+        name = _file_of(block, editable)
+        if not block.closed:  # an empty fence left open (one with content was refused before)
+            g.notes.append(f"block {n} is an empty fence left open; ignored")
+        elif name is None:
+            g.notes.append(f"block {n} has no file name; ignored")
+        elif name not in editable:
+            if name not in g.ignored:
+                g.ignored.append(name)
+        else:
+            g.counts[name] = g.counts.get(name, 0) + 1
+            if _has_code(block.text):
+                g.chosen[name] = block.text
+    g.notes += [f"{name} is given in {count} blocks; the last non-empty one is used"
+                for name, count in g.counts.items() if count > 1]
+    return g
+
+
+def _judge(chosen: Mapping[str, str], parent: Mapping[str, str], editable: Sequence[str], **seen) -> Reply:
+    """The files the reply gives, against the parent's: a syntax error, no change, or the new file set."""
+    problem = next(filter(None, (_syntax_problem(name, text) for name, text in chosen.items())), None)
+    if problem:
+        return Reply(Rejection.SYNTAX_ERROR, problem, **seen)
+    changed = tuple(n for n in editable if n in chosen and not _same(chosen[n], parent.get(n, "")))
+    if not changed:
+        why = "every block is empty" if not chosen else "the reply repeats the parent's files unchanged"
+        return Reply(Rejection.NO_OP, why, **seen)
+    return Reply(None, "", MappingProxyType(_merged(parent, chosen, changed, editable)), changed, **seen)
+
+
+def _merged(parent: Mapping[str, str], chosen: Mapping[str, str], changed: Sequence[str],
+            editable: Sequence[str]) -> dict[str, str]:
+    """The new file set: the parent's files with the changed ones replaced, in `editable`'s order."""
+    return {n: (chosen[n] if n in changed else parent[n]) for n in editable if n in parent or n in changed}
+
+
 def parse_reply(reply: str, parent: Mapping[str, str], editable: Sequence[str] | None = None) -> Reply:
     """Apply the rules above to `reply` against the parent's files."""
     editable = tuple(editable if editable is not None else parent)
     blocks, summary = split_blocks(reply)
-    if not blocks:
-        return Reply(UNPARSEABLE, "the reply has no fenced code block", summary=summary)
-    notes: list[str] = []
-    chosen: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    ignored: list[str] = []
-    for n, block in enumerate(blocks, 1):
-        if not block.closed:
-            if block.text.strip():
-                what = f"the block for {block.name}" if block.name else f"block {n}"
-                return Reply(UNPARSEABLE, f"{what} is never closed (reply cut off?)", summary=summary)
-            notes.append(f"block {n} is an empty fence left open; ignored")
-            continue
-        name = block.name
-        if name is None and len(editable) == 1:
-            name = editable[0]
-        if name is None:
-            notes.append(f"block {n} has no file name; ignored")
-            continue
-        if name not in editable:
-            if name not in ignored:
-                ignored.append(name)
-            continue
-        counts[name] = counts.get(name, 0) + 1
-        if _has_code(block.text):
-            chosen[name] = block.text
-    for name, count in counts.items():
-        if count > 1:
-            notes.append(f"{name} is given in {count} blocks; the last non-empty one is used")
-    if not counts:
-        found = f" (blocks named: {', '.join(ignored)})" if ignored else ""
-        return Reply(UNPARSEABLE, f"no block names an editable file ({', '.join(editable)}){found}",
-                     ignored=tuple(ignored), notes=tuple(notes), summary=summary)
-    for name, text in chosen.items():
-        problem = _syntax_problem(name, text)
-        if problem:
-            return Reply(SYNTAX_ERROR, problem, ignored=tuple(ignored), notes=tuple(notes), summary=summary)
-    changed = tuple(n for n in editable if n in chosen and not _same(chosen[n], parent.get(n, "")))
-    if not changed:
-        why = "every block is empty" if not chosen else "the reply repeats the parent's files unchanged"
-        return Reply(NO_OP, why, ignored=tuple(ignored), notes=tuple(notes), summary=summary)
-    files = {n: (chosen[n] if n in changed else parent[n]) for n in editable if n in parent or n in changed}
-    return Reply(None, "", MappingProxyType(files), changed, tuple(ignored), tuple(notes), summary)
+    unreadable = _unreadable(blocks)
+    if unreadable:
+        return Reply(Rejection.UNPARSEABLE, unreadable, summary=summary)
+    g = _gather(blocks, editable)
+    seen = dict(ignored=tuple(g.ignored), notes=tuple(g.notes), summary=summary)
+    if not g.counts:
+        found = f" (blocks named: {', '.join(g.ignored)})" if g.ignored else ""
+        why = f"no block names an editable file ({', '.join(editable)}){found}"
+        return Reply(Rejection.UNPARSEABLE, why, **seen)
+    return _judge(g.chosen, parent, editable, **seen)

@@ -2,8 +2,12 @@
 
 For tests and benchmarks: litellm talks to it over real HTTP (`model="openai/offline"`,
 `api_base=http://127.0.0.1:PORT/v1`, any api_key), so the client path is exercised end to end without a
-network or a key. Optional added latency and a rate of garbage replies (prose only, a cut-off block,
-a syntax error, an unknown file) let benchmarks and tests see the failure paths.
+network or a key. It answers from the structured request the prompt was rendered from
+(evolve.operators.context.Request), which the LLM client sends, for this model only, as JSON in the body
+field REQUEST_FIELD beside the messages; the prompt's text only seeds the draw. A request without that
+field is answered 400: the prose is never parsed back. Optional added latency and a rate of garbage
+replies (prose only, a cut-off block, a syntax error, an unknown file) let benchmarks and tests see the
+failure paths.
 
 A `mode` other than "offline" makes the server a model that never helps, for the progress guard's
 tests and benchmark:
@@ -29,10 +33,11 @@ import socket
 import threading
 import time
 from collections.abc import Collection
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from evolve.operators.context import Request
 from evolve.operators.offline.operator import render_reply, respond
-from evolve.operators.offline.prompt_view import read_prompt
 
 GARBAGE = (
     "I would rather discuss the history of mechanics than write code today.",
@@ -43,6 +48,8 @@ GARBAGE = (
 
 
 MODES = ("offline", "stuck", "prose", "frozen_edit", "stall")
+MODEL = "openai/offline"  # the litellm model name a campaign gives this server (with its URL as api_base)
+REQUEST_FIELD = "persona_evolve_request"  # the body field holding the structured request (Request.to_wire)
 
 
 def count_tokens(text: str) -> int:
@@ -84,36 +91,64 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route {self.path}")
             return
         try:
-            length = int(self.headers.get("Content-Length", "0"))
-            request = json.loads(self.rfile.read(length) or b"{}")
-            messages = request["messages"]
-            prompt = "\n\n".join(str(m.get("content") or "") for m in messages if m.get("role") != "assistant")
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            self._error(400, f"bad request: {e}")
+            chat = _read_chat(self.rfile.read(int(self.headers.get("Content-Length", "0"))), self.server.seed)
+            reply = self.server.answer(chat.prompt, chat.seed, chat.request)
+        except BadRequest as e:
+            self._error(400, str(e))
             return
-        if request.get("stream"):
-            self._error(400, "streaming is not supported by the loopback server")
-            return
-        seed = request.get("seed")
-        seed = seed if isinstance(seed, int) else self.server.seed
-        reply = self.server.answer(prompt, seed)
         if reply is None:  # stall: hold the request past the client's timeout, then drop it
             time.sleep(self.server.stall_s)
             self.close_connection = True
             return
         if self.server.latency_s > 0:
             time.sleep(self.server.latency_s)
-        tokens_in, tokens_out = count_tokens(prompt), count_tokens(reply)
-        self._send(200, {
-            "id": "chatcmpl-" + hashlib.sha256(f"{seed}{prompt}".encode()).hexdigest()[:24],
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": str(request.get("model", "offline")),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
-                      "total_tokens": tokens_in + tokens_out},
-        })
+        self._send(200, _completion(chat, reply))
+
+
+class BadRequest(ValueError):
+    """A chat request the server cannot answer; its message is the 400 response's."""
+
+
+@dataclass(frozen=True)
+class Chat:
+    """One chat-completions request as the server reads it: the prompt text (what the offline operator's
+    draw depends on), the seed, and the structured request when the client sent one."""
+
+    model: str
+    prompt: str
+    seed: int
+    request: Request | None
+
+
+def _read_chat(body: bytes, default_seed: int) -> Chat:
+    try:
+        payload = json.loads(body or b"{}")
+        prompt = "\n\n".join(str(m.get("content") or "") for m in payload["messages"]
+                             if m.get("role") != "assistant")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BadRequest(f"bad request: {e}") from None
+    if payload.get("stream"):
+        raise BadRequest("streaming is not supported by the loopback server")
+    try:
+        request = None if REQUEST_FIELD not in payload else Request.from_wire(payload[REQUEST_FIELD])
+    except ValueError as e:
+        raise BadRequest(f"bad {REQUEST_FIELD}: {e}") from None
+    seed = payload.get("seed")
+    return Chat(str(payload.get("model", "offline")), prompt, seed if isinstance(seed, int) else default_seed,
+                request)
+
+
+def _completion(chat: Chat, reply: str) -> dict:
+    """The OpenAI chat-completion object for `reply`, with estimated token counts."""
+    tokens_in, tokens_out = count_tokens(chat.prompt), count_tokens(reply)
+    return {
+        "id": "chatcmpl-" + hashlib.sha256(f"{chat.seed}{chat.prompt}".encode()).hexdigest()[:24],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": chat.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out},
+    }
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -128,44 +163,55 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         self.garbage_rate = garbage_rate
         self.seed = seed
         self.mode, self.stall_s, self.stall_at = mode, stall_s, frozenset(stall_at)
-        self.requests = 0  # chat-completion requests received, answered or not
+        self.requests = 0  # chat-completion requests received with a structured request, answered or not
         self.prompts: collections.deque[str] = collections.deque(maxlen=200)  # the newest, for tests
         self._first: str | None = None
         self._lock = threading.Lock()
 
-    def answer(self, prompt: str, seed: int) -> str | None:
-        # Garbage is drawn per request from (seed, request number): reproducible for a given call order.
+    def answer(self, prompt: str, seed: int, request: Request | None) -> str | None:
+        """The reply to one request, or None to stall. Without the structured request there is nothing
+        to answer from: BadRequest (the prose is never read back)."""
+        if request is None:
+            raise BadRequest(f"the request has no {REQUEST_FIELD!r} field: this server answers only the "
+                             "structured requests persona-evolve's LLM client sends beside the messages")
         with self._lock:
             self.requests += 1
             n = self.requests
             self.prompts.append(prompt)
         if self.mode == "stall" or n in self.stall_at:
             return None
-        if self.mode == "prose":
-            return GARBAGE[0]
-        if self.mode == "frozen_edit":
-            return _frozen_edit(prompt)
-        if self.garbage_rate > 0:
-            rng = random.Random(f"{self.seed}:{n}")
-            if rng.random() < self.garbage_rate:
-                return rng.choice(GARBAGE)
-        if self.mode == "stuck":
-            with self._lock:
-                if self._first is None:
-                    self._first = respond(prompt, seed)
-                return self._first
-        return respond(prompt, seed)
+        if self.mode in _USELESS:
+            return _USELESS[self.mode](request)
+        garbage = self._garbage(n)
+        if garbage is not None:
+            return garbage
+        return self._stuck(prompt, seed, request) if self.mode == "stuck" else respond(prompt, request, seed)
+
+    def _garbage(self, n: int) -> str | None:
+        """Garbage is drawn per request from (seed, request number): reproducible for a given call order."""
+        rng = random.Random(f"{self.seed}:{n}")
+        return rng.choice(GARBAGE) if self.garbage_rate > 0 and rng.random() < self.garbage_rate else None
+
+    def _stuck(self, prompt: str, seed: int, request: Request) -> str:
+        """The first well-formed answer, to every request."""
+        with self._lock:
+            if self._first is None:
+                self._first = respond(prompt, request, seed)
+            return self._first
 
 
-def _frozen_edit(prompt: str) -> str:
+def _frozen_edit(request: Request) -> str:
     """The parent's files with one assignment added just above the frozen block's end marker."""
-    view = read_prompt(prompt)
-    if view is None or not view.frozen_file or not view.end_marker or view.frozen_file not in view.parent:
+    parent, frozen = request.parent, request.frozen_file
+    if not frozen or not request.end_marker or frozen not in parent:
         return GARBAGE[0]
-    lines = view.parent[view.frozen_file].split("\n")
-    at = next(i for i, line in enumerate(lines) if view.end_marker in line)
-    edited = {**view.parent, view.frozen_file: "\n".join(lines[:at] + ["EVAL_ITERS_BONUS = 1"] + lines[at:])}
-    return render_reply("Evaluate a little more carefully.", view.parent, edited, view.editable or tuple(view.parent))
+    lines = parent[frozen].split("\n")
+    at = next(i for i, line in enumerate(lines) if request.end_marker in line)
+    edited = {**parent, frozen: "\n".join(lines[:at] + ["EVAL_ITERS_BONUS = 1"] + lines[at:])}
+    return render_reply("Evaluate a little more carefully.", parent, edited, request.editable)
+
+
+_USELESS = {"prose": lambda request: GARBAGE[0], "frozen_edit": _frozen_edit}  # modes that ignore the request's asks
 
 
 class LoopbackServer:

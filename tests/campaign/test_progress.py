@@ -13,9 +13,10 @@ import pytest
 
 from evolve import lineage
 from evolve.campaign import Stop
+from evolve.kinds import Rejection
 from evolve.launch import prepare_launch, run_session
 from evolve.operators.server import LoopbackServer
-from evolve.progress import BACKOFF_CAP_S, MAX_FAILED_CALLS_IN_A_ROW, Cause, ProgressGuard
+from evolve.progress import BACKOFF_CAP_S, MAX_FAILED_CALLS_IN_A_ROW, ProgressGuard
 from tests.campaign.conftest import RiggedExecutor, settings
 from tests.conftest import TASK_DIR
 from tests.helpers import run_cli
@@ -43,32 +44,43 @@ def test_the_wait_starts_at_the_second_fruitless_proposal_in_a_row_doubles_to_it
     assert g.wait_s() == 0.0
     waits = []
     for _ in range(8):
-        g.fruitless(Cause.DUPLICATE)
+        g.fruitless(Rejection.DUPLICATE)
         waits.append(g.wait_s())
     assert waits == [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, BACKOFF_CAP_S, BACKOFF_CAP_S]
     g.fruitful()
     assert g.wait_s() == 0.0 and g.verdict() is None
-    g.fruitless(Cause.NO_OP)  # one rejection after a success: no wait
+    g.fruitless(Rejection.NO_OP)  # one rejection after a success: no wait
     assert g.wait_s() == 0.0
 
 
 def test_the_verdict_names_every_cause_with_its_count_dominant_first():
     g = ProgressGuard(max_fruitless=5, backoff_s=0.0)
-    for cause in (Cause.CONSTRAINT_VIOLATION, Cause.DUPLICATE, Cause.DUPLICATE, Cause.DUPLICATE):
+    for cause in (Rejection.CONSTRAINT_VIOLATION, Rejection.DUPLICATE, Rejection.DUPLICATE, Rejection.DUPLICATE):
         g.fruitless(cause)
     assert g.verdict() is None
-    g.fruitless(Cause.UNPARSEABLE)
+    g.fruitless(Rejection.UNPARSEABLE)
     assert g.verdict() == ("no progress: the last 5 proposals gave nothing to train (3 duplicates of earlier "
                            "programs, 1 broke the frozen protocol, 1 could not be parsed)")
 
 
+def test_every_cause_is_said_and_only_a_rejection_is_a_cause():
+    g = ProgressGuard(max_fruitless=len(Rejection), backoff_s=0.0)
+    for cause in Rejection:
+        g.fruitless(cause)
+    assert g.verdict().count(", ") == len(Rejection) - 1  # each member named in words
+    with pytest.raises(TypeError, match="not 'duplicate'"):
+        g.fruitless("duplicate")
+    with pytest.raises(TypeError):
+        g.fruitless("reply_too_long")
+
+
 def test_failed_calls_in_a_row_stop_before_the_fruitless_bound():
     g = ProgressGuard(max_fruitless=1000, backoff_s=0.0)
-    g.fruitless(Cause.DUPLICATE)
+    g.fruitless(Rejection.DUPLICATE)
     for _ in range(MAX_FAILED_CALLS_IN_A_ROW - 1):
-        g.fruitless(Cause.LLM_ERROR, "APIConnectionError: refused")
+        g.fruitless(Rejection.LLM_ERROR, "APIConnectionError: refused")
     assert g.verdict() is None
-    g.fruitless(Cause.LLM_ERROR, "Timeout: no answer")
+    g.fruitless(Rejection.LLM_ERROR, "Timeout: no answer")
     assert g.verdict() == f"the last {MAX_FAILED_CALLS_IN_A_ROW} LLM calls failed (last error: Timeout: no answer)"
 
 
@@ -91,6 +103,10 @@ def test_a_campaign_whose_replies_never_help_stops_by_itself_with_the_cause(in_t
     assert sum(c["operator"] != "seed" for c in rows["candidates"]) == len(calls)  # each reply is a row
     stop = [e for e in rows["events"] if e["kind"] == "no_progress"]
     assert len(stop) == 1 and stop[0]["payload"]["causes"] == {mode_cause(mode): 8}
+    stored = [c["reason"].split(":", 1)[0] for c in rows["candidates"]
+              if c["status"] in ("rejected", "constraint_violation")]
+    assert len(stored) >= 8 and set(stored) == {mode_cause(mode)}  # each stored reason starts with its kind
+    assert mode_cause(mode) in set(Rejection)
 
 
 def mode_cause(mode: str) -> str:

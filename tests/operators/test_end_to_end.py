@@ -1,5 +1,6 @@
 """Each persona end to end: render -> litellm over HTTP to the loopback server -> parse -> screen ->
-score with --smoke. The prompt is sent through litellm.completion itself, as issue 4 asks."""
+score with --smoke. The prompt is sent through litellm.completion itself, as issue 4 asks, with the
+structured request beside it as the LLM client sends it to the loopback server."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from evolve.operators.context import Change, Context, Parent
 from evolve.operators.llm import litellm_module
 from evolve.operators.prompts import mutate
+from evolve.operators.server import REQUEST_FIELD
 from evolve.screen import screen
 
 PERSONAS = ["newton", "galileo", "euler", "archimedes", "von_neumann"]
@@ -24,6 +26,7 @@ def test_persona_round_trip_scores_ok(task, personas, loopback, name):
     response = litellm_module().completion(
         model="openai/offline", api_base=loopback.url, api_key="dummy",
         messages=[{"role": "user", "content": prompt.text}], max_retries=0,
+        extra_body={REQUEST_FIELD: prompt.request.to_wire()},
     )
     reply = response.choices[0].message.content
     assert response.usage.prompt_tokens > 1000

@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -12,32 +14,37 @@ from evolve import config as cfgmod
 from evolve.config import LLM, ModelChoice
 from evolve.operators.context import Parent
 from evolve.operators.llm import LLMClient
+from evolve.operators.offline.operator import respond
 from evolve.operators.prompts import mutate
 from evolve.operators.reply import parse_reply
-from evolve.operators.server import GARBAGE, LoopbackServer
+from evolve.operators.server import GARBAGE, REQUEST_FIELD, LoopbackServer
 from scoring.errors import InputError
 
 
 def _prompt(task, personas):
-    return mutate(personas[0], Parent(dict(task.seed_files), 2.45, "c1"), task).text
+    return mutate(personas[0], Parent(dict(task.seed_files), 2.45, "c1"), task)
 
 
 def test_offline_call_record(task, personas):
-    record = LLMClient().complete(_prompt(task, personas))
+    prompt = _prompt(task, personas)
+    record = LLMClient().complete(prompt.text, request=prompt.request)
     assert record.ok and record.model == "offline" and record.cost_usd == 0.0
     assert record.tokens_in > 1000 and record.tokens_out > 10 and len(record.prompt_hash) == 64
     assert parse_reply(record.reply, task.seed_files).ok
+    bare = LLMClient().complete(prompt.text)  # text alone: nothing to answer from, and no guess
+    assert not bare.ok and bare.reply is None and "no Request" in bare.error
 
 
 def test_loopback_through_litellm_records_tokens_and_matches_offline(task, personas, loopback):
     prompt = _prompt(task, personas)
     client = LLMClient(models=(ModelChoice(name="openai/offline", api_base=loopback.url),), seed=5)
     client.check()  # no OPENAI_API_KEY needed for a keyless api_base
-    record = client.complete(prompt)
+    record = client.complete(prompt.text, request=prompt.request)
     assert record.ok, record.error
     assert record.model == "openai/offline" and record.attempts == 1 and record.latency_s > 0
-    assert record.tokens_in == LLMClient().complete(prompt).tokens_in
-    assert record.reply == LLMClient(seed=5).complete(prompt).reply  # the seed travels over HTTP
+    offline = LLMClient(seed=5).complete(prompt.text, request=prompt.request)
+    assert record.tokens_in == offline.tokens_in
+    assert record.reply == offline.reply  # the request and the seed travel over HTTP
 
 
 def test_unknown_model_and_missing_key_are_input_errors(monkeypatch):
@@ -90,14 +97,83 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
     return response.status, json.loads(response.read())
 
 
+def _chat(prompt, text: str | None = None) -> dict:
+    """A chat request as the LLM client sends it to the loopback server: the messages and, beside them, the
+    structured request."""
+    return {"model": "offline", "messages": [{"role": "user", "content": prompt.text if text is None else text}],
+            "seed": 3, REQUEST_FIELD: prompt.request.to_wire()}
+
+
 def test_server_garbage_rate_usage_and_bad_requests(task, personas):
     with LoopbackServer(garbage_rate=1.0, seed=1) as server:
-        request = {"model": "offline", "messages": [{"role": "user", "content": _prompt(task, personas)}]}
+        request = _chat(_prompt(task, personas))
         status, payload = _post(server.url, json.dumps(request).encode())
         assert status == 200 and payload["choices"][0]["message"]["content"] in GARBAGE
         assert payload["usage"]["prompt_tokens"] > 1000
         assert _post(server.url, b"{not json")[0] == 400
         assert _post(server.url, json.dumps({**request, "stream": True}).encode())[0] == 400
+
+
+def test_server_answers_from_the_structured_request_and_refuses_a_request_without_it(task, personas, loopback):
+    prompt = _prompt(task, personas)
+    status, payload = _post(loopback.url, json.dumps(_chat(prompt)).encode())
+    assert status == 200
+    assert payload["choices"][0]["message"]["content"] == respond(prompt.text, prompt.request, 3)
+    # the prose is not what it reads: a chat whose text is anything still gets the request's answer
+    status, payload = _post(loopback.url, json.dumps(_chat(prompt, text="Improve my model.")).encode())
+    assert status == 200 and parse_reply(payload["choices"][0]["message"]["content"], task.seed_files).ok
+    requests = loopback.httpd.requests
+    prose_only = {"model": "offline", "messages": [{"role": "user", "content": prompt.text}]}
+    status, payload = _post(loopback.url, json.dumps(prose_only).encode())
+    assert status == 400 and f"no '{REQUEST_FIELD}' field" in payload["error"]["message"]
+    broken = _chat(prompt)
+    del broken[REQUEST_FIELD]["parent"]
+    status, payload = _post(loopback.url, json.dumps(broken).encode())
+    assert status == 400 and payload["error"]["message"] == (f"bad {REQUEST_FIELD}: request fields missing: "
+                                                             "['parent']; unknown: none")
+    assert loopback.httpd.requests == requests  # refused, not answered
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Any OpenAI-compatible provider: keeps every request body, answers a fixed completion."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):  # noqa: N802
+        self.server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                           "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                        "finish_reason": "stop"}],
+                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_structured_request_goes_only_to_the_loopback_model(task, personas):
+    prompt = _prompt(task, personas)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    httpd.bodies = []
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    try:
+        for name in ("openai/gpt-4o-mini", "openai/offline"):
+            client = LLMClient(LLM(retries=0), (ModelChoice(name=name, api_base=url),))
+            client.check()
+            record = client.complete(prompt.text, request=prompt.request)
+            assert record.ok and record.reply == "hi", record.error
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    real, ours = httpd.bodies
+    assert real["model"] == "gpt-4o-mini" and real["messages"][0]["content"] == prompt.text
+    assert REQUEST_FIELD not in real and not any(k.startswith("persona") for k in real)
+    assert ours["model"] == "offline" and ours[REQUEST_FIELD] == json.loads(json.dumps(prompt.request.to_wire()))
 
 
 def test_server_runs_as_a_module(tmp_path):

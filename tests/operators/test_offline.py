@@ -4,12 +4,14 @@ edits compose, and mutate / crossover / repair answer in the LLM reply format, d
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from pathlib import Path
 
 import pytest
 
-from evolve.operators.context import Parent
+from evolve.kinds import Operator
+from evolve.operators.context import Parent, Request
 from evolve.operators.offline.catalog import CATALOG, by_name
 from evolve.operators.offline.operator import respond
 from evolve.operators.offline.perturb import find_sites, perturb
@@ -70,7 +72,7 @@ def test_perturb_never_touches_frozen_names_or_the_frozen_block(task):
 
 
 def _reply(prompt, seed=0):
-    return respond(prompt.text, seed)
+    return respond(prompt.text, prompt.request, seed)
 
 
 def test_mutate_is_deterministic_prefers_persona_tags_and_varies_with_seed(task, personas):
@@ -150,8 +152,15 @@ def test_repair_undoes_a_perturbation_and_says_when_it_has_no_fix(task, personas
     assert parse_reply(_reply(repair(personas[1], nothing, task)), task.seed_files).rejection == "unparseable"
 
 
-def test_a_prompt_it_cannot_read_gets_an_unparseable_answer(task):
-    assert parse_reply(respond("Please improve my model."), task.seed_files).rejection == "unparseable"
+def test_the_request_read_from_its_wire_form_gets_the_same_answer(task, personas):
+    """What the loopback server answers (a Request decoded from JSON) is what the operator answers in process."""
+    files = _with(task, "rope", "muon")
+    failed = Parent(files, None, "c3", change="newton: [muon] Muon ...", status="timeout", reason="slow")
+    a, b = Parent(_with(task, "rmsnorm"), 2.3, "a"), Parent(_with(task, "muon"), 2.31, "b")
+    for prompt in (mutate(personas[0], a, task), crossover(personas[4], a, b, task), repair(personas[1], failed, task)):
+        wired = Request.from_wire(json.loads(json.dumps(prompt.request.to_wire())))
+        assert wired == prompt.request and type(wired.operator) is Operator
+        assert respond(prompt.text, wired, 7) == respond(prompt.text, prompt.request, 7)
 
 
 @pytest.mark.slow

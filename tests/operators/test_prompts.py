@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
-from evolve.operators.context import Attempt, Change, Context, Limits, Parent
-from evolve.operators.offline.prompt_view import read_prompt
+from evolve.operators.context import Attempt, Change, Context, Limits, Parent, Request
+from evolve.operators.fences import file_block
 from evolve.operators.prompts import PromptTooLong, crossover, mutate, repair
 
 
@@ -19,7 +22,8 @@ def test_mutate_prompt_holds_persona_files_constraints_and_context(task, persona
                    "[newton/mutate] [muon] orthogonalized updates (delta -0.0421)", "estimate_loss",
                    "MAX_ITERS", "_val_offsets", "FROZEN BEGIN", "train_mps.py:train"):
         assert needle in p.text, needle
-    view = read_prompt(p.text)  # machine-readable: the files come back exactly
+    assert all(file_block(name, text) in p.text for name, text in task.seed_files.items())  # in the reply's format
+    view = p.request
     assert view.parent == dict(task.seed_files) and view.operator == "mutate" and p.cuts == ()
     assert len(p.hash) == 64
 
@@ -29,7 +33,7 @@ def test_crossover_shows_both_parents_and_does_not_repeat_identical_files(task, 
     b_files = {**task.seed_files, "train_mps.py": train}
     p = crossover(personas[1], _parent(task), Parent(b_files, 2.40, "c9"), task)
     assert "model.py: identical to parent A" in p.text
-    view = read_prompt(p.text)
+    view = p.request
     assert view.operator == "crossover" and view.other == b_files and view.parent == dict(task.seed_files)
 
 
@@ -56,7 +60,8 @@ def test_cuts_are_deterministic_bounded_and_stated(task, personas):
     assert len(q.text) <= tight.max_chars
     assert "older changes dropped to fit" in q.cuts[-3] or any("older changes dropped" in c for c in q.cuts)
     assert any("persona text cut" in c for c in q.cuts) and "[... persona text cut here ...]" in q.text
-    assert read_prompt(q.text).parent == dict(task.seed_files)  # files are never cut
+    assert all(file_block(name, text) in q.text for name, text in task.seed_files.items())  # files are never cut
+    assert q.request.parent == dict(task.seed_files)
 
     with pytest.raises(PromptTooLong):
         mutate(personas[0], _parent(task), task, limits=Limits(max_chars=5_000))
@@ -88,7 +93,7 @@ def test_the_prompt_tells_what_was_tried_from_the_parent_and_why_the_last_reply_
     assert len(lines[0].split(" -> rejected: ", 1)[1]) == 300
     assert len(lines[1].split(" -> rejected: ", 1)[1]) == 150
     assert p.cuts == ()
-    assert read_prompt(p.text).tried == tuple(lines)  # what the offline operator reads back
+    assert p.request.tried == tuple(lines)  # what the offline operator is told
 
 
 def test_earlier_attempts_are_bounded_and_their_cuts_stated(task, personas):
@@ -105,9 +110,9 @@ def test_earlier_attempts_are_bounded_and_their_cuts_stated(task, personas):
     assert "older attempts not shown)" in q.text and "- (4 older attempts not shown)" not in q.text
 
 
-def test_the_request_a_prompt_carries_is_what_its_text_says(task, personas):
-    # The offline operator answers from Prompt.request; the loopback server, which only has the text, reads
-    # it back. Both must see the same request, so rewording a prompt cannot silently change one path.
+def test_the_request_a_prompt_carries_says_what_its_text_says_and_survives_its_wire_form(task, personas):
+    # The offline operator answers from Prompt.request (in process, or as JSON through the loopback server),
+    # an LLM from the text: both must be asked the same thing.
     attempts = _attempts(3)
     ctx = Context(2.3, (Change("[muon] orthogonalized updates " + "z" * 300, -0.04, "newton", "mutate"),),
                   attempts)
@@ -118,5 +123,23 @@ def test_the_request_a_prompt_carries_is_what_its_text_says(task, personas):
     silent = _parent(task, status="crashed", reason="exit 1", error_tail="")
     for p in (mutate(personas[0], parent, task, ctx), crossover(personas[1], parent, other, task, ctx),
               repair(personas[2], failed, task, ctx), repair(personas[3], silent, task)):
-        assert p.request is not None and read_prompt(p.text) == p.request, p.operator
-    assert p.request.failure.startswith("## Error tail of the failed parent (status crashed: exit 1)")
+        r = p.request
+        assert r is not None and r.operator == p.operator and r.persona == p.persona, p.operator
+        assert all(file_block(name, text) in p.text for name, text in r.parent.items())
+        assert all(line in p.text for line in r.tried) and r.last_change in p.text
+        assert r.failure.split("\n", 1)[0] in p.text and ", ".join(r.frozen_names) in p.text
+        assert Request.from_wire(json.loads(json.dumps(r.to_wire()))) == r
+    assert len(r.tried) == 0 and r.failure.startswith("## Error tail of the failed parent (status crashed: exit 1)")
+
+
+def test_the_wire_form_refuses_what_it_did_not_write(task, personas):
+    wire = mutate(personas[0], _parent(task), task).request.to_wire()
+    for broken, said in (({k: v for k, v in wire.items() if k != "parent"}, "missing: ['parent']"),
+                         ({**wire, "hint": "x"}, "unknown: ['hint']"),
+                         ({**wire, "tags": "optimizer"}, "'tags'"),
+                         ({**wire, "operator": "seed"}, "'operator'"),
+                         ({**wire, "parent": {"model.py": 3}}, "'parent'"),
+                         ({**wire, "frozen_file": 1}, "'frozen_file'"),
+                         ([wire], "a JSON object")):
+        with pytest.raises(ValueError, match=re.escape(said)):
+            Request.from_wire(broken)

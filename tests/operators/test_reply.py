@@ -6,7 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evolve.operators.reply import NO_OP, SYNTAX_ERROR, UNPARSEABLE, parse_reply
+from evolve.kinds import Rejection
+from evolve.operators.reply import parse_reply
+
+UNPARSEABLE, SYNTAX_ERROR, NO_OP = Rejection.UNPARSEABLE, Rejection.SYNTAX_ERROR, Rejection.NO_OP
 
 PARENT = {"model.py": "x = 1\n", "train_mps.py": "y = 2\n"}
 F = "```"
@@ -87,5 +90,6 @@ _pieces = st.sampled_from([F, "````", "~~~", "```python", "model.py", "# model.p
 @given(st.one_of(st.text(), st.lists(st.one_of(_pieces, st.text(max_size=8))).map("\n".join)))
 def test_no_reply_makes_the_parser_raise(reply):
     got = parse_reply(reply, PARENT)
+    assert got.rejection is None or type(got.rejection) is Rejection  # the enum member, never a bare string
     assert got.rejection in (None, UNPARSEABLE, SYNTAX_ERROR, NO_OP)
     assert got.ok == bool(got.files)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from evolve.kinds import Rejection
 from evolve.operators.fences import file_block
 from evolve.operators.offline.catalog import by_name
 from evolve.screen import code_hash, screen
@@ -40,6 +41,19 @@ def test_parser_rejections_pass_through(task):
     assert screen(task, task.seed_files, "no code here").kind == "unparseable"
     s = screen(task, task.seed_files, _reply(**{"model.py": "def f(:\n"}))
     assert s.status == "rejected" and s.kind == "syntax_error" and "model.py line 1" in s.reason
+
+
+def test_every_screen_verdict_is_a_rejection_member_or_none(task):
+    new = by_name("rope").apply(task.seed_files)
+    frozen = task.seed_files["train_mps.py"].replace("BATCH_SIZE = 32", "BATCH_SIZE = 64")
+    commented = task.seed_files["model.py"].replace("import math\n", "import math  # for sqrt\n")
+    replies = {"no code here": Rejection.UNPARSEABLE, _reply(**{"model.py": "def f(:\n"}): Rejection.SYNTAX_ERROR,
+               _reply(**{"model.py": task.seed_files["model.py"]}): Rejection.NO_OP,
+               _reply(**{"model.py": commented}): Rejection.NO_OP,
+               _reply(**{"train_mps.py": frozen}): Rejection.CONSTRAINT_VIOLATION, _reply(**new): None}
+    for reply, kind in replies.items():
+        s = screen(task, task.seed_files, reply)
+        assert s.kind is kind and (s.kind is None) == s.accepted, (s.kind, s.reason)
 
 
 def test_code_hash_ignores_formatting_but_not_code():

@@ -1,9 +1,9 @@
 """The offline operator: a deterministic, built-in stand-in for an LLM (`--model offline`).
 
 It receives the request a prompt was rendered from (operators/context.py's Request: the persona's tags,
-the parent file(s), the earlier attempts), or, through the loopback server where text is all there is,
-reads it back from the prompt (prompt_view.py); and answers in the reply format an LLM uses (a summary line, then one
-fenced block per file, empty for an unchanged file), so its answers go through the same parser.
+the parent file(s), the earlier attempts), in process or through the loopback server (which gets it as
+JSON beside the messages), and answers in the reply format an LLM uses (a summary line, then one fenced
+block per file, empty for an unchanged file), so its answers go through the same parser.
 
 - mutate: picks one applicable catalog edit, weighted toward edits sharing a tag with the persona and by
   the catalog's expert priors, or the generic numeric perturbation (the only choice for tasks the
@@ -12,8 +12,8 @@ fenced block per file, empty for an unchanged file), so its answers go through t
 - crossover: adds to parent A the catalog edits parent B has and A lacks, and takes some of B's
   differing numeric settings; if B brings nothing new, it mutates A instead and says so;
 - repair: undoes the parent's last change when the summary names it (catalog edit or perturbation), else
-  one of its catalog edits; for a timeout or a compute cap with nothing to undo, halves a size setting; otherwise it
-  says it found no fix (a reply without blocks, which the parser rejects as unparseable).
+  one of its catalog edits; for a timeout or a compute cap with nothing to undo, halves a size setting;
+  otherwise it says it found no fix (a reply without blocks, which the parser rejects as unparseable).
 Deterministic: the choice depends only on `seed` and the prompt text.
 """
 
@@ -24,11 +24,12 @@ import random
 import re
 from collections.abc import Mapping
 
+from evolve.kinds import Operator
 from evolve.operators.context import Request
 from evolve.operators.fences import file_block
 from evolve.operators.offline.catalog import CATALOG, GENERIC_TAGS, PRIORS
+from evolve.operators.offline.edits import Edit
 from evolve.operators.offline.perturb import find_sites, fmt, perturb, set_constant
-from evolve.operators.offline.prompt_view import read_prompt
 
 MODEL_NAME = "offline"
 _TAG_WEIGHT = 3  # an edit sharing k tags with the persona is (1 + 3k) times as likely
@@ -51,16 +52,22 @@ def _perturb(view: Request, files: Mapping[str, str], rng: random.Random) -> tup
     return None if out is None else (out[0], f"[perturb] {out[1]}")
 
 
-def _mutate(view: Request, files: Mapping[str, str], rng: random.Random) -> tuple[dict, str] | None:
-    options = [(e, e.apply(files)) for e in CATALOG]
-    options = [(e, out) for e, out in options if out is not None]
-    has_sites = bool(find_sites(files, view.frozen_names, view.frozen_file, view.end_marker))
+def _options(view: Request, files: Mapping[str, str], has_sites: bool) -> list[tuple[Edit, dict]]:
+    """The catalog edits that apply to `files`, with their results; those the earlier attempts from this
+    parent tried are left out while something else remains."""
+    options = [(e, out) for e in CATALOG if (out := e.apply(files)) is not None]
     tried = "\n".join(view.tried)
     fresh = [(e, out) for e, out in options if f"[{e.name}]" not in tried]
-    options = fresh if (fresh or has_sites) else options  # everything tried: repeat rather than say nothing
-    weights = [PRIORS.get(e.name, 1.0) * _weight(e.tags, view.tags) for e, _ in options]
+    return fresh if (fresh or has_sites) else options  # everything tried: repeat rather than say nothing
+
+
+def _mutate(view: Request, files: Mapping[str, str], rng: random.Random) -> tuple[dict, str] | None:
+    has_sites = bool(find_sites(files, view.frozen_names, view.frozen_file, view.end_marker))
+    edits = _options(view, files, has_sites)
+    options: list[tuple[Edit | None, dict | None]] = [*edits]
+    weights = [PRIORS.get(e.name, 1.0) * _weight(e.tags, view.tags) for e, _ in edits]
     if has_sites:
-        options.append((None, None))
+        options.append((None, None))  # the generic perturbation
         weights.append(_weight(GENERIC_TAGS, view.tags))
     if not options:
         return None
@@ -78,52 +85,83 @@ def _constants(files: Mapping[str, str], view: Request) -> dict[str, float | int
             if not s.label.endswith(")")}
 
 
-def _crossover(view: Request, rng: random.Random) -> tuple[dict, str] | None:
-    a, b = view.parent, view.other or {}
+def _take_edits(a: Mapping[str, str], b: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Parent A with the catalog edits parent B has and A lacks."""
     files, taken = dict(a), []
     for e in CATALOG:
-        if e.applied(b) and not e.applied(files):
-            out = e.apply(files)
-            if out is not None:
-                files, taken = out, taken + [e.name]
-    a_consts, b_consts = _constants(files, view), _constants(b, view)
-    for name in sorted(set(a_consts) & set(b_consts)):
-        if a_consts[name] != b_consts[name] and rng.random() < 0.5:
-            out = set_constant(files, name, fmt(a_consts[name]), fmt(b_consts[name]), view.frozen_names,
-                               view.frozen_file, view.end_marker)
-            if out is not None:
-                files, taken = out, taken + [f"{name}={fmt(b_consts[name])}"]
-    if taken:
-        return files, f"[crossover] parent A plus from parent B: {', '.join(taken)}"
-    fallback = _mutate(view, a, rng)
+        out = e.apply(files) if e.applied(b) and not e.applied(files) else None
+        if out is not None:
+            files, taken = out, taken + [e.name]
+    return files, taken
+
+
+def _take_constants(files: dict[str, str], b: Mapping[str, str], view: Request,
+                    rng: random.Random) -> tuple[dict[str, str], list[str]]:
+    """`files` with some of parent B's differing numeric settings, each taken with probability 1/2."""
+    mine, theirs, taken = _constants(files, view), _constants(b, view), []
+    for name in sorted(set(mine) & set(theirs)):
+        if mine[name] == theirs[name] or rng.random() >= 0.5:
+            continue
+        out = set_constant(files, name, fmt(mine[name]), fmt(theirs[name]), view.frozen_names,
+                           view.frozen_file, view.end_marker)
+        if out is not None:
+            files, taken = out, taken + [f"{name}={fmt(theirs[name])}"]
+    return files, taken
+
+
+def _crossover(view: Request, rng: random.Random) -> tuple[dict, str] | None:
+    b = view.other or {}
+    files, edits = _take_edits(view.parent, b)
+    files, settings = _take_constants(files, b, view, rng)
+    if edits or settings:
+        return files, f"[crossover] parent A plus from parent B: {', '.join(edits + settings)}"
+    fallback = _mutate(view, view.parent, rng)
     if fallback is None:
         return None
     return fallback[0], f"{fallback[1]} (parent B brought nothing new, so parent A was mutated instead)"
 
 
-def _repair(view: Request, rng: random.Random) -> tuple[dict, str] | None:
+def _undo_perturbation(view: Request, rng: random.Random) -> tuple[dict, str] | None:
+    """The parent's last change was a perturbation: set the constant back."""
+    m = re.search(r"\[perturb\] (\S+) (" + _NUMBER + ") -> (" + _NUMBER + ")", view.last_change)
+    if m is None:
+        return None
+    name, before, after = m.groups()
+    out = set_constant(view.parent, name, after, before, view.frozen_names, view.frozen_file, view.end_marker)
+    return None if out is None else (out, f"[repair] undo the last change: {name} back to {before}")
+
+
+def _undo_edit(view: Request, rng: random.Random) -> tuple[dict, str] | None:
+    """Revert the catalog edit the last change names, else one of the parent's edits at random."""
     files = view.parent
-    last = view.last_change
-    m = re.search(r"\[perturb\] (\S+) (" + _NUMBER + ") -> (" + _NUMBER + ")", last)
-    if m:
-        out = set_constant(files, m.group(1), m.group(3), m.group(2), view.frozen_names, view.frozen_file,
-                           view.end_marker)
-        if out is not None:
-            return out, f"[repair] undo the last change: {m.group(1)} back to {m.group(2)}"
-    named = [e for e in CATALOG if f"[{e.name}]" in last and e.revert(files) is not None]
-    others = [e for e in CATALOG if e not in named and e.applied(files) and e.revert(files) is not None]
-    if named or others:
-        e = named[0] if named else rng.choice(others)
-        return e.revert(files), f"[repair] undo [{e.name}] ({e.summary})"
-    if "timeout" in view.failure or "over_budget" in view.failure:
-        sizes = [s for s in find_sites(files, view.frozen_names, view.frozen_file, view.end_marker)
-                 if isinstance(s.value, int) and s.value > 1 and not s.label.endswith(")")]
-        if sizes:
-            site = max(sizes, key=lambda s: (s.value, s.label))
-            out = set_constant(files, site.label, fmt(site.value), fmt(site.value // 2), view.frozen_names,
-                               view.frozen_file, view.end_marker)
-            if out is not None:
-                return out, f"[repair] timed out: {site.label} {site.value} -> {site.value // 2}"
+    named = [e for e in CATALOG if f"[{e.name}]" in view.last_change and e.revert(files) is not None]
+    others = [e for e in CATALOG if e.applied(files) and e.revert(files) is not None]
+    if not (named or others):
+        return None
+    e = named[0] if named else rng.choice(others)
+    return e.revert(files), f"[repair] undo [{e.name}] ({e.summary})"
+
+
+def _halve_a_size(view: Request, rng: random.Random) -> tuple[dict, str] | None:
+    """A parent that ran out of time with nothing to undo: halve its largest integer setting."""
+    if "timeout" not in view.failure and "over_budget" not in view.failure:
+        return None
+    sizes = [s for s in find_sites(view.parent, view.frozen_names, view.frozen_file, view.end_marker)
+             if isinstance(s.value, int) and s.value > 1 and not s.label.endswith(")")]
+    if not sizes:
+        return None
+    site = max(sizes, key=lambda s: (s.value, s.label))
+    out = set_constant(view.parent, site.label, fmt(site.value), fmt(site.value // 2), view.frozen_names,
+                       view.frozen_file, view.end_marker)
+    return None if out is None else (out, f"[repair] timed out: {site.label} {site.value} -> {site.value // 2}")
+
+
+def _repair(view: Request, rng: random.Random) -> tuple[dict, str] | None:
+    """The first fix that applies, in this order; None when none does."""
+    for fix in (_undo_perturbation, _undo_edit, _halve_a_size):
+        result = fix(view, rng)
+        if result is not None:
+            return result
     return None
 
 
@@ -134,25 +172,18 @@ def render_reply(summary: str, parent: Mapping[str, str], files: Mapping[str, st
     return f"{summary}\n\n" + "\n\n".join(blocks) + "\n"
 
 
-def respond(prompt: str, seed: int = 0, request: Request | None = None) -> str:
-    """The offline operator's reply to a prompt rendered by evolve.operators.prompts, from the `request` it
-    was rendered from when given, else from what the text says. The draw depends on `seed` and the text."""
-    view = request if request is not None else read_prompt(prompt)
-    if view is None:
-        return ("The offline operator only answers prompts rendered by persona-evolve (it found no "
-                "'# This request' section with parent files).\n")
-    rng = _rng(seed, prompt)
-    if view.operator == "crossover":
-        result = _crossover(view, rng)
-    elif view.operator == "repair":
-        result = _repair(view, rng)
-    else:
-        result = _mutate(view, view.parent, rng)
+_ANSWER = {Operator.MUTATE: lambda view, rng: _mutate(view, view.parent, rng),
+           Operator.CROSSOVER: _crossover, Operator.REPAIR: _repair}
+
+
+def respond(prompt: str, request: Request, seed: int = 0) -> str:
+    """The offline operator's reply to `prompt`, answered from the `request` it was rendered from
+    (evolve.operators.prompts). The draw depends on `seed` and the prompt's text."""
+    result = _ANSWER[request.operator](request, _rng(seed, prompt))
     if result is None:
-        return f"The offline operator found no applicable edit for this {view.operator} request.\n"
+        return f"The offline operator found no applicable edit for this {request.operator} request.\n"
     files, summary = result
-    editable = view.editable or tuple(view.parent)
-    return render_reply(f"{view.persona}: {summary}", view.parent, files, editable)
+    return render_reply(f"{request.persona}: {summary}", request.parent, files, request.editable)
 
 
 def mutate_files(files: Mapping[str, str], *, frozen_names: tuple[str, ...] = (), frozen_file: str | None = None,
@@ -161,7 +192,7 @@ def mutate_files(files: Mapping[str, str], *, frozen_names: tuple[str, ...] = ()
     a peer framework's request with (bench/peer), so both frameworks draw from the same edits. No persona,
     so every edit is equally weighted; `key` (e.g. the request text) varies the choice like the prompt does.
     """
-    view = Request(operator="mutate", persona="", tags=(), parent=dict(files), other=None,
-                      editable=tuple(files), frozen_file=frozen_file, end_marker=end_marker,
-                      frozen_names=tuple(frozen_names), last_change="", failure="")
+    view = Request(operator=Operator.MUTATE, persona="", tags=(), parent=dict(files), other=None,
+                   editable=tuple(files), frozen_file=frozen_file, end_marker=end_marker,
+                   frozen_names=tuple(frozen_names), last_change="", failure="")
     return _mutate(view, view.parent, _rng(seed, key))

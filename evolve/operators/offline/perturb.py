@@ -48,8 +48,33 @@ def _mutable_from(text: str, file: str, frozen_file: str | None, end_marker: str
     return 10**9  # markers missing: touch nothing in this file
 
 
+def _constant_sites(file: str, tree: ast.Module, first: int, frozen_names: Sequence[str]) -> list[Site]:
+    """Module-level `UPPER_CASE = <number>` from line `first` on, never a frozen name."""
+    sites = []
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        name, v = node.targets[0].id, node.value
+        value = _number(v)
+        if _UPPER.match(name) and name not in frozen_names and node.lineno >= first and value \
+                and v.lineno == v.end_lineno:
+            sites.append(Site(file, name, v.lineno, v.col_offset, v.end_col_offset, value))
+    return sites
+
+
+def _keyword_sites(file: str, tree: ast.Module, first: int) -> list[Site]:
+    """Non-zero float keyword arguments of calls (`eps=1e-6`) from line `first` on."""
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.lineno >= first]
+    return [Site(file, f"{kw.arg}= (line {kw.value.lineno})", kw.value.lineno, kw.value.col_offset,
+                 kw.value.end_col_offset, value)
+            for call in calls for kw in call.keywords
+            if isinstance(value := _number(kw.value), float) and value and kw.arg
+            and kw.value.lineno == kw.value.end_lineno]
+
+
 def find_sites(files: Mapping[str, str], frozen_names: Sequence[str], frozen_file: str | None,
                end_marker: str | None) -> list[Site]:
+    """Every setting `perturb` may change, file by file in name order (files that do not parse have none)."""
     sites: list[Site] = []
     for file in sorted(files):
         try:
@@ -57,22 +82,7 @@ def find_sites(files: Mapping[str, str], frozen_names: Sequence[str], frozen_fil
         except SyntaxError:
             continue
         first = _mutable_from(files[file], file, frozen_file, end_marker)
-        for node in tree.body:
-            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                    and _UPPER.match(node.targets[0].id) and node.targets[0].id not in frozen_names
-                    and node.lineno >= first):
-                value = _number(node.value)
-                v = node.value
-                if value and v.lineno == v.end_lineno:
-                    sites.append(Site(file, node.targets[0].id, v.lineno, v.col_offset, v.end_col_offset, value))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and node.lineno >= first:
-                for kw in node.keywords:
-                    value = _number(kw.value)
-                    v = kw.value
-                    if isinstance(value, float) and value and kw.arg and v.lineno == v.end_lineno:
-                        sites.append(Site(file, f"{kw.arg}= (line {v.lineno})", v.lineno, v.col_offset,
-                                          v.end_col_offset, value))
+        sites += _constant_sites(file, tree, first, frozen_names) + _keyword_sites(file, tree, first)
     return sites
 
 
