@@ -41,24 +41,40 @@ def _loss(value: float | None) -> str:
 def candidate_markdown(db: lineage.Database, cid: int, candidate: int) -> str:
     """CANDIDATE.md: where the program came from and how it scored."""
     detail = lineage.candidate(db, cid, candidate)
-    info, camp = detail.candidate, lineage.campaign(db, cid)
+    camp = lineage.campaign(db, cid)
     chain = list(reversed(lineage.ancestry(db, cid, candidate)))
-    ok = [e.result for e in detail.evaluations if e.result.status == OK]
-    tests = [e.test_loss for e in ok if e.test_loss is not None]
-    try:
-        data_dir = str(data.dataset(_dataset_name(camp)).public_dir)
-    except InputError:
-        data_dir = "<the public/ folder of the dataset; run `evolve data prepare`>"
-    lines = [
+    return "\n".join([*_summary_lines(detail, camp, candidate), "", *_evaluation_lines(detail),
+                      *_lineage_lines(db, cid, candidate, chain), *_run_lines(camp)])
+
+
+def _summary_lines(detail: lineage.CandidateDetail, camp: lineage.CampaignInfo, candidate: int) -> list[str]:
+    info = detail.candidate
+    reason = f" ({info.reason})" if info.reason else ""
+    return [
         f"# Candidate {candidate} of campaign `{camp.name}`",
         "",
-        f"- status: {info.status}" + (f" ({info.reason})" if info.reason else ""),
+        f"- status: {info.status}{reason}",
         f"- fitness (mean best val loss over ok seeds): {_loss(info.fitness)}",
-        f"- test loss (held-out split, mean): {_loss(sum(tests) / len(tests) if tests else None)}",
+        f"- test loss (held-out split, mean): {_loss(_mean_test_loss(detail))}",
         f"- persona / operator / model: {info.persona or '-'} / {info.operator} / {info.model or '-'}",
         f"- task: {camp.task_name} ({camp.task_path})",
         f"- written by persona-evolve at commit {_commit()} on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
-        "",
+    ]
+
+
+def _mean_test_loss(detail: lineage.CandidateDetail) -> float | None:
+    """The held-out loss over the candidate's ok evaluations that measured one."""
+    tests = [e.result.test_loss for e in detail.evaluations
+             if e.result.status == OK and e.result.test_loss is not None]
+    return sum(tests) / len(tests) if tests else None
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else f"{value}"
+
+
+def _evaluation_lines(detail: lineage.CandidateDetail) -> list[str]:
+    lines = [
         "## Evaluations",
         "",
         "| seed | status | best val loss | test loss | steps | train s |",
@@ -66,9 +82,13 @@ def candidate_markdown(db: lineage.Database, cid: int, candidate: int) -> str:
     ]
     for e in (s.result for s in detail.evaluations):
         lines.append(f"| {e.seed} | {e.status} | {_loss(e.best_vloss)} | {_loss(e.test_loss)} | "
-                     f"{e.steps if e.steps is not None else '-'} | "
-                     f"{e.elapsed_s if e.elapsed_s is not None else '-'} |")
-    lines += ["", "## Lineage (from the seed)", ""]
+                     f"{_or_dash(e.steps)} | {_or_dash(e.elapsed_s)} |")
+    return lines
+
+
+def _lineage_lines(db: lineage.Database, cid: int, candidate: int, chain: list[lineage.Candidate]) -> list[str]:
+    """The main line from the seed, and where its first ancestor was imported from, if it was."""
+    lines = ["", "## Lineage (from the seed)", ""]
     for row in chain:
         extra = f" x #{row.parent2_id}" if row.parent2_id else ""
         lines.append(f"1. #{row.id} {row.operator}{extra}, persona {row.persona or '-'}: {_loss(row.fitness)}")
@@ -76,10 +96,20 @@ def candidate_markdown(db: lineage.Database, cid: int, candidate: int) -> str:
     if origin:
         lines.append(f"\nThe first ancestor came from candidate {origin['candidate']} of campaign "
                      f"`{origin['campaign']}` ({origin['db']}).")
+    return lines
+
+
+def _run_lines(camp: lineage.CampaignInfo) -> list[str]:
     module, function = _entry(camp)
-    lines += ["", "## Run it", "", "```sh", f"EVOLVE_DATA_DIR={data_dir} python -c \"import {module}; "
-              f"print({module}.{function}())\"", "evolve score <task folder> --files-from .", "```", ""]
-    return "\n".join(lines)
+    return ["", "## Run it", "", "```sh", f"EVOLVE_DATA_DIR={_data_dir(camp)} python -c \"import {module}; "
+            f"print({module}.{function}())\"", "evolve score <task folder> --files-from .", "```", ""]
+
+
+def _data_dir(camp: lineage.CampaignInfo) -> str:
+    try:
+        return str(data.dataset(_dataset_name(camp)).public_dir)
+    except InputError:
+        return "<the public/ folder of the dataset; run `evolve data prepare`>"
 
 
 def _task(camp: lineage.CampaignInfo):
@@ -128,8 +158,7 @@ def checkout(db: lineage.Database, cid: int, candidate: int, dest: Path, force: 
     files = {**files, "CANDIDATE.md": candidate_markdown(db, cid, candidate)}
     if dest.exists() and not dest.is_dir():
         raise InputError(f"{dest} exists and is not a folder")
-    differing = [n for n, text in files.items() if n != "CANDIDATE.md" and (dest / n).is_file()
-                 and (dest / n).read_text(encoding="utf-8", errors="replace") != text]
+    differing = _differing(files, dest)
     if differing and not force:
         raise InputError(f"{dest} already holds a different {', '.join(differing)}; use --force to overwrite")
     dest.mkdir(parents=True, exist_ok=True)
@@ -138,13 +167,15 @@ def checkout(db: lineage.Database, cid: int, candidate: int, dest: Path, force: 
     return sorted(files)
 
 
+def _differing(files: dict[str, str], dest: Path) -> list[str]:
+    """The program files `dest` already holds with other contents (CANDIDATE.md is always rewritten)."""
+    return [n for n, text in files.items() if n != "CANDIDATE.md" and (dest / n).is_file()
+            and (dest / n).read_text(encoding="utf-8", errors="replace") != text]
+
+
 def export_best(db: lineage.Database, cid: int, folder: Path, islands: int) -> Path | None:
     """`folder/best/island-<i>/`: each island's best program, swapped in atomically. None if none scored."""
-    best = {}
-    for island in range(islands):
-        scored = [m for m in lineage.members(db, cid, island) if m.status == OK and m.fitness is not None]
-        if scored:
-            best[island] = min(scored, key=lambda m: (m.fitness, m.candidate_id)).candidate_id
+    best = _island_bests(db, cid, islands)
     if not best:
         return None
     store = folder / ".best"
@@ -152,6 +183,21 @@ def export_best(db: lineage.Database, cid: int, folder: Path, islands: int) -> P
     target = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=store))
     for island, candidate in best.items():
         checkout(db, cid, candidate, target / f"island-{island}", force=True)
+    return _swap_best_link(folder, store, target)
+
+
+def _island_bests(db: lineage.Database, cid: int, islands: int) -> dict[int, int]:
+    """Each island's lowest-fitness ok member (ties to the oldest); islands with none scored are left out."""
+    best = {}
+    for island in range(islands):
+        scored = [m for m in lineage.members(db, cid, island) if m.status == OK and m.fitness is not None]
+        if scored:
+            best[island] = min(scored, key=lambda m: (m.fitness, m.candidate_id)).candidate_id
+    return best
+
+
+def _swap_best_link(folder: Path, store: Path, target: Path) -> Path:
+    """Point `folder/best` at `target` in one rename, then remove the set it pointed at before."""
     link = folder / "best"
     tmp_link = folder / f".best-link-{os.getpid()}"
     tmp_link.unlink(missing_ok=True)

@@ -16,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from evolve import config as cfgmod
 from evolve import lineage
 from evolve.campaign import Campaign, Outcome, Snapshot
@@ -26,7 +24,7 @@ from evolve.config import CampaignConfig
 from evolve.executors import LocalExecutor
 from evolve.files import write_atomic
 from evolve.kinds import CampaignStatus, EventKind, Operator
-from evolve.lineage.db import DB_FILE, POPULATIONS
+from evolve.lineage.db import DB_FILE, POPULATIONS, shown_url
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import load_personas
 from evolve.screen import code_hash
@@ -156,7 +154,7 @@ def imported_programs(cfg: CampaignConfig, task: Task) -> list[tuple[dict[str, s
                 break
         if not chosen:
             raise InputError(f"campaign {cname!r} has no confirmed candidate to start from")
-        shown = make_url(url).render_as_string(hide_password=True)
+        shown = shown_url(url)
         programs = []
         for row in chosen:
             files = {**task.seed_files, **lineage.candidate_files(src, row.id)}
@@ -187,17 +185,26 @@ def time_used_s(db: lineage.Database, cid: int) -> float:
     starts = sorted(e["created_at"] for e in events if e["kind"] in ("launch", "resume"))
     if not starts:
         return 0.0
+    stamps = _row_times(db, cid, events)
+    total = 0.0  # added in order, not sum(): Python 3.12's compensated sum() would change the last digits
+    for start, end in zip(starts, [*starts[1:], None], strict=True):
+        total += _session_s(start, end, stamps)
+    return total
+
+
+def _row_times(db: lineage.Database, cid: int, events: list[dict[str, Any]]) -> list[datetime]:
+    """When each of the campaign's rows was written: its events, finished evaluations and candidates."""
     stamps: list[datetime] = [e["created_at"] for e in events]
     _, evals = lineage.export_rows(db, cid, "evaluations")
     stamps += [e["finished_at"] for e in evals if e["finished_at"]]
     _, cands = lineage.export_rows(db, cid, "candidates")
-    stamps += [c["created_at"] for c in cands]
-    total = 0.0
-    for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else None
-        inside = [t for t in stamps if t >= start and (end is None or t < end)]
-        total += (max(inside) - start).total_seconds() if inside else 0.0
-    return total
+    return stamps + [c["created_at"] for c in cands]
+
+
+def _session_s(start: datetime, end: datetime | None, stamps: list[datetime]) -> float:
+    """A session's seconds: from its start to the last row written before the next session started."""
+    inside = [t for t in stamps if t >= start and (end is None or t < end)]
+    return (max(inside) - start).total_seconds() if inside else 0.0
 
 
 def _dead_here(lease: lineage.LeaseInfo) -> bool:

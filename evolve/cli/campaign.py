@@ -39,18 +39,33 @@ def _loss(value: float | None) -> str:
 
 def render(s: Snapshot) -> Group:
     """The live view: progress, best overall and per island, each slot, the queue, cost, ETA."""
-    head = Text.assemble(
+    stopping = f"   stopping: {s.stopping}" if s.stopping else ""
+    lines = [_headline(s), _best_line(s), _slots(s), Text(f"queued {s.queued}   proposing {s.proposing}{stopping}")]
+    lines += [Text(line, style="dim") for line in s.log[-5:]]
+    return Group(*lines)
+
+
+def _headline(s: Snapshot) -> Text:
+    return Text.assemble(
         (f"{s.name}  ", "bold"), f"evaluations {s.evals_done}/{s.max_evals}"
         + (f" (+{s.imported_evals} of the imported programs)" if s.imported_evals else "") + "   ",
         f"elapsed {_duration(s.elapsed_s)}   ETA {_duration(s.eta_s)}   LLM calls {s.llm_calls}/{s.max_llm_calls}"
         f"   cost ${s.cost_usd:.4f}",
     )
+
+
+def _best_line(s: Snapshot) -> Text:
+    """The best so far, against the seed, and each island's best."""
     best = "-" if s.best is None else f"#{s.best[0]} {s.best[1]:.4f}"
     gain = ""
     if s.best and s.seed_fitness is not None:
         gain = f" ({s.best[1] - s.seed_fitness:+.4f} vs seed {s.seed_fitness:.4f})"
-    lines = [head, Text(f"best val loss {best}{gain}   islands: " + "  ".join(
-        f"{i}:{_loss(b)}" for i, b in enumerate(s.island_best)))]
+    return Text(f"best val loss {best}{gain}   islands: " + "  ".join(
+        f"{i}:{_loss(b)}" for i, b in enumerate(s.island_best)))
+
+
+def _slots(s: Snapshot) -> Table:
+    """One row per evaluation slot: idle, or the candidate and seed it trains and for how long."""
     slots = Table(show_header=True, box=None, padding=(0, 2))
     for col in ("slot", "candidate", "seed", "persona", "running for"):
         slots.add_column(col)
@@ -61,10 +76,7 @@ def render(s: Snapshot) -> Group:
         else:
             slots.add_row(str(i), f"#{slot.candidate_id}", str(slot.seed), slot.persona or "seed",
                           _duration(now - slot.started))
-    lines += [slots, Text(f"queued {s.queued}   proposing {s.proposing}"
-                          + (f"   stopping: {s.stopping}" if s.stopping else ""))]
-    lines += [Text(line, style="dim") for line in s.log[-5:]]
-    return Group(*lines)
+    return slots
 
 
 def _run(session: Session, as_json: bool) -> Outcome:
@@ -76,7 +88,7 @@ def _run(session: Session, as_json: bool) -> Outcome:
         how = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name
         campaign.request_stop("stopped by the user" if sig == signal.SIGINT else f"stopped by {how}")
         err.print("stopping: " + (f"running evaluations finish first ({how} again to stop now)"
-                                  if campaign.stop_mode == "graceful" else "killing running evaluations"))
+                                  if not campaign.stopping_now() else "killing running evaluations"))
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -106,32 +118,57 @@ def print_summary(s: dict[str, Any]) -> None:
     outside = f" ({imported} of them measuring the imported programs, outside the budget)" if imported else ""
     out.print(Text.assemble("\n", (s["campaign"], "bold"), f": {s['status']} after {s['evaluations']} evaluations"
                             f"{outside} and {s['llm_calls']} LLM calls ({s['reason']})"))
-    if "best" in s:
-        b = s["best"]
-        out.print(f"best candidate #{b['id']} ({b['persona'] or 'seed'}, {b['operator']}): val loss "
-                  f"{_loss(b['val_loss'])} over {b['seeds']} seed(s), test loss {_loss(b['test_loss'])}")
-    if "seed" in s:
-        seed = s["seed"]
-        spread = f" (spread {seed['spread']:.4f} over {len(seed['val_losses'])} seeds)" if seed["spread"] else ""
-        out.print(f"seed #{seed['id']}: val loss {_loss(seed['val_loss'])}{spread}, "
-                  f"test loss {_loss(seed['test_loss'])}")
-    if "improvement" in s:
-        imp = s["improvement"]
-        test = f"{imp['test_loss']:+.4f}" if imp["test_loss"] is not None else "-"
-        spread = s["seed"].get("spread")
-        out.print(f"improvement over the seed: val {seed_gain(imp['val_loss'], spread)}, test {test}")
-    if s.get("lineage"):
-        steps = [f"#{r['id']} {r['operator']}" + (f"/{r['persona']}" if r["persona"] else "")
-                 + (f" x #{r['parent2']}" if r["parent2"] else "") + f" {_loss(r['fitness'])}"
-                 for r in s["lineage"]]
-        out.print("lineage: " + "  ->  ".join(steps))
-    if s.get("left_undone"):
-        how = f": `{s['finish_with']}` trains them" if s.get("finish_with") else ""
-        out.print(f"left undone when it ended: {s['left_undone']}{how}")
-    if s.get("best_dir"):
-        files = sorted({p.name for p in Path(s["best_dir"]).glob("island-*/*")})
-        out.print(f"each island's best program: {s['best_dir']}/island-*/ ({', '.join(files)})")
+    for line in (_best_found(s), _seed_level(s), _improvement(s), _lineage(s), _left_undone(s), _best_dir(s)):
+        if line is not None:
+            out.print(line)
     out.print("look further:\n  " + "\n  ".join(s["next"]))
+
+
+def _best_found(s: dict[str, Any]) -> str | None:
+    if "best" not in s:
+        return None
+    b = s["best"]
+    return (f"best candidate #{b['id']} ({b['persona'] or 'seed'}, {b['operator']}): val loss "
+            f"{_loss(b['val_loss'])} over {b['seeds']} seed(s), test loss {_loss(b['test_loss'])}")
+
+
+def _seed_level(s: dict[str, Any]) -> str | None:
+    if "seed" not in s:
+        return None
+    seed = s["seed"]
+    spread = f" (spread {seed['spread']:.4f} over {len(seed['val_losses'])} seeds)" if seed["spread"] else ""
+    return f"seed #{seed['id']}: val loss {_loss(seed['val_loss'])}{spread}, test loss {_loss(seed['test_loss'])}"
+
+
+def _improvement(s: dict[str, Any]) -> str | None:
+    if "improvement" not in s:
+        return None
+    imp = s["improvement"]
+    test = f"{imp['test_loss']:+.4f}" if imp["test_loss"] is not None else "-"
+    return f"improvement over the seed: val {seed_gain(imp['val_loss'], s['seed'].get('spread'))}, test {test}"
+
+
+def _lineage(s: dict[str, Any]) -> str | None:
+    if not s.get("lineage"):
+        return None
+    steps = [f"#{r['id']} {r['operator']}" + (f"/{r['persona']}" if r["persona"] else "")
+             + (f" x #{r['parent2']}" if r["parent2"] else "") + f" {_loss(r['fitness'])}"
+             for r in s["lineage"]]
+    return "lineage: " + "  ->  ".join(steps)
+
+
+def _left_undone(s: dict[str, Any]) -> str | None:
+    if not s.get("left_undone"):
+        return None
+    how = f": `{s['finish_with']}` trains them" if s.get("finish_with") else ""
+    return f"left undone when it ended: {s['left_undone']}{how}"
+
+
+def _best_dir(s: dict[str, Any]) -> str | None:
+    if not s.get("best_dir"):
+        return None
+    files = sorted({p.name for p in Path(s["best_dir"]).glob("island-*/*")})
+    return f"each island's best program: {s['best_dir']}/island-*/ ({', '.join(files)})"
 
 
 def _finish(session: Session, outcome: Outcome, as_json: bool) -> None:

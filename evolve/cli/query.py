@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -26,6 +27,8 @@ from evolve.cli.render import out, print_fields, print_json, print_table
 from evolve.files import write_atomic
 from evolve.launch import effective_config
 from evolve.lineage.db import corruption_as_input_error
+from evolve.lineage.queries import scored
+from evolve.pareto import front
 from scoring.errors import InputError
 
 DB_HELP = (
@@ -83,13 +86,7 @@ def status(
     if as_json:
         print_json({**summary, "island_stats": islands})
         return
-    flat = {k: v for k, v in summary.items() if not isinstance(v, dict)}
-    for key in ("by_status", "evaluations_by_status", "events"):
-        flat[key] = ", ".join(f"{k} {n}" for k, n in summary[key].items()) or None
-    best = summary["best"]
-    if best is not None:
-        flat["best"] = f"#{best['id']} {best['fitness']:.4f} ({best['persona'] or best['operator']})"
-    print_fields(flat, title=f"campaign {summary['campaign']}")
+    print_fields(_status_fields(summary), title=f"campaign {summary['campaign']}")
     print_table(
         islands,
         [
@@ -107,6 +104,24 @@ def status(
     )
 
 
+def _status_fields(summary: dict[str, Any]) -> dict[str, Any]:
+    """The status summary as one record: each count table on one line, the best candidate in a phrase."""
+    flat = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    for key in ("by_status", "evaluations_by_status", "events"):
+        flat[key] = ", ".join(f"{k} {n}" for k, n in summary[key].items()) or None
+    best = summary["best"]
+    if best is not None:
+        flat["best"] = f"#{best['id']} {best['fitness']:.4f} ({best['persona'] or best['operator']})"
+    return flat
+
+
+def _pareto_front(rows: list[lineage.Candidate]) -> list[lineage.Candidate]:
+    """The rows no other row beats on both validation loss and training FLOPs (an unmeasured cost counts
+    as the worst), in their order."""
+    keep = front([(r.fitness, math.inf if r.train_flops is None else r.train_flops) for r in rows])
+    return [rows[i] for i in keep]
+
+
 @app.command()
 def top(
     name: str = typer.Argument(..., help="Campaign folder under populations/, or a path to one."),
@@ -118,7 +133,7 @@ def top(
 ) -> None:
     """The best ok candidates, lowest fitness (validation loss) first, with what their training cost."""
     with _campaign(name, db) as (d, cid):
-        rows = _rows(lineage.pareto_front(d, cid) if pareto else lineage.top(d, cid, k))
+        rows = _rows(_pareto_front(scored(d, cid)) if pareto else lineage.top(d, cid, k))
         cost = lineage.costs(d, [r["id"] for r in rows])
     none = {"train_flops": None, "cpu_s": None, "max_rss_mb": None}
     rows = [{**r, **cost.get(r["id"], none)} for r in rows]
@@ -177,10 +192,7 @@ def show(
     if as_json:
         print_json({**c, **({"diff": changes} if changes is not None else {})})
         return
-    record = {k: v for k, v in c.items() if k not in ("files", "evaluations", "memberships")}
-    record["islands"] = ", ".join(f"{m['island']} ({m['via']})" for m in c["memberships"])
-    record["files"] = ", ".join(f"{n} ({len(t.encode())} B)" for n, t in c["files"].items())
-    print_fields(record, title=f"candidate {candidate}")
+    print_fields(_candidate_record(c), title=f"candidate {candidate}")
     if c["evaluations"]:
         print_table(
             c["evaluations"],
@@ -201,17 +213,33 @@ def show(
             drop=["max_rss_mb", "device", "cpu_s", "steps", "elapsed_s", "test_loss"],
         )
     if files:
-        for file_name, text in c["files"].items():
-            out.rule(file_name)
-            out.print(text, markup=False, highlight=False)
+        _print_files(c["files"])
     if changes is not None:
-        if changes["parent_id"] is None:
-            out.print(f"candidate {candidate} has no parent (operator {c['operator']}): nothing to diff")
-        for f in changes["files"]:
-            if f["status"] == "unchanged":
-                out.print(f"{f['name']}: unchanged")
-            else:
-                out.print(f["diff"], markup=False, highlight=False, end="")
+        _print_diff(changes, candidate, c["operator"])
+
+
+def _candidate_record(c: dict[str, Any]) -> dict[str, Any]:
+    """The candidate's own fields, with its islands and files each on one line (their contents apart)."""
+    record = {k: v for k, v in c.items() if k not in ("files", "evaluations", "memberships")}
+    record["islands"] = ", ".join(f"{m['island']} ({m['via']})" for m in c["memberships"])
+    record["files"] = ", ".join(f"{n} ({len(t.encode())} B)" for n, t in c["files"].items())
+    return record
+
+
+def _print_files(files: dict[str, str]) -> None:
+    for file_name, text in files.items():
+        out.rule(file_name)
+        out.print(text, markup=False, highlight=False)
+
+
+def _print_diff(changes: dict[str, Any], candidate: int, operator: str) -> None:
+    if changes["parent_id"] is None:
+        out.print(f"candidate {candidate} has no parent (operator {operator}): nothing to diff")
+    for f in changes["files"]:
+        if f["status"] == "unchanged":
+            out.print(f"{f['name']}: unchanged")
+        else:
+            out.print(f["diff"], markup=False, highlight=False, end="")
 
 
 @app.command()

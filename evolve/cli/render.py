@@ -144,39 +144,69 @@ def _widths(cols: list[_Column], room: int, text_floor: int) -> list[int] | None
     if spare < 0:
         return None
     widths = list(least)
-    # Then, while room lasts: each header as its own name (broken after underscores), then on one line;
-    # last, text in full.
+    spare = _grow_headers(cols, widths, spare)
+    _grow_text(cols, widths, spare)
+    return widths
+
+
+def _grow_headers(cols: list[_Column], widths: list[int], spare: int) -> int:
+    """While room lasts: each header as its own name (broken after underscores), then on one line. Widens
+    `widths` in place; returns the room left."""
     for goal in (_broken_width, cell_len):
         for i, c in enumerate(cols):
             more = max(0, goal(c.name) - widths[i])
             if more <= spare:  # a header half-way to a longer form would only waste the room
                 widths[i] += more
                 spare -= more
-    # Text grows from the narrowest up, so a long summary never starves a short persona.
+    return spare
+
+
+def _grow_text(cols: list[_Column], widths: list[int], spare: int) -> None:
+    """Spend the room left on text, from the narrowest column up, so a long summary never starves a
+    short persona. Widens `widths` in place."""
     while spare > 0:
         short = [i for i, c in enumerate(cols) if c.text and widths[i] < c.natural]
         if not short:
             break
         widths[min(short, key=lambda i: widths[i])] += 1
         spare -= 1
-    return widths
+
+
+def _drop_order(cols: list[_Column], drop: Sequence[str]) -> tuple[list[int], list[int]]:
+    """(the columns named in `drop`, in that order; every column that may go, in the order they go: those,
+    then the others from the last one on). The first column never goes."""
+    droppable = [i for d in drop for i, c in enumerate(cols) if i and c.name == d]
+    return droppable, droppable + [i for i in reversed(range(1, len(cols))) if i not in droppable]
+
+
+def _attempts(cols: list[_Column], drop: Sequence[str]) -> list[tuple[int, list[int]]]:
+    """(text floor, columns left out) in the order `_fit` tries them."""
+    droppable, order = _drop_order(cols, drop)
+    attempts = [(floor, order[:k]) for floor in TEXT_FLOORS[:-1] for k in range(len(droppable) + 1)]
+    return attempts + [(TEXT_FLOORS[-1], order[:k]) for k in range(len(order) + 1)]
 
 
 def _fit(cols: list[_Column], width: int, drop: Sequence[str]) -> tuple[list[_Column], list[int]]:
     """The columns shown and their widths. For each floor of TEXT_FLOORS in turn, the columns in `drop`
     go one by one (in that order) until text keeps that much; at the last, the other columns go too, from
     the last one on. The first column always stays."""
-    droppable = [i for d in drop for i, c in enumerate(cols) if i and c.name == d]
-    order = droppable + [i for i in reversed(range(1, len(cols))) if i not in droppable]
-    attempts = [(floor, k) for floor in TEXT_FLOORS[:-1] for k in range(len(droppable) + 1)]
-    attempts += [(TEXT_FLOORS[-1], k) for k in range(len(order) + 1)]
-    for floor, k in attempts:
-        shown = [c for i, c in enumerate(cols) if i not in order[:k]]
+    for floor, left_out in _attempts(cols, drop):
+        shown = [c for i, c in enumerate(cols) if i not in left_out]
         # Rich's box: a rule before each column and after the last, and a space each side of every cell.
         widths = _widths(shown, width - 3 * len(shown) - 1, floor)
         if widths is not None:
             return shown, widths
     return cols[:1], [max(cols[0].natural, cell_len(cols[0].name))]  # too narrow for anything: Rich folds
+
+
+def _print_every_column(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None) -> None:
+    """A table for a pipe or a file: every column, folded where it must."""
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        table.add_row(*(fmt(row.get(c)) for c in columns))
+    out.print(table)
 
 
 def print_table(
@@ -189,12 +219,7 @@ def print_table(
     """`drop`: columns to leave out first when the table is too wide for the terminal; `short`: the names
     headers may take then (none for `sql`, whose headers are names to query by)."""
     if not out.is_terminal:  # a pipe or a file: every column, as before
-        table = Table(title=title, show_lines=False)
-        for c in columns:
-            table.add_column(c, overflow="fold")
-        for row in rows:
-            table.add_row(*(fmt(row.get(c)) for c in columns))
-        out.print(table)
+        _print_every_column(rows, columns, title)
         return
     cols = _columns(rows, columns, short)
     shown, widths = _fit(cols, out.width, drop)

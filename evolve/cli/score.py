@@ -10,6 +10,7 @@ from evolve.cli import app
 from evolve.cli.render import print_fields, print_json, progress
 from scoring.api import score as run_score
 from scoring.errors import InputError
+from scoring.result import ScoreResult
 from scoring.task import load_task
 
 SHOWN = ("status", "reason", "best_vloss", "test_loss", "elapsed_s", "steps", "startup_s", "wall_s",
@@ -56,16 +57,24 @@ def score(
         keep.mkdir(parents=True, exist_ok=True)
     limit = task.timeout(smoke) if timeout is None else timeout
     if not as_json:
-        what = f"{files_from}" if files_from else f"the seed of {task.name}"
-        progress(f"scoring {what} (seed {seed}{', smoke budget' if smoke else ''}, timeout {limit:g} s)...")
+        progress(_starting(files_from, task.name, seed, smoke, limit))
     result = run_score(files, task, seed=seed, smoke=smoke, timeout=timeout, workdir=keep)
+    _print_result(result, task.name, keep, as_json)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _starting(files_from: Path | None, task_name: str, seed: int, smoke: bool, limit: float) -> str:
+    what = f"{files_from}" if files_from else f"the seed of {task_name}"
+    return f"scoring {what} (seed {seed}{', smoke budget' if smoke else ''}, timeout {limit:g} s)..."
+
+
+def _print_result(result: ScoreResult, task_name: str, keep: Path | None, as_json: bool) -> None:
     d = result.to_dict()
     if keep is None:  # the temporary run folder is gone: no path may point into it
         d["stdout_path"] = d["stderr_path"] = None
     if as_json:
         print_json(d)
-    else:
-        if keep is None:
-            d["stdout_path"] = d["stderr_path"] = "(removed; --keep DIR keeps them)"
-        print_fields({k: d[k] for k in SHOWN}, title=f"{task.name}: {result.status}")
-    raise typer.Exit(0 if result.ok else 1)
+        return
+    if keep is None:
+        d["stdout_path"] = d["stderr_path"] = "(removed; --keep DIR keeps them)"
+    print_fields({k: d[k] for k in SHOWN}, title=f"{task_name}: {result.status}")

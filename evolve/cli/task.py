@@ -8,7 +8,7 @@ import typer
 
 from evolve.cli import app
 from evolve.cli.render import err, out, print_json, progress
-from scoring.task_check import check_task
+from scoring.task_check import Report, check_task
 
 task_app = typer.Typer(help="Check a task folder before evolving it.", no_args_is_help=True)
 app.add_typer(task_app, name="task")
@@ -26,12 +26,17 @@ def check(
     if as_json:
         print_json(rep.to_dict())
     else:
-        out.print(f"task folder {task_dir}:")
-        for f in rep.findings:
-            if not f.problem:
-                out.print(f"  ok       {f.text}")
-        for f in rep.problems:
-            err.print(f"  problem  {f.text}" + (f" (hint: {f.hint})" if f.hint else ""))
-        n = len(rep.problems)
-        (err if n else out).print(f"{n} problem{'s' if n != 1 else ''}" if n else "no problems found")
+        _print_findings(task_dir, rep)
     raise typer.Exit(2 if rep.problems else 0)
+
+
+def _print_findings(task_dir: Path, rep: Report) -> None:
+    """What was found right on stdout, each problem (with its hint) on stderr, then the count."""
+    out.print(f"task folder {task_dir}:")
+    for f in rep.findings:
+        if not f.problem:
+            out.print(f"  ok       {f.text}")
+    for f in rep.problems:
+        err.print(f"  problem  {f.text}" + (f" (hint: {f.hint})" if f.hint else ""))
+    n = len(rep.problems)
+    (err if n else out).print(f"{n} problem{'s' if n != 1 else ''}" if n else "no problems found")

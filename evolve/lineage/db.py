@@ -89,13 +89,17 @@ def parse_url(url: str) -> URL:
     if backend == "postgres":
         parsed = parsed.set(drivername=f"postgresql{plus}{driver}")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        shown = parsed.render_as_string(hide_password=True)
-        raise InputError(f"unsupported database {parsed.get_backend_name()!r} in {shown!r}: "
+        raise InputError(f"unsupported database {parsed.get_backend_name()!r} in {shown_url(parsed)!r}: "
                          "use sqlite or postgresql (or postgres)")
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         # every connection of an in-memory database is a different, empty database: a campaign cannot live there
         raise InputError(f"database URL {url!r} names no file: use sqlite:///path/to/lineage.db")
     return parsed
+
+
+def shown_url(url: str | URL) -> str:
+    """The URL as it may be printed or stored: its password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def sqlite_url(path: Path) -> str:
@@ -130,6 +134,16 @@ def _inspect_sqlite_file(path: Path) -> tuple[bool, str | None]:
     """(has any table, alembic revision or None), reading the file only. Refuses what is not ours."""
     if path.is_dir():
         raise InputError(f"{path} is a folder, not a database file")
+    wal = path.with_name(path.name + "-wal")
+    _check_header(path, wal)
+    tables, revision = _read_schema(path, wal)
+    if tables and revision is None:
+        raise InputError(f"{path} is a SQLite database but not a lineage database (no schema version)")
+    return bool(tables), revision
+
+
+def _check_header(path: Path, wal: Path) -> None:
+    """Refuse a file that is not SQLite, or one shorter than the page count its header records."""
     with path.open("rb") as f:
         header = f.read(100)
     if not header.startswith(_SQLITE_MAGIC) or len(header) < 100:
@@ -137,10 +151,13 @@ def _inspect_sqlite_file(path: Path) -> tuple[bool, str | None]:
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
-    wal = path.with_name(path.name + "-wal")
     # The header records the page count; a shorter file lost its tail (a copy cut short, a full disk).
     if pages and path.stat().st_size < page_size * pages and not wal.exists():
         raise InputError(f"{path} is truncated: {path.stat().st_size} bytes, its header says {page_size * pages}")
+
+
+def _read_schema(path: Path, wal: Path) -> tuple[set[str], str | None]:
+    """The file's table names and alembic revision (None if it has none), read without writing a byte."""
     try:
         # Without a WAL file nothing newer than the main file exists, so `immutable` may read it without
         # creating -wal/-shm files beside it; with one, read-only mode sees the latest commits.
@@ -156,9 +173,7 @@ def _inspect_sqlite_file(path: Path) -> tuple[bool, str | None]:
             con.close()
     except sqlite3.DatabaseError as e:
         raise InputError(f"{path} is corrupt or not a lineage database: {e}") from None
-    if tables and revision is None:
-        raise InputError(f"{path} is a SQLite database but not a lineage database (no schema version)")
-    return bool(tables), revision
+    return tables, revision
 
 
 def _check_revision(revision: str | None, where: str) -> None:
@@ -247,18 +262,10 @@ def open_db(url: str, *, create: bool = True, readonly: bool = False) -> Databas
     database that is not a lineage database, or one from a newer schema; none of these is modified.
     """
     parsed = parse_url(url)
-    where = parsed.render_as_string(hide_password=True)
+    where = shown_url(parsed)
     path = sqlite_path(parsed)
     if path is not None:
-        if path.exists():
-            has_tables, revision = _inspect_sqlite_file(path)
-        elif create and not readonly:
-            if not path.parent.is_dir():
-                raise InputError(f"cannot create {path}: folder {path.parent} does not exist")
-            _create_sqlite_atomically(path)
-            has_tables, revision = True, head_revision()
-        else:
-            raise InputError(f"no lineage database at {path}")
+        has_tables, revision = _sqlite_schema(path, create, readonly)
         _check_revision(revision, str(path))
         engine = _make_engine(parsed, readonly)
     else:
@@ -266,15 +273,33 @@ def open_db(url: str, *, create: bool = True, readonly: bool = False) -> Databas
         has_tables, revision = _server_revision(engine, where)
         _check_revision(revision, where)
     if revision != head_revision():
-        if readonly or not (create or has_tables):
-            engine.dispose()
-            raise InputError(
-                f"no lineage database at {where}"
-                if not has_tables
-                else f"{where} needs a schema upgrade; open it once without read-only"
-            )
-        migrate(engine)
+        _upgrade(engine, where, has_tables, create, readonly)
     return Database(engine, readonly=readonly)
+
+
+def _sqlite_schema(path: Path, create: bool, readonly: bool) -> tuple[bool, str | None]:
+    """(has any table, revision) of a SQLite file: an existing one inspected, a missing one created whole
+    when the caller may create it."""
+    if path.exists():
+        return _inspect_sqlite_file(path)
+    if not create or readonly:
+        raise InputError(f"no lineage database at {path}")
+    if not path.parent.is_dir():
+        raise InputError(f"cannot create {path}: folder {path.parent} does not exist")
+    _create_sqlite_atomically(path)
+    return True, head_revision()
+
+
+def _upgrade(engine: Engine, where: str, has_tables: bool, create: bool, readonly: bool) -> None:
+    """Bring a schema behind head (or an empty database) to head, where the caller allows writing it."""
+    if readonly or not (create or has_tables):
+        engine.dispose()
+        raise InputError(
+            f"no lineage database at {where}"
+            if not has_tables
+            else f"{where} needs a schema upgrade; open it once without read-only"
+        )
+    migrate(engine)
 
 
 @contextlib.contextmanager

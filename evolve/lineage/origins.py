@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from evolve.lineage import values as V
 from evolve.lineage.db import Database, open_db
 from evolve.lineage.models import Candidate
 from evolve.lineage.queries import ancestry, campaign_id
@@ -20,14 +21,18 @@ def origin(db: Database, campaign: int, candidate: int) -> dict[str, Any] | None
         return s.scalar(sa.select(Candidate.origin).where(Candidate.id == candidate, Candidate.campaign_id == campaign))
 
 
+def _root_origin(db: Database, campaign: int, rows: list[V.Candidate]) -> dict[str, Any] | None:
+    """Where the lineage's first root that came from another campaign was taken from, if one did."""
+    roots = [r.id for r in rows if r.parent_id is None]
+    return next((o for r in roots if (o := origin(db, campaign, r))), None)
+
+
 def earlier_ancestry(db: Database, campaign: int, candidate: int) -> list[dict[str, Any]]:
     """For each earlier campaign the lineage crosses into, newest first: its name, its database, the
     candidate it was taken from, and that candidate's ancestors there. A database that cannot be opened
     any more ends the walk with an `error` entry instead of failing the whole query."""
     out: list[dict[str, Any]] = []
-    rows = ancestry(db, campaign, candidate)
-    roots = [r.id for r in rows if r.parent_id is None]
-    ref = next((o for r in roots if (o := origin(db, campaign, r))), None)
+    ref = _root_origin(db, campaign, ancestry(db, campaign, candidate))
     while ref is not None and len(out) < MAX_HOPS:
         entry: dict[str, Any] = {"campaign": ref["campaign"], "db": ref["db"], "candidate": ref["candidate"]}
         try:
@@ -40,8 +45,7 @@ def earlier_ancestry(db: Database, campaign: int, candidate: int) -> list[dict[s
             rows = ancestry(other, cid, ref["candidate"])
             entry["ancestors"] = rows
             out.append(entry)
-            roots = [r.id for r in rows if r.parent_id is None]
-            ref = next((o for r in roots if (o := origin(other, cid, r))), None)
+            ref = _root_origin(other, cid, rows)
         finally:
             other.close()
     return out

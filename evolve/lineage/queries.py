@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import deque
 from collections.abc import Iterable
@@ -14,7 +13,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from evolve import pareto
 from evolve.lineage import values as V
 from evolve.lineage.constants import PENDING, RUNNING
 from evolve.lineage.db import Database
@@ -220,14 +218,12 @@ def top(db: Database, campaign_id: int, k: int = 10) -> list[V.Candidate]:
     )
 
 
-def pareto_front(db: Database, campaign_id: int) -> list[V.Candidate]:
-    """The ok candidates no other ok candidate beats on both validation loss and training FLOPs (an
-    unmeasured cost counts as the worst), lowest loss first."""
-    rows = _rows(db, sa.select(*_ROW_COLUMNS).where(Candidate.campaign_id == campaign_id, Candidate.status == OK,
+def scored(db: Database, campaign_id: int) -> list[V.Candidate]:
+    """Every ok candidate with a fitness, lowest first (ties by age): what a multi-objective reduction such
+    as the Pareto front (`evolve.pareto`, above this layer) chooses from."""
+    return _rows(db, sa.select(*_ROW_COLUMNS).where(Candidate.campaign_id == campaign_id, Candidate.status == OK,
                                                     Candidate.fitness.is_not(None))
                  .order_by(Candidate.fitness, Candidate.id))
-    keep = pareto.front([(r.fitness, math.inf if r.train_flops is None else r.train_flops) for r in rows])
-    return [rows[i] for i in keep]
 
 
 def costs(db: Database, ids: list[int]) -> dict[int, dict[str, float | None]]:

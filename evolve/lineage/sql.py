@@ -84,8 +84,9 @@ class SqlResult:
     truncated: bool  # more than MAX_ROWS rows matched
 
 
-def check_readonly(statement: str) -> str:
-    """The statement without a trailing semicolon, or InputError naming why it may write."""
+def _words(statement: str) -> tuple[list[str], int]:
+    """The statement's words and symbols, lowercased, without literals and comments; and how many
+    statements its semicolons separate (a trailing semicolon starts none)."""
     words: list[str] = []
     statements = 1
     pending_semicolon = False
@@ -99,13 +100,24 @@ def check_readonly(statement: str) -> str:
             statements += 1
             pending_semicolon = False
         words.append(lex.lower())
+    return words, statements
+
+
+def _reading_pragma(words: list[str]) -> bool:
+    """`pragma <introspection name>` with no assignment anywhere."""
+    return len(words) >= 2 and words[1] in _READ_PRAGMAS and "=" not in words
+
+
+def check_readonly(statement: str) -> str:
+    """The statement without a trailing semicolon, or InputError naming why it may write."""
+    words, statements = _words(statement)
     if not words:
         raise InputError("empty SQL statement")
     if statements > 1:
         raise InputError("one statement at a time: `evolve sql` refuses multiple statements")
     if words[0] not in _READING:
         raise InputError(f"`evolve sql` is read-only: a {words[0].upper()} statement is refused")
-    if words[0] == "pragma" and (len(words) < 2 or words[1] not in _READ_PRAGMAS or "=" in words):
+    if words[0] == "pragma" and not _reading_pragma(words):
         raise InputError(
             "`evolve sql` is read-only: only introspection pragmas "
             f"({', '.join(sorted(_READ_PRAGMAS))}) without '=' are allowed"

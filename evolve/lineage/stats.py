@@ -120,27 +120,34 @@ def _credit(children: list[tuple], calls: list[tuple], key: str) -> tuple[Credit
     pick = 0 if key == "persona" else 1
     out: dict[Any, dict[str, Any]] = {}
     for row in children:
-        n, valid, improving, best, gain_sum, gain_n = row[2:]
-        r = out.setdefault(row[pick], _empty(row[pick]))
-        r["children"] += n
-        r["valid"] += int(valid or 0)
-        r["improving"] += int(improving or 0)
-        if best is not None and (r["best_improvement"] is None or best > r["best_improvement"]):
-            r["best_improvement"] = best
-        r["_gain_sum"] += float(gain_sum or 0.0)
-        r["_gain_n"] += gain_n
+        _add_children(out.setdefault(row[pick], _empty(row[pick])), row[2:])
     for row in calls:
         r = out.setdefault(row[pick], _empty(row[pick]))
         r["llm_calls"] += row[2]
         r["cost_usd"] += float(row[3] or 0.0)
-    result = []
-    for r in out.values():
-        n, gain_sum, gain_n = r["children"], r.pop("_gain_sum"), r.pop("_gain_n")
-        result.append(Credit(r["name"], n, r["valid"], r["valid"] / n if n else None, r["improving"],
-                             r["improving"] / n if n else None, r["best_improvement"],
-                             gain_sum / gain_n if gain_n else None, r["llm_calls"], r["cost_usd"]))
+    result = [_finished(r) for r in out.values()]
     # By name, unnamed (a seed's missing persona) last: a stable order that tests and diffs can rely on.
     return tuple(sorted(result, key=lambda c: (c.name is None, str(c.name))))
+
+
+def _add_children(r: dict[str, Any], counts: tuple) -> None:
+    """Add one (persona, operator) group's children to a running tally."""
+    n, valid, improving, best, gain_sum, gain_n = counts
+    r["children"] += n
+    r["valid"] += int(valid or 0)
+    r["improving"] += int(improving or 0)
+    if best is not None and (r["best_improvement"] is None or best > r["best_improvement"]):
+        r["best_improvement"] = best
+    r["_gain_sum"] += float(gain_sum or 0.0)
+    r["_gain_n"] += gain_n
+
+
+def _finished(r: dict[str, Any]) -> Credit:
+    """A finished tally as shares and means (None where nothing was counted)."""
+    n, gain_sum, gain_n = r["children"], r.pop("_gain_sum"), r.pop("_gain_n")
+    return Credit(r["name"], n, r["valid"], r["valid"] / n if n else None, r["improving"],
+                  r["improving"] / n if n else None, r["best_improvement"],
+                  gain_sum / gain_n if gain_n else None, r["llm_calls"], r["cost_usd"])
 
 
 def persona_stats(db: Database, campaign_id: int) -> CreditTables:

@@ -13,7 +13,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from evolve.report.data import CandidateRow, ReportData
+from evolve.report.data import CandidateRow, ReportData, SeedLevel
 from evolve.report.svg import change_label, legend, swatch, tree_svg
 from evolve.report.tree import TreeNode
 from evolve.report.wording import GAIN_CONVENTION, seed_gain
@@ -73,17 +73,20 @@ def _facts(data: ReportData) -> str:
     if data.priced:
         facts["LLM cost"] = f"${s.cost_usd:.4f}"
     if seed is not None:
-        band = " (1 evaluation seed: no spread)" if len(seed.losses) == 1 else ""
-        if seed.spread is not None:
-            band = (f" ({_num(seed.low)}–{_num(seed.high)} over {len(seed.losses)} seeds: "
-                    f"spread {_num(seed.spread)})")
-        facts["seed level"] = f"#{seed.candidate}: {_num(seed.level)}{band}"
+        facts["seed level"] = f"#{seed.candidate}: {_num(seed.level)}{_seed_band(seed)}"
     if best is not None:
         facts["best"] = f"#{best.id}: {_num(best.fitness)} ({best.persona or best.operator})"
         if seed is not None and seed.level is not None and best.fitness is not None:
             facts["gain on the seed"] = seed_gain(seed.level - best.fitness, seed.spread)
     cells = "".join(f'<div data-fact="{escape(k)}"><span>{escape(k)}</span>{escape(v)}</div>' for k, v in facts.items())
     return f'<div class="facts" id="facts">{cells}</div><p class="muted" id="convention">{escape(GAIN_CONVENTION)}</p>'
+
+
+def _seed_band(seed: SeedLevel) -> str:
+    """How far the seed's own losses spread: the noise a gain on it has to beat."""
+    if seed.spread is not None:
+        return f" ({_num(seed.low)}–{_num(seed.high)} over {len(seed.losses)} seeds: spread {_num(seed.spread)})"
+    return " (1 evaluation seed: no spread)" if len(seed.losses) == 1 else ""
 
 
 def _tree_section(data: ReportData) -> str:

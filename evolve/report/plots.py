@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -16,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from evolve.report.colours import ISLANDS
-from evolve.report.data import Curve, ReportData, SeedLevel
+from evolve.report.data import CostPoint, Curve, ReportData, SeedLevel
 
 DPI = 100
 COST = "#2ca02c"  # the cumulative cost line of the LLM usage plot
@@ -238,20 +239,13 @@ def tradeoff(data: ReportData) -> Figure:
     if not data.costs:
         _empty(ax, "no ok candidate with a measured training cost")
         return fig
-    others = [p for p in data.costs if not p.seed]
-    ax.scatter([p.train_flops for p in others], [p.fitness for p in others], s=14, color="#9aa5b1",
-               label="ok candidates")
+    ax.scatter(*_flops_loss(p for p in data.costs if not p.seed), s=14, color="#9aa5b1", label="ok candidates")
     front = sorted((p for p in data.costs if p.front), key=lambda p: p.train_flops)
-    ax.step([p.train_flops for p in front], [p.fitness for p in front], where="post", color="#c2410c", lw=1.5,
-            marker="o", ms=4, label=f"Pareto front ({len(front)})")
-    seeds = [p for p in data.costs if p.seed]
-    ax.scatter([p.train_flops for p in seeds], [p.fitness for p in seeds], s=90, marker="*", color="#111111",
-               zorder=3, label="seed")
-    best, cheapest = data.cost_highlights()
-    for point, text in ((best, "lowest loss"), (cheapest, "cheapest within the seed's loss")):
-        if point is not None:
-            ax.annotate(f"#{point.id} {text}", (point.train_flops, point.fitness), textcoords="offset points",
-                        xytext=(6, 6), fontsize=8)
+    ax.step(*_flops_loss(front), where="post", color="#c2410c", lw=1.5, marker="o", ms=4,
+            label=f"Pareto front ({len(front)})")
+    ax.scatter(*_flops_loss(p for p in data.costs if p.seed), s=90, marker="*", color="#111111", zorder=3,
+               label="seed")
+    _annotate_highlights(ax, data)
     ax.set_xscale("log")
     ax.set_xlabel("training FLOPs (first step's count x steps)")
     ax.set_ylabel("validation loss (fitness)")
@@ -259,6 +253,20 @@ def tradeoff(data: ReportData) -> Figure:
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def _flops_loss(points: Iterable[CostPoint]) -> tuple[list[float], list[float]]:
+    """The points' (x, y) on the trade-off plot: training FLOPs, validation loss."""
+    listed = list(points)
+    return [p.train_flops for p in listed], [p.fitness for p in listed]
+
+
+def _annotate_highlights(ax: Axes, data: ReportData) -> None:
+    best, cheapest = data.cost_highlights()
+    for point, text in ((best, "lowest loss"), (cheapest, "cheapest within the seed's loss")):
+        if point is not None:
+            ax.annotate(f"#{point.id} {text}", (point.train_flops, point.fitness), textcoords="offset points",
+                        xytext=(6, 6), fontsize=8)
 
 
 PLOTS = {

@@ -45,34 +45,42 @@ def tree_svg(tree: Tree, colours: Mapping[str | None, str]) -> str:
     pos = {n.id: _xy(n) for n in tree.nodes}
     width = MARGIN * 2 + RADIUS * 2 + max(n.col for n in tree.nodes) * COL_W + COL_W
     height = MARGIN * 2 + RADIUS * 2 + max(n.row for n in tree.nodes) * ROW_H + 14
-    parts = [
-        f'<svg id="tree-svg" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="lineage of the best candidates">'
-    ]
-    for parent, child, first in tree.edges:
-        (x1, y1), (x2, y2) = pos[parent], pos[child]
-        dash = "" if first else ' stroke-dasharray="5 4"'
-        cls = "edge first" if first else "edge second"
-        parts.append(f'<line class="{cls}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"{dash}/>')
     best = set(tree.best[:1])
-    for n in tree.nodes:
-        x, y = pos[n.id]
-        classes = "node" + (" main" if n.main else "") + (" best" if n.id in best else "")
-        gain_class = "better" if n.gain is not None and n.gain > 0 else "worse" if n.gain else "neutral"
-        parts.append(
-            f'<g class="{classes}" data-id="{n.id}" data-persona="{escape(n.persona or "")}" tabindex="0" '
-            f'role="button"><title>{escape(_title(n))}</title>'
-            f'<circle cx="{x}" cy="{y}" r="{RADIUS}" fill="{colours[n.persona]}"/>'
-            f'<text class="id" x="{x + RADIUS + 5}" y="{y - 2}">#{n.id}</text>'
-            f'<text class="change {gain_class}" x="{x + RADIUS + 5}" y="{y + 11}">{escape(change_label(n))}</text>'
-        )
-        if n.hidden_parents:
-            hidden = ", ".join(f"#{p}" for p in n.hidden_parents)
-            parts.append(
-                f'<text class="hidden" x="{x - RADIUS}" y="{y + RADIUS + 12}">from {hidden} (not drawn)</text>'
-            )
-        parts.append("</g>")
-    parts.append("</svg>")
+    return "".join([
+        f'<svg id="tree-svg" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="lineage of the best candidates">',
+        *(_edge(pos[parent], pos[child], first) for parent, child, first in tree.edges),
+        *(_node(n, pos[n.id], n.id in best, colours) for n in tree.nodes),
+        "</svg>",
+    ])
+
+
+def _edge(start: tuple[int, int], end: tuple[int, int], first: bool) -> str:
+    """A line from parent to child: solid to the first parent, dashed to a crossover's second."""
+    (x1, y1), (x2, y2) = start, end
+    dash = "" if first else ' stroke-dasharray="5 4"'
+    cls = "edge first" if first else "edge second"
+    return f'<line class="{cls}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"{dash}/>'
+
+
+def _gain_class(n: TreeNode) -> str:
+    return "better" if n.gain is not None and n.gain > 0 else "worse" if n.gain else "neutral"
+
+
+def _node(n: TreeNode, xy: tuple[int, int], best: bool, colours: Mapping[str | None, str]) -> str:
+    x, y = xy
+    classes = "node" + (" main" if n.main else "") + (" best" if best else "")
+    parts = [
+        f'<g class="{classes}" data-id="{n.id}" data-persona="{escape(n.persona or "")}" tabindex="0" '
+        f'role="button"><title>{escape(_title(n))}</title>'
+        f'<circle cx="{x}" cy="{y}" r="{RADIUS}" fill="{colours[n.persona]}"/>'
+        f'<text class="id" x="{x + RADIUS + 5}" y="{y - 2}">#{n.id}</text>'
+        f'<text class="change {_gain_class(n)}" x="{x + RADIUS + 5}" y="{y + 11}">{escape(change_label(n))}</text>'
+    ]
+    if n.hidden_parents:
+        hidden = ", ".join(f"#{p}" for p in n.hidden_parents)
+        parts.append(f'<text class="hidden" x="{x - RADIUS}" y="{y + RADIUS + 12}">from {hidden} (not drawn)</text>')
+    parts.append("</g>")
     return "".join(parts)
 
 

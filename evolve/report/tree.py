@@ -12,8 +12,9 @@ first, so it reads as a straight spine with crossover partners and other lineage
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from evolve.lineage import Candidate
 
@@ -61,26 +62,32 @@ def select(rows: Mapping[int, Candidate], best: Sequence[int], cap: int) -> list
     """Ids to draw, at most `cap`: main lines first (best candidate first), then the remaining ancestors
     of each best candidate breadth-first through both parents."""
     chosen: dict[int, None] = {}  # insertion-ordered set
-
-    def take(i: int) -> None:
-        if len(chosen) < cap:
-            chosen.setdefault(i)
-
-    for b in best:
-        i: int | None = b
-        while i is not None and i in rows and len(chosen) < cap:
-            take(i)
-            i = rows[i].parent_id
-    for b in best:
-        queue, seen = deque([b]), {b}
-        while queue and len(chosen) < cap:
-            n = queue.popleft()
-            take(n)
-            for p in _parents(rows[n]):
-                if p in rows and p not in seen:
-                    seen.add(p)
-                    queue.append(p)
+    walks = [*(_first_parents(rows, b) for b in best), *(_breadth_first(rows, b) for b in best)]
+    for i in chain.from_iterable(walks):
+        if len(chosen) >= cap:
+            break
+        chosen.setdefault(i)
     return list(chosen)
+
+
+def _first_parents(rows: Mapping[int, Candidate], start: int) -> Iterator[int]:
+    """`start`, its first parent, that one's first parent, ... while they are in `rows`."""
+    i: int | None = start
+    while i is not None and i in rows:
+        yield i
+        i = rows[i].parent_id
+
+
+def _breadth_first(rows: Mapping[int, Candidate], start: int) -> Iterator[int]:
+    """`start`, then its ancestors in `rows` through both parents, nearest first, each once."""
+    queue, seen = deque([start]), {start}
+    while queue:
+        n = queue.popleft()
+        yield n
+        for p in _parents(rows[n]):
+            if p in rows and p not in seen:
+                seen.add(p)
+                queue.append(p)
 
 
 def _main_line(rows: Mapping[int, Candidate], best: int) -> set[int]:
@@ -91,6 +98,48 @@ def _main_line(rows: Mapping[int, Candidate], best: int) -> set[int]:
     return line
 
 
+def _places(rows: Mapping[int, Candidate], ids: list[int], main: set[int]) -> list[tuple[int, int, int]]:
+    """(id, row, column) of each drawn node: one row per generation, newest first; in each row the main
+    line first, then lower ids (older candidates) left to right."""
+    gens = sorted({rows[i].generation for i in ids}, reverse=True)
+    row_of = {g: n for n, g in enumerate(gens)}
+    ordered = sorted(ids, key=lambda i: (row_of[rows[i].generation], i not in main, i))
+    used: dict[int, int] = {}  # row -> columns taken so far
+    places = []
+    for i in ordered:
+        row = row_of[rows[i].generation]
+        used[row] = used.get(row, 0) + 1
+        places.append((i, row, used[row] - 1))
+    return places
+
+
+def _delta(rows: Mapping[int, Candidate], r: Candidate) -> float | None:
+    """The candidate's fitness minus its first parent's, when both are known."""
+    parent = rows.get(r.parent_id) if r.parent_id is not None else None
+    if parent is None or parent.fitness is None or r.fitness is None:
+        return None
+    return r.fitness - parent.fitness
+
+
+def _node(i: int, row: int, col: int, rows: Mapping[int, Candidate], main: set[int], shown: set[int]) -> TreeNode:
+    r = rows[i]
+    return TreeNode(
+        id=i,
+        parent_id=r.parent_id,
+        parent2_id=r.parent2_id,
+        operator=r.operator,
+        persona=r.persona,
+        island=r.island,
+        generation=r.generation,
+        fitness=r.fitness,
+        delta=_delta(rows, r),
+        main=i in main,
+        hidden_parents=tuple(p for p in _parents(r) if p not in shown),
+        row=row,
+        col=col,
+    )
+
+
 def build_tree(rows: Mapping[int, Candidate], best: Sequence[int], cap: int) -> Tree:
     """The drawn tree of the `best` candidates' lineages. `rows` holds their complete ancestry (so every
     drawn node's first parent can be looked up for its fitness change, drawn or not)."""
@@ -99,37 +148,7 @@ def build_tree(rows: Mapping[int, Candidate], best: Sequence[int], cap: int) -> 
     ids = select(rows, best, cap)
     shown = set(ids)
     main = _main_line(rows, best[0]) if best else set()
-    gens = sorted({rows[i].generation for i in ids}, reverse=True)
-    row_of = {g: n for n, g in enumerate(gens)}
-    # Main line first in each row, then lower ids (older candidates) left to right.
-    ordered = sorted(ids, key=lambda i: (row_of[rows[i].generation], i not in main, i))
-    col: dict[int, int] = {}
-    nodes = []
-    for i in ordered:
-        r = rows[i]
-        n_row = row_of[r.generation]
-        col[n_row] = col.get(n_row, -1) + 1
-        parent = rows.get(r.parent_id) if r.parent_id is not None else None
-        delta = None
-        if parent is not None and parent.fitness is not None and r.fitness is not None:
-            delta = r.fitness - parent.fitness
-        nodes.append(
-            TreeNode(
-                id=i,
-                parent_id=r.parent_id,
-                parent2_id=r.parent2_id,
-                operator=r.operator,
-                persona=r.persona,
-                island=r.island,
-                generation=r.generation,
-                fitness=r.fitness,
-                delta=delta,
-                main=i in main,
-                hidden_parents=tuple(p for p in _parents(r) if p not in shown),
-                row=n_row,
-                col=col[n_row],
-            )
-        )
+    nodes = [_node(i, row, col, rows, main, shown) for i, row, col in _places(rows, ids, main)]
     edges = tuple(
         (p, n.id, p == n.parent_id) for n in nodes for p in (n.parent_id, n.parent2_id) if p is not None and p in shown
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evolve import lineage as L
+from evolve.lineage.queries import scored
 from scoring.errors import InputError
 from tests.lineage.conftest import TRAIN_PY, Built, model_py
 
@@ -22,6 +23,13 @@ def test_top_orders_ok_candidates_by_fitness(built: Built) -> None:
     assert (e.island, e.persona, e.operator, e.generation) == (1, "darwin", "crossover", 2)
     assert (e.parent_id, e.parent2_id) == (built.ids["a"], built.ids["b"])
     assert names(built, [r.id for r in L.top(built.db, built.campaign, 2)]) == ["e", "d"]
+
+
+def test_scored_is_every_ok_candidate_lowest_fitness_first(built: Built) -> None:
+    """What `top --pareto` reduces: all of them, not the first k; the front itself is taken above lineage."""
+    rows = scored(built.db, built.campaign)
+    assert names(built, [r.id for r in rows]) == ["e", "d", "a", "s0", "s1", "b"]
+    assert [r.id for r in rows] == [r.id for r in L.top(built.db, built.campaign, 100)]
 
 
 def test_ancestry_goes_through_both_parents_nearest_first(built: Built) -> None:
