@@ -60,6 +60,9 @@ class FixedExecutor:
     def submit(self, slot: int, job: Job) -> Future:
         return self._pool.submit(self._run, job)
 
+    def take_events(self) -> list:
+        return []
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
 

@@ -25,39 +25,27 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from evolve import lineage, pacing
 from evolve.config import CampaignConfig
-from evolve.evaluations import Evaluations, Slot
+from evolve.evaluations import Evaluations, Slot, result_of
+from evolve.executors import Executor
 from evolve.kinds import CampaignStatus, EventKind
 from evolve.ledger import Ledger
 from evolve.lineage import PENDING, RUNNING, Candidate
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import Persona
-from evolve.proposals import Proposer
+from evolve.outcome import STATUS_OF, Level, Outcome, Stop, Stopping
+from evolve.proposals import Proposal, Proposer
 from scoring.result import INTERRUPTED, OK
 from scoring.task import Task
 
+__all__ = ["Campaign", "Outcome", "Snapshot", "Stop"]
+
 LEASE_RENEW_S = 10.0
-
-
-class Stop(StrEnum):
-    """Why a campaign ended; the outcome's status follows from it (STATUS_OF)."""
-
-    BUDGET = "budget"  # evaluations or minutes used up
-    SPEND = "spend"  # LLM cost or LLM calls used up; what was queued was trained
-    NOTHING_LEFT = "nothing_left"
-    USER = "user"  # Ctrl-C or SIGTERM
-    NO_PROGRESS = "no_progress"  # the progress guard stopped the proposals
-    SEED_FAILED = "seed_failed"
-
-
-STATUS_OF = {Stop.USER: CampaignStatus.STOPPED, Stop.NO_PROGRESS: CampaignStatus.STOPPED,
-             Stop.SEED_FAILED: CampaignStatus.FAILED}  # else finished
 
 
 @dataclass(frozen=True)
@@ -83,54 +71,45 @@ class Snapshot:
     imported_evals: int = 0  # finished evaluations of programs imported with --from (not counted)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: CampaignStatus  # finished | stopped | failed
-    cause: Stop
-    reason: str
-    evals_done: int  # every finished evaluation, those of imported programs included
-    best_id: int | None
-    best_fitness: float | None
-    seed_id: int | None
-    seed_fitness: float | None
-    llm_calls: int = 0
-    best_dir: str | None = None  # populations/NAME/best/, written when the run ends
-    imported_evals: int = 0  # of evals_done, those that measured programs imported with --from (not counted)
-
-
 class Campaign:
     def __init__(self, *, db: lineage.Database, campaign_id: int, name: str, config: CampaignConfig, task: Task,
-                 personas: tuple[Persona, ...], llm: LLMClient, executor, folder: Path, owner: str,
+                 personas: tuple[Persona, ...], llm: LLMClient, executor: Executor, folder: Path, owner: str,
                  time_used_s: float = 0.0, on_update: Callable[[Snapshot], None] | None = None):
         self.db, self.cid, self.name, self.cfg, self.task = db, campaign_id, name, config, task
         self.executor, self.folder, self.owner = executor, folder, owner
         self.on_update = on_update
-        self.ledger = Ledger(db, campaign_id, config.islands.count, task.objective.pareto)
+        self.ledger = Ledger(db, campaign_id, config.islands.count, task.objective.pareto, task.seed_files)
         self.pop = self.ledger.pop  # read only: every change goes through the ledger
         self.time_before = time_used_s
-        self.evals = Evaluations(ledger=self.ledger, config=config, executor=executor, folder=folder,
-                                 files=self._files, note=self._note)
-        self.running = self.evals.running  # future -> (slot, candidate, seed)
+        self.evals = Evaluations(ledger=self.ledger, config=config, slots=executor.slots, folder=folder,
+                                 note=self._note)
         self.proposer = Proposer(ledger=self.ledger, config=config, task=task, personas=personas, llm=llm,
-                                 files=self._files, note=self._note)
-        self.proposing = self.proposer.in_flight  # future -> Proposal
-        self.stop_mode = ""  # "" | "graceful" | "now"
-        self.stop_reason = ""
-        self.stop_cause: Stop | None = None
-        self.halted: tuple[Stop, str] | None = None  # proposals stopped (spend or no progress); the queue trains
+                                 note=self._note)
+        # The loop's futures: evaluations by slot, LLM calls by proposal. `concurrency` live calls, and as many
+        # again beside calls that stalled (evolve/pacing.py).
+        self.running: dict[Future, int] = {}
+        self.proposing: dict[Future, Proposal] = {}
+        self._asking = ThreadPoolExecutor(max_workers=2 * config.llm.concurrency, thread_name_prefix="proposer")
+        self.stopping: Stopping | None = None  # the one stop state; it only ever rises (outcome.Level)
         self.log: list[str] = []
         self.started = time.monotonic()
-        self._files_cache: dict[int, dict[str, str]] = {}
 
     # -- control ----------------------------------------------------------------------------------------
 
     def request_stop(self, reason: str = "stopped by the user") -> None:
         """First call: finish what is running, start nothing new. Second call: kill running evaluations."""
-        if not self.stop_mode:
+        if not self._stopped(Level.GRACEFUL):
             self._stop(Stop.USER, reason)
         else:
-            self.stop_mode = "now"
+            self.stopping = Stopping(self.stopping.cause, self.stopping.reason, Level.NOW)
             self.executor.stop_now.set()
+
+    def _stopped(self, level: Level) -> bool:
+        return self.stopping is not None and self.stopping.at_least(level)
+
+    def stopping_now(self) -> bool:
+        """Running evaluations are being killed (the second stop request)."""
+        return self._stopped(Level.NOW)
 
     def _note(self, message: str) -> None:
         self.log = (self.log + [message])[-8:]
@@ -146,10 +125,10 @@ class Campaign:
         if not self.cfg.start.campaign:
             return 0, 0, 0
         done = running = todo = 0
-        busy = {(cid, seed) for _, cid, seed in self.running.values()}
+        busy = self.evals.busy()
         for i in self.pop.seed_ids:
             c, evals = self.pop.cands[i], self.pop.evals_of(i)
-            finished = {s for s, (status, _) in evals.items() if status != INTERRUPTED}
+            finished = {s for s, r in evals.items() if r.status != INTERRUPTED}
             mine = {s for cid, s in busy if cid == i}
             done, running = done + len(finished), running + len(mine)
             if c.status in (PENDING, RUNNING):
@@ -166,11 +145,8 @@ class Campaign:
         running ones, so that a child never starts past the budget and an imported program's evaluation
         never counts in it."""
         done, running, _ = self._imported()
-        limit = self.cfg.budget.max_evals + done + running
-        if self.evals.cfg.budget.max_evals != limit:
-            self.evals.cfg = self.cfg.model_copy(
-                update={"budget": self.cfg.budget.model_copy(update={"max_evals": limit})})
-        self.evals.start()
+        for slot, job in self.evals.start(self.cfg.budget.max_evals + done + running):
+            self.running[self.executor.submit(slot, job)] = slot
 
     # -- the loop ---------------------------------------------------------------------------------------
 
@@ -180,67 +156,84 @@ class Campaign:
         try:
             while True:
                 self._check_budgets()
-                if not self.stop_mode:
+                if not self._stopped(Level.GRACEFUL):
                     self._fill_slots()
                 self._start_proposals()
-                if not self.running and (not self.proposing or self.stop_mode == "now") and self._finished():
+                if not self.running and (not self.proposing or self.stopping_now()) and self._finished():
                     break
-                waiting = [*self.running, *self.proposing]
-                if waiting:
-                    done, _ = wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)
-                else:  # only the guard's backoff is pending: wait() on nothing would return at once
-                    done = set()
-                    time.sleep(min(0.25, max(0.05, self.proposer.next_at - time.monotonic())))
-                self._record_executor_events()  # before the evaluations they concern
-                for fut in done:
-                    if fut in self.running:
-                        self.evals.finished(fut)
-                    else:
-                        self.proposer.record(fut)
-                        self._check_budgets()  # two replies in one pass: the guard stops at its bound, not past it
+                self._record(self._wait())
                 if time.monotonic() >= next_renew:
                     lineage.renew_lease(self.db, self.cid, self.owner)
                     next_renew = time.monotonic() + LEASE_RENEW_S
                 self._update()
         finally:
-            self.proposer.shutdown()
+            self._asking.shutdown(wait=False, cancel_futures=True)
         return self._outcome()
 
+    def _wait(self) -> set[Future]:
+        waiting = [*self.running, *self.proposing]
+        if waiting:
+            return wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)[0]
+        # only the guard's backoff is pending: wait() on nothing would return at once
+        time.sleep(min(0.25, max(0.05, self.proposer.next_at - time.monotonic())))
+        return set()
+
+    def _record(self, done: set[Future]) -> None:
+        self._record_executor_events()  # before the evaluations they concern
+        for fut in done:
+            if fut in self.running:
+                slot = self.running.pop(fut)
+                self.evals.finished(slot, result_of(fut, self.evals.slots[slot].seed))
+            else:
+                self.proposer.record(self.proposing.pop(fut), fut.result())
+                self._check_budgets()  # two replies in one pass: the guard stops at its bound, not past it
+
     def _finished(self) -> bool:
-        return bool(self.stop_mode) or (not self.evals.next_job() and not self._may_propose())
+        return self._stopped(Level.GRACEFUL) or (not self.evals.next_job() and not self._may_propose())
 
     def _check_budgets(self) -> None:
-        if self.stop_mode:
+        """Stop when the seed failed or the evaluation or time budget is spent; stop the proposals when the
+        LLM spend is, or when the progress guard says so (what is queued still trains)."""
+        if self._stopped(Level.GRACEFUL):
             return
-        b = self.cfg.budget
         seeds = [self.pop.cands[i] for i in self.pop.seed_ids]
         if seeds and all(s.status not in (OK, PENDING, RUNNING) for s in seeds):
             self._stop(Stop.SEED_FAILED, f"the seed program failed ({seeds[0].status}: {seeds[0].reason})")
-        elif self.counted() >= b.max_evals:
-            self._budget(f"evaluation budget reached ({b.max_evals})")
-        elif b.max_minutes is not None and self.elapsed_s() >= b.max_minutes * 60:
-            self._budget(f"time budget reached ({b.max_minutes:g} min)")
-        elif self.halted:
-            return
-        elif self._cost_exhausted():
-            self._halt(Stop.SPEND, f"LLM cost budget reached (${b.max_cost_usd:g})", cost_usd=self.pop.cost_usd)
-        elif self.pop.llm_calls >= b.llm_call_limit():
-            self._halt(Stop.SPEND, f"LLM-call budget reached ({b.llm_call_limit()} calls)",
-                       llm_calls=self.pop.llm_calls)
-        elif (why := self.proposer.verdict()) is not None:
-            self._halt(Stop.NO_PROGRESS, why, causes=self.proposer.guard.counts())
+        elif (spent := self._budget_spent()) is not None:
+            self._budget(spent)
+        elif self.stopping is None and (halt := self._halt_reason()) is not None:
+            self._halt(*halt)
+
+    def _budget_spent(self) -> str | None:
+        b = self.cfg.budget
+        if self.counted() >= b.max_evals:
+            return f"evaluation budget reached ({b.max_evals})"
+        if b.max_minutes is not None and self.elapsed_s() >= b.max_minutes * 60:
+            return f"time budget reached ({b.max_minutes:g} min)"
+        return None
+
+    def _halt_reason(self) -> tuple[Stop, str, dict] | None:
+        """Why proposals must stop (cause, reason, what the event records), or None."""
+        b = self.cfg.budget
+        if self._cost_exhausted():
+            return Stop.SPEND, f"LLM cost budget reached (${b.max_cost_usd:g})", {"cost_usd": self.pop.cost_usd}
+        if self.pop.llm_calls >= b.llm_call_limit():
+            calls = self.pop.llm_calls
+            return Stop.SPEND, f"LLM-call budget reached ({b.llm_call_limit()} calls)", {"llm_calls": calls}
+        why = self.proposer.verdict()
+        return (Stop.NO_PROGRESS, why, {"causes": self.proposer.guard.counts()}) if why is not None else None
 
     def _stop(self, cause: Stop, reason: str) -> None:  # graceful: what runs finishes, nothing new starts
-        self.stop_mode, self.stop_cause, self.stop_reason = "graceful", cause, reason
+        self.stopping = Stopping(cause, reason, Level.GRACEFUL)
 
     def _budget(self, reason: str) -> None:
         self._stop(Stop.BUDGET, reason)
         self.ledger.event(EventKind.BUDGET_REACHED, {"reason": reason, "evals": self.pop.evals_done})
         self._note(reason)
 
-    def _halt(self, cause: Stop, reason: str, **payload) -> None:
+    def _halt(self, cause: Stop, reason: str, payload: dict) -> None:
         """No more proposals; what is queued or running is still trained, then the campaign ends."""
-        self.halted = (cause, reason)
+        self.stopping = Stopping(cause, reason, Level.PROPOSALS)
         kind = EventKind.NO_PROGRESS if cause is Stop.NO_PROGRESS else EventKind.BUDGET_REACHED
         self.ledger.event(kind, {"reason": reason, "evals": self.pop.evals_done, "llm_calls": self.pop.llm_calls,
                                  **payload})
@@ -252,16 +245,9 @@ class Campaign:
 
     def _record_executor_events(self) -> None:
         """What the executor saw happen to its workers (e.g. a Ray worker died and an evaluation was retried)."""
-        for kind, payload in getattr(self.executor, "take_events", list)():
+        for kind, payload in self.executor.take_events():
             self.ledger.event(kind, payload)
             self._note(f"{kind}: #{payload.get('candidate')} ({payload.get('error', '')[:60]})")
-
-    def _files(self, cid: int) -> dict[str, str]:
-        if cid not in self._files_cache:
-            if len(self._files_cache) > 256:
-                self._files_cache.clear()
-            self._files_cache[cid] = {**self.task.seed_files, **lineage.candidate_files(self.db, cid)}
-        return self._files_cache[cid]
 
     # -- proposals --------------------------------------------------------------------------------------
 
@@ -273,13 +259,13 @@ class Campaign:
     def _may_propose(self) -> bool:
         # Proposals from a starting program begin while it trains, so its slot's next job is ready when it
         # ends instead of one LLM latency later (a seed that fails wastes at most the queue's depth of calls).
-        if (self.stop_mode or self.halted or self._cost_exhausted()
+        if (self.stopping is not None or self._cost_exhausted()
                 or self.pop.llm_calls + len(self.proposing) >= self.cfg.budget.llm_call_limit()
                 or (self.pop.best() is None and not self._starting(None))):
             return False
         done, running, todo = self._imported()
         planned = (self.pop.evals_done - done) + (len(self.running) - running) + (self.evals.queued() - todo)
-        return planned + self.proposer.live() < self.cfg.budget.max_evals
+        return planned + self.proposer.live(self.proposing.values()) < self.cfg.budget.max_evals
 
     def _demand(self) -> int:
         """Jobs to have queued or being proposed: one per free slot, and those that end during one LLM call
@@ -290,10 +276,12 @@ class Campaign:
         return self.evals.slots.count(None) + ahead
 
     def _start_proposals(self) -> None:
-        while (self.proposer.may_start() and self._may_propose()
-               and self.evals.queued() + self.proposer.live() < self._demand()):
-            if not self.proposer.start(self._starting):
+        while (self.proposer.may_start(self.proposing.values()) and self._may_propose()
+               and self.evals.queued() + self.proposer.live(self.proposing.values()) < self._demand()):
+            planned = self.proposer.plan(self._starting)
+            if planned is None:
                 return  # nothing to propose from now, or a prompt that could not be built: next pass
+            self.proposing[self._asking.submit(self.proposer.ask, planned)] = planned.proposal
 
     # -- reporting --------------------------------------------------------------------------------------
 
@@ -314,9 +302,15 @@ class Campaign:
             island_best=tuple((b.fitness if (b := self.pop.best(i)) else None) for i in range(self.cfg.islands.count)),
             slots=tuple(self.evals.slots), queued=self.evals.queued(), proposing=len(self.proposing),
             cost_usd=self.pop.cost_usd, elapsed_s=self.elapsed_s(), eta_s=eta,
-            stopping=self.stop_reason if self.stop_mode else (f"no more proposals: {self.halted[1]}"
-                                                             if self.halted else ""), log=tuple(self.log),
+            stopping=self._stopping_text(), log=tuple(self.log),
             imported_evals=done)
+
+    def _stopping_text(self) -> str:
+        if self.stopping is None:
+            return ""
+        if self.stopping.level is Level.PROPOSALS:
+            return f"no more proposals: {self.stopping.reason}"
+        return self.stopping.reason
 
     def _update(self) -> None:
         if self.on_update is not None:
@@ -324,10 +318,8 @@ class Campaign:
 
     def _outcome(self) -> Outcome:
         best = self.pop.best()
-        if self.stop_cause is not None:
-            cause, reason = self.stop_cause, self.stop_reason
-        else:
-            cause, reason = self.halted or (Stop.NOTHING_LEFT, "nothing left to do within the budget")
+        cause, reason = ((self.stopping.cause, self.stopping.reason) if self.stopping is not None
+                         else (Stop.NOTHING_LEFT, "nothing left to do within the budget"))
         seed = self.pop.seed()
         return Outcome(STATUS_OF.get(cause, CampaignStatus.FINISHED), cause, reason, self.pop.evals_done,
                        best.id if best else None, best.fitness if best else None, seed.id if seed else None,

@@ -20,7 +20,7 @@ from evolve.config import CampaignConfig
 from evolve.executors import Job
 from evolve.kinds import Operator
 from evolve.ledger import Ledger
-from evolve.lineage import PENDING, RUNNING, Candidate, curve
+from evolve.lineage import PENDING, RUNNING, Candidate
 from scoring import prune
 from scoring.result import INTERRUPTED, OK, ScoreResult
 
@@ -33,14 +33,22 @@ class Slot:
     started: float
 
 
+def result_of(fut: Future, seed: int) -> ScoreResult:
+    """A finished evaluation's result; the executor's own failure (not the candidate's) is an interruption:
+    the job is re-run later."""
+    try:
+        return fut.result()
+    except Exception as e:  # noqa: BLE001 - whatever the executor raised, the evaluation did not happen
+        return ScoreResult(INTERRUPTED, f"executor error: {type(e).__name__}: {e}", seed)
+
+
 class Evaluations:
-    def __init__(self, *, ledger: Ledger, config: CampaignConfig, executor, folder: Path,
-                 files: Callable[[int], dict[str, str]], note: Callable[[str], None]):
+    def __init__(self, *, ledger: Ledger, config: CampaignConfig, slots: int, folder: Path,
+                 note: Callable[[str], None]):
         self.ledger, self.pop = ledger, ledger.pop  # the view is read here; changes go through the ledger
-        self.cfg, self.executor, self.folder, self.files, self.note = config, executor, folder, files, note
+        self.cfg, self.folder, self.note = config, folder, note  # note: a line for the live view's log
         self.seeds = [config.evaluation.seed + i for i in range(config.evaluation.confirm_seeds + 1)]
-        self.running: dict[Future, tuple[int, int, int]] = {}  # future -> (slot, candidate, seed)
-        self.slots: list[Slot | None] = [None] * executor.slots
+        self.slots: list[Slot | None] = [None] * slots  # what each evaluation slot is running
         self.walls: list[float] = []  # wall time of each finished evaluation, for the ETA
 
     def resume(self) -> None:
@@ -55,17 +63,21 @@ class Evaluations:
     def required(self, c: Candidate) -> list[int]:
         return self.seeds if (c.operator == Operator.SEED or c.id in self.pop.confirming) else self.seeds[:1]
 
-    def _busy(self) -> set[tuple[int, int]]:
-        return {(cid, seed) for _, cid, seed in self.running.values()}
+    def busy(self) -> set[tuple[int, int]]:
+        """(candidate, seed) of each running evaluation."""
+        return {(s.candidate_id, s.seed) for s in self.slots if s is not None}
+
+    def running(self) -> int:
+        return sum(s is not None for s in self.slots)
 
     def _todo(self, c: Candidate, busy: set[tuple[int, int]]) -> list[int]:
         """The seeds `c` still needs evaluated that are not running."""
         evals = self.pop.evals_of(c.id)
         return [s for s in self.required(c)
-                if (evals.get(s) is None or evals[s][0] == INTERRUPTED) and (c.id, s) not in busy]
+                if (evals.get(s) is None or evals[s].status == INTERRUPTED) and (c.id, s) not in busy]
 
     def next_job(self) -> tuple[Candidate, int] | None:
-        busy = self._busy()
+        busy = self.busy()
         todo = [c for c in self.pop.unfinished() if not self._failed(c.id)]
         evals = self.pop.evals_of
         todo.sort(key=lambda c: (len(evals(c.id)) == 0, c.operator != Operator.SEED, c.id))  # confirmations first
@@ -81,7 +93,7 @@ class Evaluations:
         p = self.cfg.pruning
         if not p.enabled or seed != self.seeds[0] or c.prune_reference is None or c.operator == Operator.SEED:
             return None
-        ref = curve(self.ledger.db, c.prune_reference, seed)
+        ref = self.ledger.curve(c.prune_reference, seed)
         if ref is None:
             return None
         steps, losses, fitness = ref
@@ -89,31 +101,30 @@ class Evaluations:
 
     def queued(self) -> int:
         """Jobs waiting for a slot."""
-        busy = self._busy()
+        busy = self.busy()
         return sum(len(self._todo(c, busy)) for c in self.pop.unfinished())
 
-    def start(self) -> None:
-        """Fill the free slots, within the evaluation budget."""
+    def start(self, max_evals: int) -> list[tuple[int, Job]]:
+        """The jobs for the free slots, within `max_evals` evaluations finished and running, each marked
+        running; the campaign loop submits them (slot, job) to its executor."""
+        jobs = []
         with self.ledger.batch():  # the `running` marks of the jobs started together: one transaction
-            while None in self.slots and self.pop.evals_done + len(self.running) < self.cfg.budget.max_evals:
+            while None in self.slots and self.pop.evals_done + self.running() < max_evals:
                 job = self.next_job()
                 if job is None:
-                    return
+                    break
                 c, seed = job
                 slot = self.slots.index(None)
                 self.ledger.set_queued(c.id, RUNNING)
                 workdir = self.folder / "runs" / f"{c.id:06d}-seed{seed}"
-                fut = self.executor.submit(slot, Job(c.id, seed, self.files(c.id), str(workdir), self._rule(c, seed)))
-                self.running[fut] = (slot, c.id, seed)
+                jobs.append((slot, Job(c.id, seed, self.ledger.files(c.id), str(workdir), self._rule(c, seed))))
                 self.slots[slot] = Slot(c.id, seed, c.persona, time.monotonic())
+        return jobs
 
-    def finished(self, fut: Future) -> None:
-        slot, cid, seed = self.running.pop(fut)
+    def finished(self, slot: int, result: ScoreResult) -> None:
+        """The evaluation in `slot` ended: recorded, and what it decides decided, in one transaction."""
+        cid, seed = self.slots[slot].candidate_id, self.slots[slot].seed
         self.slots[slot] = None
-        try:
-            result: ScoreResult = fut.result()
-        except Exception as e:  # the executor itself failed (not the candidate): re-run it later
-            result = ScoreResult(INTERRUPTED, f"executor error: {type(e).__name__}: {e}", seed)
         if result.wall_s:
             self.walls.append(result.wall_s)
         loss = f"{result.best_vloss:.4f}" if result.best_vloss is not None else "-"
@@ -126,47 +137,62 @@ class Evaluations:
                 self.ledger.set_queued(cid, PENDING)
 
     def _is_running(self, cid: int) -> bool:
-        return any(v[1] == cid for v in self.running.values())
+        return any(s is not None and s.candidate_id == cid for s in self.slots)
 
-    def _failed(self, cid: int) -> list[tuple[int, str]]:
-        return [(s, st) for s, (st, _) in sorted(self.pop.evals_of(cid).items()) if st not in (OK, INTERRUPTED)]
+    def _failed(self, cid: int) -> list[ScoreResult]:
+        return [r for _, r in sorted(self.pop.evals_of(cid).items()) if r.status not in (OK, INTERRUPTED)]
 
     def _decide(self, cid: int) -> None:
         """After an evaluation (or on resume): finish the candidate, or ask for confirmation seeds."""
         c = self.pop.cands[cid]
         if c.status not in (PENDING, RUNNING):
             return
-        failed = self._failed(cid)
-        if failed:
-            seed, status = failed[0]
-            reason = self.pop.reasons.get((cid, seed), "")
-            if seed != self.seeds[0]:
-                reason = f"confirmation seed {seed}: {reason}"
-            self._finish(c, status, reason)
+        failure = self._failure(cid)
+        if failure is not None:
+            self._finish(c, *failure)
             return
-        evals = self.pop.evals_of(cid)
-        first = evals.get(self.seeds[0])
-        if first is None or first[0] != OK:
+        first = self.pop.evals_of(cid).get(self.seeds[0])
+        if first is None or first.status != OK:
             return
-        if c.operator != Operator.SEED and c.id not in self.pop.confirming:
-            best = self.pop.best(c.island)
-            if len(self.seeds) > 1 and self._promising(c, first[1], best):
-                self.ledger.confirm(cid, {"first_vloss": first[1], "island": c.island,
-                                          "island_best": best.fitness if best else None, "seeds": self.seeds[1:]})
-            else:
-                self._finish(c, OK, "")
-                return
-        if all((e := evals.get(s)) is not None and e[0] == OK for s in self.required(c)):
+        if self._settled_by_first(c, first.best_vloss):
+            self._finish(c, OK, "")
+        elif self._all_ok(c):
             self._finish(c, OK, "")
         elif c.status == RUNNING and not self._is_running(cid):
             self.ledger.set_queued(cid, PENDING)
+
+    def _all_ok(self, c: Candidate) -> bool:
+        """Every seed `c` needs evaluated is, and ok."""
+        evals = self.pop.evals_of(c.id)
+        return all(s in evals and evals[s].status == OK for s in self.required(c))
+
+    def _failure(self, cid: int) -> tuple[str, str] | None:
+        """(status, reason) of the candidate's first failed evaluation: it fails as that one did."""
+        failed = self._failed(cid)
+        if not failed:
+            return None
+        first = failed[0]
+        where = "" if first.seed == self.seeds[0] else f"confirmation seed {first.seed}: "
+        return first.status, where + first.reason
+
+    def _settled_by_first(self, c: Candidate, loss: float) -> bool:
+        """A child's first ok result settles it (True), unless it is promising: then its confirmation seeds
+        are recorded. A starting program, or a child already confirming, is settled by all its seeds."""
+        if c.operator == Operator.SEED or c.id in self.pop.confirming:
+            return False
+        best = self.pop.best(c.island)
+        if len(self.seeds) < 2 or not self._promising(c, loss, best):
+            return True
+        self.ledger.confirm(c.id, {"first_vloss": loss, "island": c.island,
+                                   "island_best": best.fitness if best else None, "seeds": self.seeds[1:]})
+        return False
 
     def _promising(self, c: Candidate, loss: float, best: Candidate | None) -> bool:
         """Worth confirmation seeds: it would become its island's best, or with the Pareto objective, join
         the island's front over (loss, training FLOPs)."""
         if not self.pop.pareto:
             return best is None or loss < best.fitness
-        return isl.enters_front(loss, self.pop.flops.get((c.id, self.seeds[0])), self.pop.individuals(c.island))
+        return isl.enters_front(loss, self.pop.flops(c.id, self.seeds[0]), self.pop.individuals(c.island))
 
     def _finish(self, c: Candidate, status: str, reason: str) -> None:
         fitness = self.ledger.finish(c.id, status, reason)

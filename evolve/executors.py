@@ -2,7 +2,8 @@
 
 `local` (the default) runs one sandboxed child per evaluation slot on this machine, one slot per device:
 each CUDA slot pins its GPU, an Apple-silicon slot caps its share of GPU memory, CPU slots split the
-cores. The campaign loop talks to an executor only through `slots`, `submit` and `shutdown`.
+cores; `ray` (evolve/ray_executor.py) runs them on a cluster. The campaign loop talks to an executor only
+through the `Executor` protocol.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from scoring.api import score
 from scoring.prune import Rule
@@ -29,6 +31,20 @@ class Job:
     files: dict[str, str]
     workdir: str
     prune: Rule | None = None  # the reference curve the referee may stop this training against
+
+
+class Executor(Protocol):
+    name: str
+    slots: int  # evaluations at a time
+    stop_now: threading.Event  # set: running evaluations are stopped and come back interrupted
+
+    def submit(self, slot: int, job: Job) -> Future[ScoreResult]: ...
+
+    def take_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """What happened to the executor's workers since the last call (event kind, payload), to record."""
+        ...
+
+    def shutdown(self) -> None: ...
 
 
 def slot_envs(workers: int) -> list[dict[str, str]]:
@@ -58,6 +74,9 @@ class LocalExecutor:
         return self._pool.submit(score, job.files, self.task, seed=job.seed, smoke=self.smoke,
                                  workdir=Path(job.workdir), timeout=self.timeout_s, env=self.envs[slot],
                                  stop=self.stop_now, prune=job.prune)
+
+    def take_events(self) -> list[tuple[str, dict[str, Any]]]:
+        return []  # a local slot has no worker of its own to lose
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)

@@ -2,8 +2,10 @@
 (evolve/population.py) is updated to match, in the same transaction.
 
 The campaign loop and the proposer decide; they change state only through a Ledger and read it through
-`ledger.pop`. Nothing else calls Population's updates, so the view cannot drift from the database, and a
-`kill -9` loses nothing the view knew: it is rebuilt from the rows on resume.
+`ledger.pop` (and the two reads below). Each call writes its rows, then applies the values it wrote to the
+view (`Population.apply`): the values a resume reads back from the same rows, so the view cannot drift from
+the database, and a `kill -9` loses nothing the view knew. A candidate's lineage facts (generation, the
+first parent's fitness, fitness, training cost) are decided here from the view with evolve/lineage/facts.py.
 
 `batch()` makes the calls inside it one transaction: an evaluation, the verdict it leads to (the
 candidate's final status, or its confirmation) and the migration it triggers are committed together or
@@ -14,20 +16,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from evolve import lineage
 from evolve.kinds import EventKind
-from evolve.lineage import PENDING, RUNNING, Candidate, Transaction
+from evolve.lineage import RUNNING, Candidate, Transaction, facts
+from evolve.lineage.facts import Call, Confirming, Evaluated, Joined, Migrated, NewCandidate, Spent, descent, stored
 from evolve.population import Population
 from scoring.result import OK, ScoreResult
 
 
 class Ledger:
-    def __init__(self, db: lineage.Database, campaign_id: int, islands: int, pareto: bool = False):
+    def __init__(self, db: lineage.Database, campaign_id: int, islands: int, pareto: bool = False,
+                 seed_files: Mapping[str, str] | None = None):
         self.db, self.cid = db, campaign_id
         self.pop = Population.from_db(db, campaign_id, islands, pareto)
+        self.seed_files = dict(seed_files or {})  # the task's files: a candidate stores those it changed
         self._tx: Transaction | None = None
+        self._files: dict[int, dict[str, str]] = {}
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -60,7 +67,28 @@ class Ledger:
         self.pop.next_event += 1
         return n
 
+    # -- reads the campaign needs beside its view -------------------------------------------------------
+
+    def files(self, cand_id: int) -> dict[str, str]:
+        """A candidate's whole program: the task's files with those it stored over them (a few recent ones
+        are kept: parents are read again and again). Do not change the returned dict."""
+        if cand_id not in self._files:
+            if len(self._files) > 256:
+                self._files.clear()
+            self._files[cand_id] = {**self.seed_files, **lineage.candidate_files(self.db, cand_id)}
+        return self._files[cand_id]
+
+    def curve(self, cand_id: int, seed: int) -> tuple[tuple[int, ...], tuple[float, ...], float] | None:
+        """The monitoring curve and fitness of an ok evaluation (what pruning compares against)."""
+        return lineage.curve(self.db, cand_id, seed)
+
     # -- candidates -------------------------------------------------------------------------------------
+
+    def new_candidate(self, **fields: Any) -> NewCandidate:
+        """A child of the view's candidates, its lineage facts decided from them (facts.descent)."""
+        parents = [self.pop.cands[p] for p in (fields.get("parent_id"), fields.get("parent2_id")) if p is not None]
+        generation, parent_fitness = descent(parents)
+        return NewCandidate(generation=generation, parent_fitness=parent_fitness, **fields)
 
     def set_queued(self, cand_id: int, status: str) -> None:
         """pending <-> running (a final status goes through `finish`). The first start fixes the candidate's
@@ -71,28 +99,27 @@ class Ledger:
                      and c.chosen_after is not None else None)
             with self._writing() as tx:
                 tx.set_status(cand_id, status, staleness=stale)
-            self.pop.set_queued(cand_id, status, stale)
+            self.pop.apply(replace(c, status=status, staleness=c.staleness if stale is None else stale))
 
     def evaluated(self, cand_id: int, result: ScoreResult) -> None:
-        replaces = result.seed in self.pop.evals.get(cand_id, {})  # only an interrupted one can be re-run
+        replaces = result.seed in self.pop.evals_of(cand_id)  # only an interrupted one can be re-run
         with self._writing() as tx:
             tx.evaluation(cand_id, result, replaces=replaces)
-        self.pop.record_eval(cand_id, result.seed, result.status, result.best_vloss, result.log_tail, result.reason,
-                             result.train_flops)
+        self.pop.apply(Evaluated(cand_id, stored(result)))
 
     def confirm(self, cand_id: int, payload: Mapping[str, Any]) -> None:
         """The candidate would become its island's best: it is evaluated on the confirmation seeds first."""
         self.event(EventKind.CONFIRMATION, {"candidate": cand_id, **payload})
-        self.pop.confirm(cand_id)
+        self.pop.apply(Confirming(cand_id))
 
     def finish(self, cand_id: int, status: str, reason: str) -> float | None:
-        """The final status. The fitness is the mean of its ok evaluations: the one loss when there is one,
-        else computed from the rows (as finish_candidate does)."""
-        ok = [v for st, v in self.pop.evals.get(cand_id, {}).values() if st == OK]
-        fitness = ok[0] if status == OK and len(ok) == 1 else None
+        """The final status, with the fitness and training cost facts.py decides from its evaluations."""
+        results = self.pop.evals_of(cand_id).values()
+        fitness, flops = (facts.fitness(results), facts.mean_flops(results)) if status == OK else (None, None)
         with self._writing() as tx:
-            fitness, flops = tx.finish(cand_id, status, reason, fitness, children=bool(self.pop.kids.get(cand_id)))
-        self.pop.finish(cand_id, status, reason, fitness, flops)
+            tx.finish(cand_id, status, reason, fitness, flops, children=bool(self.pop.kids.get(cand_id)))
+        self.pop.apply(replace(self.pop.cands[cand_id], status=status, reason=reason, fitness=fitness,
+                               train_flops=flops))
         return fitness
 
     def migrate(self, source: int, target: int, ids: list[int]) -> None:
@@ -100,33 +127,21 @@ class Ledger:
         with self._writing() as tx:
             tx.migration(self.cid, source, target, round_no, ids)
         for cid in ids:
-            self.pop.join(target, cid)
-        self.pop.migrations_done[source] = round_no
+            self.pop.apply(Joined(cid, target))
+        self.pop.apply(Migrated(source, round_no))
 
     # -- LLM calls --------------------------------------------------------------------------------------
 
-    def proposal(self, call: Mapping[str, Any], candidate: Mapping[str, Any]) -> Candidate:
-        """An LLM call and the candidate it produced (queued, or rejected with its reason), as stored.
-        Its generation and its parent's fitness come from the view, not from reading the parents back."""
-        parents = [self.pop.cands[p] for p in (candidate["parent_id"], candidate["parent2_id"]) if p is not None]
-        fields = {**candidate, "generation": 1 + max((p.generation for p in parents), default=-1),
-                  "parent_fitness": parents[0].fitness if parents else None, "known_parents": True}
+    def proposal(self, call: Call, new: NewCandidate) -> Candidate:
+        """An LLM call and the candidate it produced (queued, or rejected with its reason), as stored."""
         with self._writing() as tx:
-            cid, status, reason = tx.proposal(self.cid, call=call, candidate=fields)
-        self._spent(call)
-        c = Candidate(cid, fields["island"], fields["parent_id"], fields["parent2_id"], fields["operator"],
-                      fields["persona"], status, reason, None, fields["summary"], model=fields.get("model"),
-                      generation=fields["generation"], event_no=fields["event_no"],
-                      code_hash=fields["code_hash"] if status == PENDING else None,
-                      prune_reference=fields.get("prune_reference"), chosen_after=fields.get("chosen_after"))
-        self.pop.add(c)
+            cid = tx.proposal(self.cid, call, new)
+        c = new.stored(cid)
+        for fact in (c, Joined(cid, new.island), Spent(call.cost_usd)):
+            self.pop.apply(fact)
         return c
 
-    def failed_call(self, call: Mapping[str, Any], persona: str, operator: str) -> None:
+    def failed_call(self, call: Call, persona: str, operator: str) -> None:
         with self._writing() as tx:
-            tx.llm_call(self.cid, persona=persona, operator=operator, **call)
-        self._spent(call)
-
-    def _spent(self, call: Mapping[str, Any]) -> None:
-        self.pop.cost_usd += call.get("cost_usd") or 0.0
-        self.pop.llm_calls += 1
+            tx.llm_call(self.cid, persona=persona, operator=operator, **call.row())
+        self.pop.apply(Spent(call.cost_usd))

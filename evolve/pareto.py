@@ -80,21 +80,11 @@ def ranks(points: Sequence[Point]) -> list[int]:
     pts = _check(points)
     if pts and len(pts[0]) == 2:
         return _ranks_2d(pts)
-    n = len(pts)
-    beaten: list[list[int]] = [[] for _ in range(n)]  # beaten[i]: the points that i dominates
-    beaten_by = [0] * n  # how many points dominate i
-    for i in range(n):
-        for j in range(i + 1, n):
-            if _dominates(pts[i], pts[j]):
-                beaten[i].append(j)
-                beaten_by[j] += 1
-            elif _dominates(pts[j], pts[i]):
-                beaten[j].append(i)
-                beaten_by[i] += 1
-    result = [0] * n
-    current = [i for i in range(n) if beaten_by[i] == 0]
+    beaten, beaten_by = _domination(pts)
+    result = [0] * len(pts)
+    current = [i for i in range(len(pts)) if beaten_by[i] == 0]
     rank = 0
-    while current:
+    while current:  # peel the fronts: a point's rank is set once every point dominating it is ranked
         following = []
         for i in current:
             result[i] = rank
@@ -104,6 +94,22 @@ def ranks(points: Sequence[Point]) -> list[int]:
                     following.append(j)
         current, rank = following, rank + 1
     return result
+
+
+def _domination(pts: Sequence[Point]) -> tuple[list[list[int]], list[int]]:
+    """For each point, the points it dominates, and how many points dominate it."""
+    n = len(pts)
+    beaten: list[list[int]] = [[] for _ in range(n)]
+    beaten_by = [0] * n
+    for i in range(n):
+        for j in range(i + 1, n):
+            if _dominates(pts[i], pts[j]):
+                beaten[i].append(j)
+                beaten_by[j] += 1
+            elif _dominates(pts[j], pts[i]):
+                beaten[j].append(i)
+                beaten_by[i] += 1
+    return beaten, beaten_by
 
 
 def crowding(points: Sequence[Point], ranks: Sequence[int]) -> list[float]:

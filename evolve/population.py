@@ -1,26 +1,28 @@
 """The campaign's working view of its lineage: an in-memory mirror of database rows.
 
-The database is the truth. This mirror is rebuilt from its rows when a campaign starts or resumes, and
-updated only by evolve/ledger.py, in the transaction that writes the matching rows, so a `kill -9` loses
-nothing the mirror knew. It exists so that choosing a parent, a persona or the next job costs the same
-with ten candidates or ten thousand.
+The database is the truth. This mirror changes by one method, `apply`, given the value of a row just
+written (evolve/lineage/facts.py): evolve/ledger.py applies each one in the transaction that writes it,
+and a start or resume applies the same values read back from the rows (evolve/lineage/replay.py), so the
+view is the same reduction live or rebuilt, and a `kill -9` loses nothing it knew. It exists so that
+choosing a parent, a persona or the next job costs the same with ten candidates or ten thousand.
 
 Candidates are the lineage's frozen values (`lineage.Candidate`): a change replaces the value, so one
-read elsewhere never changes under its reader. What an evaluation left (status and loss by seed, the log
-tail of a failure) is kept beside them, in `evals` and `tails`.
+read elsewhere never changes under its reader. Evaluations are kept beside them by seed, as stored.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from evolve import lineage, pareto
 from evolve.islands import Individual
 from evolve.kinds import Operator
 from evolve.lineage import PENDING, RUNNING, Candidate
+from evolve.lineage.facts import Confirming, Evaluated, Fact, Joined, Migrated, Spent
+from evolve.lineage.replay import campaign_facts
 from evolve.operators.context import Attempt, Change
-from scoring.result import INTERRUPTED, OK, REJECTED
+from scoring.result import INTERRUPTED, OK, REJECTED, ScoreResult
 
 FAILED_FOR_REPAIR = ("crashed", "timeout", "invalid_result", "over_budget")  # what repair can plausibly fix
 _NOT_FINISHED = (PENDING, RUNNING, REJECTED, "constraint_violation")  # migration counts the others
@@ -36,10 +38,7 @@ class Population:
     islands: int
     pareto: bool = False  # the task's objective: (loss, training FLOPs) together instead of the loss alone
     cands: dict[int, Candidate] = field(default_factory=dict)
-    evals: dict[int, dict[int, tuple[str, float | None]]] = field(default_factory=lambda: defaultdict(dict))
-    tails: dict[int, str] = field(default_factory=dict)  # candidate -> log tail of its last failed evaluation
-    reasons: dict[tuple[int, int], str] = field(default_factory=dict)  # (candidate, seed) -> why it failed
-    flops: dict[tuple[int, int], float] = field(default_factory=dict)  # (candidate, seed) -> training FLOPs
+    evals: dict[int, dict[int, ScoreResult]] = field(default_factory=lambda: defaultdict(dict))  # by seed
     members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     hashes: dict[str, int] = field(default_factory=dict)  # code hash -> the candidate that has it
     kids: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # first parent -> children
@@ -63,91 +62,69 @@ class Population:
 
     @classmethod
     def from_db(cls, db: lineage.Database, campaign_id: int, islands: int, pareto: bool = False) -> Population:
+        """The view of a campaign's rows: the facts its ledger applied, applied again."""
         pop = cls(islands, pareto)
-        _, rows = lineage.export_rows(db, campaign_id, "candidates")
-        for r in rows:
-            pop.add(Candidate(r["id"], r["island"], r["parent_id"], r["parent2_id"], r["operator"], r["persona"],
-                              r["status"], r["reason"] or "", r["fitness"], r.get("summary") or "",
-                              model=r["model"], generation=r["generation"], event_no=r["event_no"],
-                              code_hash=r["code_hash"], train_flops=r.get("train_flops"),
-                              prune_reference=r.get("prune_reference"), chosen_after=r.get("chosen_after"),
-                              staleness=r.get("staleness")),
-                    member=False)
-            pop.next_event = max(pop.next_event, r["event_no"] + 1)
-        _, rows = lineage.export_rows(db, campaign_id, "evaluations")
-        for r in rows:
-            pop.record_eval(r["candidate_id"], r["seed"], r["status"], r["best_vloss"], r["log_tail"] or "",
-                            r["reason"] or "", r.get("train_flops"))
-        _, rows = lineage.export_rows(db, campaign_id, "memberships")
-        for r in rows:
-            pop.members[r["island"]].append(r["candidate_id"])
-        _, rows = lineage.export_rows(db, campaign_id, "events")
-        for r in rows:
-            if r["kind"] == "migration":
-                pop.migrations_done[r["payload"]["from"]] += 1
-            elif r["kind"] == "confirmation":
-                pop.confirm(r["payload"]["candidate"])
-        _, rows = lineage.export_rows(db, campaign_id, "llm_calls")
-        pop.cost_usd = sum(r["cost_usd"] or 0.0 for r in rows)
-        pop.llm_calls = len(rows)
+        for fact in campaign_facts(db, campaign_id):
+            pop.apply(fact)
         return pop
 
-    # -- updates (each mirrors a row just written) ------------------------------------------------------
+    # -- the one update: a fact just written (evolve/lineage/facts.py) ---------------------------------
 
-    def add(self, cand: Candidate, member: bool = True) -> None:
+    def apply(self, fact: Fact) -> None:
+        match fact:
+            case Candidate():
+                self._candidate(fact)
+            case Evaluated(candidate_id=cid, result=result):
+                self._evaluated(cid, result)
+            case Joined(candidate_id=cid, island=island):
+                if cid not in self.members[island]:
+                    self._memo.clear()
+                    self.members[island].append(cid)
+            case Confirming(candidate_id=cid):
+                self._memo.clear()
+                self.confirming.add(cid)
+                self._reindex(cid)
+            case Migrated(source=source, round_no=round_no):
+                self.migrations_done[source] = max(self.migrations_done[source], round_no)
+            case Spent(cost_usd=cost):
+                self.cost_usd += cost
+                self.llm_calls += 1
+
+    def _candidate(self, cand: Candidate) -> None:
+        """A new candidate, or a new value of one (its status, fitness, staleness)."""
         self._memo.clear()
+        old = self.cands.get(cand.id)
+        if old is not None:
+            self._finished[old.island] -= _finished(old)
         self.cands[cand.id] = cand
-        if cand.status in (PENDING, RUNNING):
-            self.open_ids.add(cand.id)
-        if cand.code_hash:
-            self.hashes.setdefault(cand.code_hash, cand.id)
-        if cand.parent_id is not None:
-            self.kids[cand.parent_id].append(cand.id)
-            if cand.parent_id in self.cands:
-                self._reindex(cand.parent_id)
-        if cand.operator == Operator.SEED:
-            self.seed_ids.append(cand.id)
-        if member:
-            self.members[cand.island].append(cand.id)
-        self._reindex(cand.id)
-        self._recredit(cand)
         self._finished[cand.island] += _finished(cand)
-
-    def record_eval(self, cand_id: int, seed: int, status: str, vloss: float | None, tail: str = "",
-                    reason: str = "", train_flops: float | None = None) -> None:
-        evals = self.evals[cand_id]
-        if status != INTERRUPTED and (seed not in evals or evals[seed][0] == INTERRUPTED):
-            self.evals_done += 1
-        evals[seed] = (status, vloss)
-        if train_flops is not None:
-            self.flops[cand_id, seed] = train_flops
-        if status != OK and status != INTERRUPTED:
-            self.tails[cand_id] = tail
-            self.reasons[cand_id, seed] = reason
-
-    def set_queued(self, cand_id: int, status: str, staleness: int | None = None) -> None:
-        """pending <-> running; `staleness` once, at the first start."""
-        c = self.cands[cand_id]
-        self.cands[cand_id] = replace(c, status=status, staleness=c.staleness if staleness is None else staleness)
-
-    def join(self, island: int, cand_id: int) -> None:
-        if cand_id not in self.members[island]:
-            self._memo.clear()
-            self.members[island].append(cand_id)
-
-    def finish(self, cand_id: int, status: str, reason: str, fitness: float | None,
-               train_flops: float | None = None) -> None:
-        self._memo.clear()
-        old = self.cands[cand_id]
-        self._finished[old.island] -= _finished(old)
-        cand = self.cands[cand_id] = replace(old, status=status, reason=reason, fitness=fitness,
-                                             train_flops=train_flops)
-        self._finished[cand.island] += _finished(cand)
-        self.open_ids.discard(cand.id)
+        (self.open_ids.add if cand.status in (PENDING, RUNNING) else self.open_ids.discard)(cand.id)
+        self.next_event = max(self.next_event, cand.event_no + 1)
+        if old is None:
+            self._born(cand)
         self._reindex(cand.id)
         self._recredit(cand)
         for kid in self.kids.get(cand.id, ()):  # "better than its parent" moves with the parent's fitness
             self._recredit(self.cands[kid])
+
+    def _born(self, cand: Candidate) -> None:
+        if cand.code_hash:
+            self.hashes.setdefault(cand.code_hash, cand.id)
+        if cand.operator == Operator.SEED:
+            self.seed_ids.append(cand.id)
+        if cand.parent_id is not None:
+            self.kids[cand.parent_id].append(cand.id)
+            if cand.parent_id in self.cands:
+                self._reindex(cand.parent_id)
+
+    def _evaluated(self, cid: int, result: ScoreResult) -> None:
+        evals = self.evals[cid]
+        earlier = evals.get(result.seed)
+        if result.status != INTERRUPTED and (earlier is None or earlier.status == INTERRUPTED):
+            self.evals_done += 1
+        evals[result.seed] = result
+        if cid in self.cands:
+            self._reindex(cid)
 
     def _reindex(self, cand_id: int) -> None:
         c = self.cands[cand_id]
@@ -162,24 +139,25 @@ class Population:
         before it is confirmed, so an improving line is extended one evaluation sooner. None otherwise."""
         if self.pareto or c.id not in self.confirming or c.status not in (PENDING, RUNNING):
             return None
-        evals, parent = self.evals.get(c.id), self._ind.get(c.parent_id)  # the parent may be provisional too
-        noise = self.noise()
-        if not evals or parent is None or parent.fitness is None or noise is None:
-            return None
-        status, loss = evals[min(evals)]
-        return loss if status == OK and loss is not None and loss < parent.fitness - noise else None
+        loss, bar = self._first_loss(c.id), self._bar(c.parent_id)  # the parent may be provisional too
+        return loss if loss is not None and bar is not None and loss < bar else None
+
+    def _first_loss(self, cand_id: int) -> float | None:
+        evals = self.evals.get(cand_id)
+        first = evals[min(evals)] if evals else None
+        return first.best_vloss if first is not None and first.status == OK else None
+
+    def _bar(self, parent_id: int | None) -> float | None:
+        """What a child must beat to be a provisional parent: its parent's standing less the noise."""
+        parent, noise = self._ind.get(parent_id), self.noise()
+        return parent.fitness - noise if parent is not None and parent.fitness is not None and noise is not None \
+            else None
 
     def noise(self) -> float | None:
         """The best starting program's spread of losses over its evaluation seeds (None with fewer than two)."""
         seed = self.seed()
-        losses = [v for st, v in self.evals.get(seed.id, {}).values() if st == OK] if seed else []
+        losses = [r.best_vloss for r in self.evals.get(seed.id, {}).values() if r.status == OK] if seed else []
         return max(losses) - min(losses) if len(losses) >= 2 else None
-
-    def confirm(self, cand_id: int) -> None:
-        """`cand_id` is to be evaluated on the confirmation seeds (it may now be a provisional parent)."""
-        self._memo.clear()
-        self.confirming.add(cand_id)
-        self._reindex(cand_id)
 
     def standing(self, cand_id: int) -> float | None:
         """The fitness selection sees: the fitness, or a provisional one (see `_provisional`)."""
@@ -253,9 +231,18 @@ class Population:
         return self._memoized(("failed", island), lambda: [
             self.cands[i] for i in self.members[island] if self.cands[i].status in FAILED_FOR_REPAIR])
 
-    def evals_of(self, cand_id: int) -> dict[int, tuple[str, float | None]]:
-        """seed -> (status, best_vloss) of each evaluation recorded (do not change it)."""
+    def evals_of(self, cand_id: int) -> dict[int, ScoreResult]:
+        """seed -> each evaluation recorded, as stored (do not change it)."""
         return self.evals.get(cand_id, {})
+
+    def failure_tail(self, cand_id: int) -> str:
+        """The log tail of the candidate's last failed evaluation ("" without one)."""
+        failed = [r for r in self.evals.get(cand_id, {}).values() if r.status not in (OK, INTERRUPTED)]
+        return failed[-1].log_tail if failed else ""
+
+    def flops(self, cand_id: int, seed: int) -> float | None:
+        r = self.evals.get(cand_id, {}).get(seed)
+        return r.train_flops if r is not None else None
 
     def unfinished(self) -> list[Candidate]:
         return [self.cands[i] for i in sorted(self.open_ids)]
@@ -271,15 +258,21 @@ class Population:
     def recent_changes(self, island: int, k: int) -> tuple[Change, ...]:
         """The island's newest improving children, newest first, with their fitness delta."""
         out = []
-        for cid in sorted((i for i in self.members[island]), reverse=True):
+        for cid in sorted(self.members[island], reverse=True):
             c = self.cands[cid]
-            parent = self.cands.get(c.parent_id) if c.parent_id is not None else None
-            if c.status == OK and parent and parent.fitness is not None and c.fitness < parent.fitness:
-                out.append(Change(c.summary or f"candidate {c.id}", c.fitness - parent.fitness,
-                                  c.persona or "", c.operator))
+            gain = self._gain(c)
+            if gain is not None:
+                out.append(Change(c.summary or f"candidate {c.id}", gain, c.persona or "", c.operator))
                 if len(out) == k:
                     break
         return tuple(out)
+
+    def _gain(self, c: Candidate) -> float | None:
+        """The fitness change from `c`'s first parent when `c` is ok and lower (better); None otherwise."""
+        parent = self.cands.get(c.parent_id) if c.parent_id is not None else None
+        if c.status != OK or parent is None or parent.fitness is None or not c.fitness < parent.fitness:
+            return None
+        return c.fitness - parent.fitness
 
     def attempts(self, parent_id: int) -> tuple[Attempt, ...]:
         """Every child of `parent_id` (as first parent), newest first: what it tried and how it ended."""

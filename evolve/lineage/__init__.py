@@ -42,7 +42,6 @@ from evolve.lineage.queries import (
     find_by_hash,
     members,
     ok_losses,
-    pareto_front,
     status_summary,
     top,
 )
@@ -56,7 +55,6 @@ from evolve.lineage.record import (
     record_event,
     record_llm_call,
     record_migration,
-    record_proposal,
     set_campaign_status,
     set_candidate_status,
 )
@@ -77,7 +75,6 @@ from evolve.lineage.values import CampaignInfo, Candidate, CandidateDetail, Stat
 
 __all__ = [
     "cost_points",
-    "pareto_front",
     "costs",
     "curve",
     "CANDIDATE_STATUSES",
@@ -140,7 +137,6 @@ __all__ = [
     "record_event",
     "record_llm_call",
     "record_migration",
-    "record_proposal",
     "release_lease",
     "renew_lease",
     "run_readonly",

@@ -1,4 +1,4 @@
-"""Writes, one transaction each: campaigns, and the module-level form of every Transaction method.
+"""Writes, one transaction each: campaigns, and the module-level form of the Transaction methods.
 
 A campaign's hot path groups its writes with evolve/lineage/transaction.py directly (through its ledger);
 these functions are for everything else (launch, imports, tests, tools) and return plain ids.
@@ -25,10 +25,16 @@ from evolve.lineage.constants import (
     duplicate_reason,
 )
 from evolve.lineage.db import Database
-from evolve.lineage.models import Campaign, Island, LlmCall, utcnow
-from evolve.lineage.transaction import transaction
+from evolve.lineage.facts import NewCandidate, descent, mean_flops
+from evolve.lineage.facts import fitness as facts_fitness
+from evolve.lineage.models import Campaign, Evaluation, Island, LlmCall, utcnow
+from evolve.lineage.models import Candidate as _Row
+from evolve.lineage.transaction import Transaction, transaction
+from evolve.lineage.values import Candidate
 from scoring.errors import InputError
-from scoring.result import ScoreResult
+from scoring.result import OK, ScoreResult
+
+_C = _Row.__table__
 
 __all__ = ["CAMPAIGN_STATUSES", "CANDIDATE_STATUSES", "EVENT_KINDS", "LOG_TAIL_CHARS", "OPERATORS", "PENDING",
            "RUNNING", "DuplicateCode", "duplicate_reason"]
@@ -57,16 +63,45 @@ def set_campaign_status(db: Database, campaign_id: int, status: str) -> None:
 
 
 def add_candidate(db: Database, campaign_id: int, **fields: Any) -> int:
-    """Record a candidate, its files and its membership of the island it was born on.
+    """Record a candidate, its files and its membership of the island it was born on (for launch, imports,
+    tools and tests; a campaign's proposals go through its ledger).
 
-    Keywords: island, files, operator (required); persona, model, parent_id, parent2_id, generation,
-    status (pending), reason, code_hash, event_no, summary, origin. `generation` defaults to one more
-    than its oldest parent's (0 for a seed); `event_no` to the next free number of the campaign. A
-    rejected duplicate is stored with `code_hash=None` and a reason naming the original; a second
-    candidate with a hash the campaign holds raises DuplicateCode.
+    Keywords: NewCandidate's (island, files, operator required). `generation` and the first parent's
+    fitness are decided from the parents' rows (facts.descent) unless `generation` is given; `event_no`
+    defaults to the next free number of the campaign. A code hash the campaign already holds raises
+    DuplicateCode (store a rejected duplicate without one).
     """
     with transaction(db) as tx:
-        return tx.candidate(campaign_id, **fields)
+        return tx.candidate(campaign_id, _decided(tx, campaign_id, fields))
+
+
+def _decided(tx: Transaction, campaign_id: int, fields: dict[str, Any]) -> NewCandidate:
+    """The new candidate with its lineage facts read from the campaign's rows."""
+    generation, parent_fitness = descent(_parents(tx, campaign_id, fields))
+    code_hash = fields.get("code_hash")
+    if code_hash is not None:
+        existing = tx.conn.execute(sa.select(_C.c.id).where(_C.c.campaign_id == campaign_id,
+                                                            _C.c.code_hash == code_hash)).scalar()
+        if existing is not None:
+            raise DuplicateCode(code_hash, existing)
+    if fields.get("event_no") is None:
+        last = tx.conn.execute(sa.select(sa.func.max(_C.c.event_no)).where(_C.c.campaign_id == campaign_id)).scalar()
+        fields = {**fields, "event_no": 0 if last is None else last + 1}
+    return NewCandidate(**{"generation": generation, **{k: v for k, v in fields.items() if v is not None},
+                           "parent_fitness": parent_fitness})
+
+
+def _parents(tx: Transaction, campaign_id: int, fields: dict[str, Any]) -> list[Candidate]:
+    """The new candidate's parents as far as descent reads them (generation, fitness); each must be in the
+    campaign."""
+    ids = [p for p in (fields.get("parent_id"), fields.get("parent2_id")) if p is not None]
+    rows = {r.id: r for r in tx.conn.execute(sa.select(_C.c.id, _C.c.generation, _C.c.fitness).where(
+        _C.c.id.in_(ids), _C.c.campaign_id == campaign_id))}
+    missing = [p for p in ids if p not in rows]
+    if missing:
+        raise ValueError(f"parent candidate {missing[0]} is not in campaign {campaign_id}")
+    return [Candidate(p, 0, None, None, "", None, "", fitness=rows[p].fitness, generation=rows[p].generation)
+            for p in ids]
 
 
 def set_candidate_status(db: Database, candidate_id: int, status: str, reason: str | None = None) -> None:
@@ -77,10 +112,15 @@ def set_candidate_status(db: Database, candidate_id: int, status: str, reason: s
 
 def finish_candidate(db: Database, candidate_id: int, status: str, reason: str = "",
                      fitness: float | None = None) -> float | None:
-    """Final status and fitness. For `ok` without an explicit fitness, it is the mean best_vloss of the
-    candidate's ok evaluations (confirmation seeds included), so a re-evaluated candidate is re-averaged."""
+    """Final status and fitness. For `ok` without an explicit fitness, it is facts.fitness of the candidate's
+    evaluations as stored (confirmation seeds included), so a re-evaluated candidate is re-averaged."""
     with transaction(db) as tx:
-        return tx.finish(candidate_id, status, reason, fitness)[0]
+        rows = tx.conn.execute(sa.select(Evaluation.status, Evaluation.seed, Evaluation.best_vloss,
+                                         Evaluation.train_flops).where(Evaluation.candidate_id == candidate_id))
+        results = [ScoreResult(r.status, "", r.seed, best_vloss=r.best_vloss, train_flops=r.train_flops) for r in rows]
+        decided = fitness if fitness is not None else facts_fitness(results)
+        tx.finish(candidate_id, status, reason, decided, mean_flops(results))
+        return decided if status == OK else None
 
 
 def record_evaluation(db: Database, candidate_id: int, result: ScoreResult, started_at: datetime | None = None) -> None:
@@ -104,19 +144,6 @@ def record_llm_call(db: Database, campaign_id: int, *, model: str, prompt_hash: 
         return tx.llm_call(campaign_id, candidate_id=candidate_id, persona=persona, operator=operator, model=model,
                            prompt_hash=prompt_hash, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost_usd,
                            latency_s=latency_s, reply=reply, error=error)
-
-
-def record_proposal(db: Database, campaign_id: int, *, call: Mapping[str, Any],
-                    candidate: Mapping[str, Any]) -> tuple[int, str, str]:
-    """The LLM call and the candidate it produced, in one transaction.
-
-    `call` holds record_llm_call's keywords, `candidate` add_candidate's. A candidate whose code hash the
-    campaign already holds is stored as a rejected duplicate naming the original, as the campaign does.
-    Returns the candidate's (id, status, reason); the call is linked to it and credited to its persona
-    and operator.
-    """
-    with transaction(db) as tx:
-        return tx.proposal(campaign_id, call=call, candidate=candidate)
 
 
 def link_llm_call(db: Database, call_id: int, candidate_id: int) -> None:

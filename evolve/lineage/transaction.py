@@ -2,13 +2,13 @@
 
     with transaction(db) as tx:
         tx.evaluation(cid, result)
-        tx.finish(cid, "ok", "", fitness=2.31)
+        tx.finish(cid, "ok", "", fitness=2.31, train_flops=None)
 
 The campaign's ledger (evolve/ledger.py) groups the writes of one decision (an evaluation and the verdict
 it leads to, a proposal and its LLM call) into one transaction; the module functions of record.py open a
 transaction of their own for one write. Core statements on one connection, no ORM objects: this is the
-campaign's hot path. Callers that already know a candidate's lineage facts (its generation, its parents'
-fitness, whether it has children) pass them and save the reads.
+campaign's hot path. The writes store what their caller decided (with evolve/lineage/facts.py); they
+decide nothing themselves and read nothing back.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from evolve.lineage import constants as K
 from evolve.lineage.db import Database
+from evolve.lineage.facts import Call, NewCandidate, stored
 from evolve.lineage.models import (
     Blob,
     Candidate,
@@ -34,7 +35,7 @@ from evolve.lineage.models import (
     utcnow,
 )
 from evolve.lineage.values import SCORE_FIELDS
-from scoring.result import INTERRUPTED, OK, REJECTED, ScoreResult
+from scoring.result import INTERRUPTED, OK, ScoreResult
 
 _C = Candidate.__table__
 # Built once: executed with a parameter dict, a statement is compiled once per set of keys and cached;
@@ -70,66 +71,34 @@ class Transaction:
             self.conn.execute(insert(Blob).on_conflict_do_nothing(index_elements=["sha256"]), rows)
         return hashes
 
-    def candidate(self, campaign_id: int, *, island: int, files: Mapping[str, str], operator: str,
-                  persona: str | None = None, model: str | None = None, parent_id: int | None = None,
-                  parent2_id: int | None = None, generation: int | None = None, status: str = K.PENDING,
-                  reason: str = "", code_hash: str | None = None, event_no: int | None = None,
-                  summary: str = "", origin: Mapping[str, Any] | None = None,
-                  parent_fitness: float | None = None, known_parents: bool = False,
-                  prune_reference: int | None = None, chosen_after: int | None = None) -> int:
-        """A candidate, its files and its membership of the island it was born on (see record.add_candidate).
-        `known_parents`: the caller (the campaign's view) vouches that the parents are in the campaign and
-        gives `generation` and `parent_fitness`, so the parents are not read back."""
-        K.check(operator, K.OPERATORS, "operator")
-        K.check(status, K.CANDIDATE_STATUSES, "candidate status")
-        if parent2_id is not None and parent_id is None:
+    def candidate(self, campaign_id: int, new: NewCandidate) -> int:
+        """A candidate, its files and its membership of the island it was born on, as decided (facts.py).
+        Nothing is read back: a code hash the campaign already holds fails on its unique constraint (the
+        campaign's view decides duplicates; record.add_candidate looks for tools)."""
+        K.check(new.operator, K.OPERATORS, "operator")
+        K.check(new.status, K.CANDIDATE_STATUSES, "candidate status")
+        if new.parent2_id is not None and new.parent_id is None:
             raise ValueError("a second parent needs a first parent")
-        if not known_parents:
-            parents = [p for p in (parent_id, parent2_id) if p is not None]
-            known = {r[0]: (r[1], r[2]) for r in self.conn.execute(
-                sa.select(_C.c.id, _C.c.generation, _C.c.fitness).where(_C.c.id.in_(parents),
-                                                                          _C.c.campaign_id == campaign_id))}
-            missing = [p for p in parents if p not in known]
-            if missing:
-                raise ValueError(f"parent candidate {missing[0]} is not in campaign {campaign_id}")
-            if generation is None:
-                generation = 1 + max(g for g, _ in known.values()) if known else 0
-            if parent_id is not None:
-                parent_fitness = known[parent_id][1]
-        if code_hash is not None:
-            existing = self._one(sa.select(_C.c.id).where(_C.c.campaign_id == campaign_id,
-                                                          _C.c.code_hash == code_hash))
-            if existing is not None:
-                raise K.DuplicateCode(code_hash, existing)
-        if event_no is None:
-            last = self._one(sa.select(sa.func.max(_C.c.event_no)).where(_C.c.campaign_id == campaign_id))
-            event_no = 0 if last is None else last + 1
         cid = self.conn.execute(_INSERT_CANDIDATE, dict(
-            campaign_id=campaign_id, island=island, parent_id=parent_id, parent2_id=parent2_id, operator=operator,
-            persona=persona, model=model, generation=generation, status=status, reason=reason, summary=summary,
-            origin=dict(origin) if origin else None, code_hash=code_hash, event_no=event_no,
-            parent_fitness=parent_fitness, prune_reference=prune_reference, chosen_after=chosen_after,
-            created_at=utcnow())).scalar_one()
-        links = [{"candidate_id": cid, "name": n, "sha256": h} for n, h in self._blobs(files).items()]
+            campaign_id=campaign_id, island=new.island, parent_id=new.parent_id, parent2_id=new.parent2_id,
+            operator=new.operator, persona=new.persona, model=new.model, generation=new.generation,
+            status=new.status, reason=new.reason, summary=new.summary,
+            origin=dict(new.origin) if new.origin else None, code_hash=new.code_hash, event_no=new.event_no,
+            parent_fitness=new.parent_fitness, prune_reference=new.prune_reference,
+            chosen_after=new.chosen_after, created_at=utcnow())).scalar_one()
+        links = [{"candidate_id": cid, "name": n, "sha256": h} for n, h in self._blobs(new.files).items()]
         if links:
             self.conn.execute(sa.insert(CandidateFile), links)
         self.conn.execute(_INSERT_MEMBERSHIP, dict(
-            campaign_id=campaign_id, island=island, candidate_id=cid, via="seed" if operator == "seed" else "birth",
-            event_id=None, joined_at=utcnow()))
+            campaign_id=campaign_id, island=new.island, candidate_id=cid,
+            via="seed" if new.operator == "seed" else "birth", event_id=None, joined_at=utcnow()))
         return cid
 
-    def proposal(self, campaign_id: int, *, call: Mapping[str, Any],
-                 candidate: Mapping[str, Any]) -> tuple[int, str, str]:
-        """The LLM call and the candidate it produced (see record.record_proposal)."""
-        fields = dict(candidate)
-        try:
-            cid = self.candidate(campaign_id, **fields)
-        except K.DuplicateCode as e:  # raised before anything was written
-            fields.update(files={}, code_hash=None, status=REJECTED, reason=K.duplicate_reason(e.existing_id))
-            cid = self.candidate(campaign_id, **fields)
-        self.llm_call(campaign_id, **{"persona": fields.get("persona"), "operator": fields["operator"], **call},
-                      candidate_id=cid)
-        return cid, fields.get("status", K.PENDING), fields.get("reason", "")
+    def proposal(self, campaign_id: int, call: Call, new: NewCandidate) -> int:
+        """The LLM call and the candidate it produced, linked and credited to its persona and operator."""
+        cid = self.candidate(campaign_id, new)
+        self.llm_call(campaign_id, **call.row(), persona=new.persona, operator=new.operator, candidate_id=cid)
+        return cid
 
     def set_status(self, candidate_id: int, status: str, reason: str | None = None,
                    staleness: int | None = None) -> None:
@@ -145,29 +114,23 @@ class Transaction:
         if self.conn.execute(sa.update(Candidate).where(_C.c.id == candidate_id).values(**values)).rowcount != 1:
             raise ValueError(f"no candidate {candidate_id}")
 
-    def finish(self, candidate_id: int, status: str, reason: str = "", fitness: float | None = None, *,
-               children: bool = True) -> tuple[float | None, float | None]:
-        """Final status, fitness and mean training FLOPs (see record.finish_candidate); returns the last two.
+    def finish(self, candidate_id: int, status: str, reason: str, fitness: float | None,
+               train_flops: float | None, *, children: bool = True) -> None:
+        """Final status, with the fitness and mean training FLOPs decided by facts.py (None unless ok).
         `children=False`: the caller knows the candidate has none whose parent_fitness would follow."""
         K.check(status, K.STATUSES, "final status")
-        flops = None
-        if status == OK:
-            mean_loss, flops = self.conn.execute(
-                sa.select(sa.func.avg(Evaluation.best_vloss), sa.func.avg(Evaluation.train_flops)).where(
-                    Evaluation.candidate_id == candidate_id, Evaluation.status == OK)).one()
-            fitness = mean_loss if fitness is None else fitness
-            if fitness is None:
-                raise ValueError(f"candidate {candidate_id} has no ok evaluation to take its fitness from")
-        else:
-            fitness = None
+        if status == OK and fitness is None:
+            raise ValueError(f"candidate {candidate_id} has no ok evaluation to take its fitness from")
+        if status != OK:
+            fitness = train_flops = None
         n = self.conn.execute(sa.update(Candidate).where(_C.c.id == candidate_id).values(
-            status=status, reason=reason, fitness=fitness, train_flops=flops, finished_at=utcnow())).rowcount
+            status=status, reason=reason, fitness=fitness, train_flops=train_flops,
+            finished_at=utcnow())).rowcount
         if n != 1:
             raise ValueError(f"no candidate {candidate_id}")
         if children:  # children compare themselves with this fitness; a re-averaged one updates them
             self.conn.execute(sa.update(Candidate).where(_C.c.parent_id == candidate_id)
                               .values(parent_fitness=fitness))
-        return fitness, flops
 
     # -- evaluations, calls, events ---------------------------------------------------------------------
 
@@ -175,10 +138,9 @@ class Transaction:
                    replaces: bool | None = None) -> None:
         """One finished evaluation (see record.record_evaluation). `replaces`: whether an interrupted row
         of the same seed exists, when the caller knows (None: look)."""
-        d = result.to_dict()
+        d = stored(result).to_dict()
         row = {k: d[k] for k in SCORE_FIELDS}
-        row.update(log_tail=K.bounded_tail(d.get("log_tail") or ""), finished_at=utcnow(),
-                   created_at=started_at or utcnow())
+        row.update(finished_at=utcnow(), created_at=started_at or utcnow())
         where = (Evaluation.candidate_id == candidate_id, Evaluation.seed == result.seed)
         if replaces is None:
             prior = self._one(sa.select(Evaluation.status).where(*where))

@@ -42,6 +42,9 @@ class RiggedExecutor:
         self.jobs.append((job.candidate_id, job.seed))
         return self._pool.submit(self._run, job)
 
+    def take_events(self) -> list:
+        return []
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
 

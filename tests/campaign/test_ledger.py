@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import sqlalchemy.exc
 
 from evolve import lineage
 from evolve.ledger import Ledger
 from evolve.lineage import export_rows
+from evolve.lineage.facts import Call
 from scoring.result import ScoreResult
 
 
@@ -31,13 +33,14 @@ def _rows(db, cid, table):
 
 
 def _call(**kw):
-    return {"model": "m", "prompt_hash": "p", **kw}
+    return Call("m", "p", **kw)
 
 
-def _child(parent, n, **kw):
-    return {"island": 0, "files": {"model.py": f"x = {n}\n"}, "operator": "mutate", "persona": "newton",
-            "model": "m", "parent_id": parent, "parent2_id": None, "status": "pending", "reason": "",
-            "code_hash": f"h{n}", "event_no": n, "summary": f"edit {n}", **kw}
+def _child(ledger, parent, n, **kw):
+    return ledger.new_candidate(**{
+        "island": 0, "files": {"model.py": f"x = {n}\n"}, "operator": "mutate", "persona": "newton",
+        "model": "m", "parent_id": parent, "parent2_id": None, "status": "pending", "reason": "",
+        "code_hash": f"h{n}", "event_no": n, "summary": f"edit {n}", **kw})
 
 
 def test_an_evaluation_and_the_verdict_it_leads_to_commit_together_or_not_at_all(camp):
@@ -63,8 +66,8 @@ def test_what_the_ledger_takes_from_its_view_equals_what_the_rows_say(camp):
     ledger.evaluated(seed, ScoreResult("ok", "", 0, best_vloss=2.0))
     ledger.evaluated(seed, ScoreResult("ok", "", 1, best_vloss=2.5))
     assert ledger.finish(seed, "ok", "") == pytest.approx(2.25)  # two seeds: the mean, from the rows
-    child = ledger.proposal(_call(), _child(seed, 1))
-    grandchild = ledger.proposal(_call(), _child(child.id, 2))
+    child = ledger.proposal(_call(), _child(ledger, seed, 1))
+    grandchild = ledger.proposal(_call(), _child(ledger, child.id, 2))
     by_id = {r["id"]: r for r in _rows(db, cid, "candidates")}
     assert (by_id[child.id]["generation"], by_id[grandchild.id]["generation"]) == (1, 2)
     assert by_id[child.id]["parent_fitness"] == pytest.approx(2.25)
@@ -85,14 +88,19 @@ def test_what_the_ledger_takes_from_its_view_equals_what_the_rows_say(camp):
     assert rebuilt.evals_done == ledger.pop.evals_done == 3
 
 
-def test_a_duplicate_the_view_missed_is_stored_rejected_naming_the_original(camp):
+def test_duplicates_are_the_views_to_decide_and_a_write_that_skips_it_fails_whole(camp):
+    """The view decides duplicates (evolve/proposals.py); the unique hash is only a backstop: a candidate
+    that reaches it writes nothing, neither itself nor its call, and the view is unchanged."""
     db, cid, seed = camp
     ledger = Ledger(db, cid, 2)
-    first = ledger.proposal(_call(), _child(seed, 1))
-    twin = ledger.proposal(_call(), _child(seed, 2, code_hash="h1"))  # the same hash as `first`
-    assert (twin.status, twin.reason) == ("rejected", lineage.duplicate_reason(first.id))
-    assert twin.code_hash is None and ledger.pop.hashes["h1"] == first.id
-    assert [r["candidate_id"] for r in _rows(db, cid, "llm_calls")] == [first.id, twin.id]
+    first = ledger.proposal(_call(cost_usd=0.5), _child(ledger, seed, 1))
+    assert ledger.pop.hashes["h1"] == first.id
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        ledger.proposal(_call(cost_usd=0.5), _child(ledger, seed, 2, code_hash="h1"))
+    assert [r["id"] for r in _rows(db, cid, "candidates")] == [seed, first.id]
+    assert [(r["candidate_id"], r["persona"], r["operator"], r["cost_usd"]) for r in _rows(db, cid, "llm_calls")] \
+        == [(first.id, "newton", "mutate", 0.5)]
+    assert sorted(ledger.pop.cands) == [seed, first.id] and ledger.pop.llm_calls == 1
 
 
 def test_the_view_hands_out_frozen_values(camp):
@@ -113,7 +121,7 @@ def test_the_pareto_view_keeps_each_candidates_cost_across_a_resume(camp):
     ledger.evaluated(seed, ScoreResult("ok", "", 0, best_vloss=2.0, train_flops=4e9))
     ledger.evaluated(seed, ScoreResult("ok", "", 1, best_vloss=2.5, train_flops=6e9))
     ledger.finish(seed, "ok", "")
-    child = ledger.proposal(_call(), _child(seed, 1))
+    child = ledger.proposal(_call(), _child(ledger, seed, 1))
     ledger.evaluated(child.id, ScoreResult("ok", "", 0, best_vloss=2.4, train_flops=1e9))
     ledger.finish(child.id, "ok", "")
     assert ledger.pop.cands[seed].train_flops == pytest.approx(5e9) and ledger.pop.cands[child.id].train_flops == 1e9
@@ -134,8 +142,8 @@ def test_a_provisional_parent_and_each_staleness_are_the_same_live_and_rebuilt(c
     ledger.evaluated(seed, ScoreResult("ok", "", 0, best_vloss=2.0))
     ledger.evaluated(seed, ScoreResult("ok", "", 1, best_vloss=2.1))  # the seed's noise: 0.1
     ledger.finish(seed, "ok", "")  # fitness 2.05
-    big = ledger.proposal(_call(), _child(seed, 1, chosen_after=2))
-    small = ledger.proposal(_call(), _child(seed, 2, chosen_after=2))
+    big = ledger.proposal(_call(), _child(ledger, seed, 1, chosen_after=2))
+    small = ledger.proposal(_call(), _child(ledger, seed, 2, chosen_after=2))
     for c, loss in ((big, 1.8), (small, 2.0)):
         ledger.set_queued(c.id, "running")
         ledger.evaluated(c.id, ScoreResult("ok", "", 0, best_vloss=loss))
@@ -155,3 +163,111 @@ def test_a_provisional_parent_and_each_staleness_are_the_same_live_and_rebuilt(c
     ledger.finish(big.id, "ok", "")  # confirmed: its fitness is the mean, and no longer provisional
     ind = {i.id: i for i in ledger.pop.individuals(0)}
     assert ind[big.id].fitness == pytest.approx(1.85) and not ind[big.id].provisional
+
+
+def _view(pop) -> dict:
+    """Everything a decision can read from a view."""
+    return {"cands": pop.cands, "evals": {k: v for k, v in pop.evals.items() if v},
+            "members": {k: v for k, v in pop.members.items() if v}, "hashes": pop.hashes,
+            "kids": {k: v for k, v in pop.kids.items() if v}, "migrations": +pop.migrations_done,
+            "cost": round(pop.cost_usd, 9), "calls": pop.llm_calls, "evals_done": pop.evals_done,
+            "seeds": pop.seed_ids, "confirming": pop.confirming, "open": pop.open_ids,
+            "individuals": [pop.individuals(i) for i in range(pop.islands)],
+            "credit": pop.persona_record(), "finished": [pop.finished_on(i) for i in range(pop.islands)],
+            "best": [pop.best(i) for i in (None, *range(pop.islands))], "noise": pop.noise()}
+
+
+def _step(rng, ledger: Ledger, seed_id: int, n: int) -> None:
+    """One random state change of the kinds a campaign makes."""
+    pop = ledger.pop
+    open_ids = sorted(pop.open_ids)
+    r = rng.random()
+    if r < 0.3 or not open_ids:
+        parent = rng.choice(sorted(pop.cands))
+        status = rng.choice(["pending", "pending", "pending", "rejected"])
+        queued = status == "pending"
+        ledger.proposal(_call(cost_usd=rng.choice([0.0, 0.25])), _child(
+            ledger, parent, n, island=rng.randrange(2), status=status, code_hash=f"h{n}" if queued else None,
+            reason="" if queued else "no_op: nothing changed", chosen_after=pop.evals_done))
+    elif r < 0.35:
+        ledger.failed_call(_call(error="timeout"), "curie", "mutate")
+    elif r < 0.75:
+        c = rng.choice(open_ids)
+        ledger.set_queued(c, "running")
+        done = pop.evals_of(c)
+        seed = next((s for s in range(3) if s not in done or done[s].status == "interrupted"), None)
+        if seed is None:
+            return
+        status = rng.choice(["ok", "ok", "ok", "crashed", "interrupted"])
+        ledger.evaluated(c, ScoreResult(status, "" if status == "ok" else "boom", seed,
+                                        best_vloss=rng.uniform(1.0, 3.0) if status == "ok" else None,
+                                        log_tail="x" * rng.choice([10, 5000]), train_flops=rng.choice([None, 1e9])))
+        if rng.random() < 0.3 and c not in pop.confirming:
+            ledger.confirm(c, {"seeds": [1, 2]})
+        ledger.set_queued(c, "pending")
+    elif r < 0.9:
+        c = rng.choice(open_ids)
+        ok = any(e.status == "ok" for e in pop.evals_of(c).values())
+        ledger.finish(c, "ok" if ok and rng.random() < 0.8 else "crashed", "")
+    else:
+        source = rng.randrange(2)
+        ids = [i for i in pop.members[source] if pop.cands[i].status == "ok"][:2]
+        if ids:
+            ledger.migrate(source, 1 - source, ids)
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_any_sequence_of_changes_gives_the_same_view_live_and_rebuilt_from_the_rows(camp, trial):
+    """Proposals (queued and rejected), failed calls, starts, evaluations (ok, failed, interrupted and re-run),
+    confirmations, finishes and migrations in a random order, with kills (a batch that dies half-written, after
+    which the campaign resumes from the rows): the view the ledger keeps always equals the one rebuilt from
+    the rows, since both are `Population.apply` over the same facts."""
+    import random
+
+    db, cid, seed = camp
+    rng = random.Random(trial)
+    ledger = Ledger(db, cid, 2)
+    for n in range(1, 60):
+        if rng.random() < 0.1:  # a kill in the middle of a batch: nothing of it is written, the view is rebuilt
+            with pytest.raises(RuntimeError), ledger.batch():
+                _step(rng, ledger, seed, n)
+                raise RuntimeError("killed")
+            ledger = Ledger(db, cid, 2)
+        else:
+            _step(rng, ledger, seed, n)
+        assert _view(ledger.pop) == _view(Ledger(db, cid, 2).pop), f"after step {n}"
+
+
+def test_each_lineage_fact_has_one_rule_the_campaign_and_the_tools_share(camp, tmp_path):
+    """Fitness (the mean of the ok losses), training cost, generation and the first parent's fitness are
+    decided by evolve/lineage/facts.py alone: the ledger (from its view) and record.py (from rows) agree."""
+    from evolve.lineage import facts
+
+    db, cid, seed = camp
+    results = [ScoreResult("ok", "", 0, best_vloss=2.0, train_flops=1e9), ScoreResult("ok", "", 1, best_vloss=2.3),
+               ScoreResult("ok", "", 2, best_vloss=2.9, train_flops=3e9)]
+    ledger = Ledger(db, cid, 2)
+    for r in results:
+        ledger.evaluated(seed, r)
+    assert ledger.finish(seed, "ok", "") == pytest.approx(2.4) == facts.fitness(results)
+    assert ledger.pop.cands[seed].train_flops == pytest.approx(2e9) == facts.mean_flops(results)
+    # the same evaluations through the tools' path, in another campaign
+    other = lineage.create_campaign(db, "d", task_name="t", task_path="p", config={}, seed=0, islands=1)
+    twin = lineage.add_candidate(db, other, island=0, files={"model.py": "x = 1\n"}, operator="seed")
+    for r in results:
+        lineage.record_evaluation(db, twin, r)
+    assert lineage.finish_candidate(db, twin, "ok") == ledger.pop.cands[seed].fitness
+    flops = {r["id"]: r["train_flops"] for r in _rows(db, other, "candidates")}
+    assert flops[twin] == ledger.pop.cands[seed].train_flops
+    # a grandchild's generation and parent fitness, both ways
+    child = ledger.proposal(_call(), _child(ledger, seed, 1))
+    grandchild = ledger.proposal(_call(), _child(ledger, child.id, 2))
+    tool_child = lineage.add_candidate(db, other, island=0, files={"model.py": "x = 2\n"}, operator="mutate",
+                                       parent_id=twin)
+    tool_grandchild = lineage.add_candidate(db, other, island=0, files={"model.py": "x = 3\n"}, operator="mutate",
+                                            parent_id=tool_child)
+    rows = {r["id"]: r for r in _rows(db, cid, "candidates") + _rows(db, other, "candidates")}
+    for ours, tools in ((child.id, tool_child), (grandchild.id, tool_grandchild)):
+        assert (rows[ours]["generation"], rows[ours]["parent_fitness"]) == \
+            (rows[tools]["generation"], rows[tools]["parent_fitness"])
+    assert (rows[child.id]["generation"], rows[child.id]["parent_fitness"]) == (1, pytest.approx(2.4))

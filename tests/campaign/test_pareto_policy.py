@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import shutil
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from evolve.config import Selection
 from evolve.islands import Individual, enters_front, migrants, select_parent
 from evolve.lineage import Candidate
+from evolve.lineage.facts import Joined
 from evolve.population import Population
 from scoring.errors import InputError
 from scoring.task import load_task
@@ -24,6 +26,17 @@ A, B, C, D = Individual(1, 2.0, cost=100.0), Individual(2, 2.6, cost=1.0), Indiv
     Individual(4, 3.0, cost=300.0)
 POOL = [D, B, C, A]
 TOURNAMENT = Selection(method="tournament", tournament_size=2, elite=0.0)  # the tournaments compared alone
+
+def born(pop: Population, c: Candidate) -> None:
+    """A new candidate and its birth membership, as the ledger applies them."""
+    pop.apply(c)
+    pop.apply(Joined(c.id, c.island))
+
+
+def finish(pop: Population, cid: int, status: str, reason: str, fitness: float | None,
+           train_flops: float | None = None) -> None:
+    pop.apply(replace(pop.cands[cid], status=status, reason=reason, fitness=fitness, train_flops=train_flops))
+
 
 
 def _shares(pareto: bool) -> dict[int, float]:
@@ -55,13 +68,13 @@ def test_migrants_are_the_front_first_and_an_unmeasured_cost_is_the_worst():
 @pytest.mark.parametrize("pareto, improved", [(False, 1), (True, 0)])
 def test_credit_goes_to_a_child_that_dominates_its_parent_in_pareto_mode(pareto, improved):
     pop = Population(1, pareto)
-    pop.add(Candidate(1, 0, None, None, "seed", None, "running"))
-    pop.finish(1, "ok", "", 2.0, 100.0)
-    pop.add(Candidate(2, 0, 1, None, "mutate", "newton", "running"))
-    pop.finish(2, "ok", "", 1.9, 150.0)  # a lower loss, but at a higher cost
+    born(pop, Candidate(1, 0, None, None, "seed", None, "running"))
+    finish(pop, 1, "ok", "", 2.0, 100.0)
+    born(pop, Candidate(2, 0, 1, None, "mutate", "newton", "running"))
+    finish(pop, 2, "ok", "", 1.9, 150.0)  # a lower loss, but at a higher cost
     assert pop.persona_record()["newton"] == (1, improved)
-    pop.add(Candidate(3, 0, 1, None, "mutate", "curie", "running"))
-    pop.finish(3, "ok", "", 1.95, 90.0)  # better on both: an improvement either way
+    born(pop, Candidate(3, 0, 1, None, "mutate", "curie", "running"))
+    finish(pop, 3, "ok", "", 1.95, 90.0)  # better on both: an improvement either way
     assert pop.persona_record()["curie"] == (1, 1)
 
 

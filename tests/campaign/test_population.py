@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from evolve.lineage import Candidate
+from evolve.lineage.facts import Joined
 from evolve.population import Population
+
+
+def born(pop: Population, c: Candidate, member: bool = True) -> None:
+    """A new candidate and (unless it is a rejected one kept off the island here) its birth membership."""
+    pop.apply(c)
+    if member:
+        pop.apply(Joined(c.id, c.island))
+
+
+def finish(pop: Population, cid: int, status: str, reason: str, fitness: float | None,
+           train_flops: float | None = None) -> None:
+    pop.apply(replace(pop.cands[cid], status=status, reason=reason, fitness=fitness, train_flops=train_flops))
+
 
 
 def _cand(cid: int, island: int, status: str = "pending", fitness: float | None = None, code_hash: str | None = None,
@@ -14,23 +30,23 @@ def _cand(cid: int, island: int, status: str = "pending", fitness: float | None 
 
 def test_best_unfinished_and_credit_follow_each_change() -> None:
     pop = Population(islands=2)
-    pop.add(_cand(1, 0, "ok", 2.0, "h1", operator="seed", persona=None))
-    pop.add(_cand(2, 1, "ok", 2.5, "h2", operator="seed", persona=None))
+    born(pop, _cand(1, 0, "ok", 2.0, "h1", operator="seed", persona=None))
+    born(pop, _cand(2, 1, "ok", 2.5, "h2", operator="seed", persona=None))
     assert pop.best().id == 1 and pop.best(1).id == 2
     child = _cand(3, 1, code_hash="h3", parent=2)
-    pop.add(child)
+    born(pop, child)
     assert [c.id for c in pop.unfinished()] == [3]
     assert pop.persona_record() == {}
     assert pop.finished_on(1) == 0
-    pop.finish(child.id, "ok", "", 1.5)
+    finish(pop, child.id, "ok", "", 1.5)
     assert pop.best().id == 3 and pop.best(1).id == 3 and pop.best(0).id == 1
     assert pop.unfinished() == [] and pop.finished_on(1) == 1
     assert pop.persona_record() == {"newton": (1, 1)}
-    pop.join(0, 3)  # a migrant
+    pop.apply(Joined(3, 0))  # a migrant
     assert pop.best(0).id == 3
     failed = _cand(4, 0, parent=1)
-    pop.add(failed)
-    pop.finish(failed.id, "crashed", "boom", None)
+    born(pop, failed)
+    finish(pop, failed.id, "crashed", "boom", None)
     assert pop.persona_record() == {"newton": (2, 1)} and [c.id for c in pop.failed(0)] == [4]
 
 
@@ -46,21 +62,21 @@ def test_running_tallies_equal_a_recount_after_any_sequence_of_changes() -> None
     rng = random.Random(7)
     for trial in range(20):
         pop = Population(islands=3)
-        pop.add(_cand(1, 0, "pending", None, "h1", operator="seed", persona=None))
+        born(pop, _cand(1, 0, "pending", None, "h1", operator="seed", persona=None))
         for i in range(3):
-            pop.join(i, 1)
+            pop.apply(Joined(1, i))
         for cid in range(2, 80):
             r = rng.random()
             if r < 0.5:
                 status = rng.choice(["pending", "pending", "rejected", "constraint_violation"])
-                pop.add(_cand(cid, rng.randrange(3), status, code_hash=f"h{cid}", parent=rng.choice(list(pop.cands)),
-                              persona=rng.choice(["newton", "curie", "darwin"])), member=status == "pending")
+                born(pop, _cand(cid, rng.randrange(3), status, code_hash=f"h{cid}", parent=rng.choice(list(pop.cands)),
+                                persona=rng.choice(["newton", "curie", "darwin"])), member=status == "pending")
             elif r < 0.6 and len(pop.cands) > 1:
-                pop.join(rng.randrange(3), rng.choice(list(pop.cands)))
+                pop.apply(Joined(rng.choice(list(pop.cands)), rng.randrange(3)))
             elif pop.open_ids:
                 c = pop.cands[rng.choice(sorted(pop.open_ids))]
                 status = rng.choice(["ok", "ok", "crashed", "timeout"])
-                pop.finish(c.id, status, "", rng.uniform(1.0, 3.0) if status == "ok" else None)
+                finish(pop, c.id, status, "", rng.uniform(1.0, 3.0) if status == "ok" else None)
         record: dict[str, list[int]] = {}
         for c in pop.cands.values():
             if c.persona is None or c.status in ("pending", "running"):

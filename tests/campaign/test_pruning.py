@@ -79,6 +79,9 @@ class CurveExecutor:
             return fut
         return self._pool.submit(self._run, job, self.curve(job.candidate_id))
 
+    def take_events(self) -> list:
+        return []
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
 

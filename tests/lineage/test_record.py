@@ -54,25 +54,14 @@ def test_duplicate_code_hash_is_refused_but_a_rejected_duplicate_is_kept(db: L.D
     assert L.candidate(db, camp, dup).candidate.reason == f"duplicate of {first}"
 
 
-def test_a_proposal_records_its_call_and_candidate_together(db: L.Database, camp: int) -> None:
+def test_a_candidate_outside_the_campaign_cannot_be_a_parent_and_nothing_is_written(db: L.Database,
+                                                                                     camp: int) -> None:
+    # (a campaign's proposals, with their LLM calls, are written by its ledger: tests/campaign/test_ledger.py)
     seed = L.add_candidate(db, camp, island=0, files=FILES, operator="seed", code_hash="h0")
-    call = {"model": "m", "prompt_hash": "p", "cost_usd": 0.5, "reply": "r"}
-    child = {"island": 0, "files": {**FILES, "model.py": "x = 2\n"}, "operator": "mutate", "persona": "newton",
-             "parent_id": seed, "code_hash": "h1", "summary": "x to 2"}
-    cid, status, reason = L.record_proposal(db, camp, call=call, candidate=child)
-    assert (status, reason) == ("pending", "")
-    calls = L.export_rows(db, camp, "llm_calls")[1]
-    assert [(c["candidate_id"], c["persona"], c["operator"], c["cost_usd"]) for c in calls] == [
-        (cid, "newton", "mutate", 0.5)]
-    # the same code again: kept as a rejected duplicate naming the original, its call still counted
-    dup, status, reason = L.record_proposal(db, camp, call=call, candidate=child)
-    assert status == "rejected" and reason == (
-        f"duplicate: the same program (up to comments and formatting) as candidate {cid}")
-    assert L.candidate(db, camp, dup).files == {}
-    # a candidate that cannot be written leaves no call behind: one transaction
+    other = L.create_campaign(db, "other", task_name="t", task_path="/t", config={}, seed=1, islands=1)
     with pytest.raises(ValueError, match="not in campaign"):
-        L.record_proposal(db, camp, call=call, candidate={**child, "parent_id": 10_000, "code_hash": "h2"})
-    assert len(L.export_rows(db, camp, "llm_calls")[1]) == 2
+        L.add_candidate(db, other, island=0, files=FILES, operator="mutate", parent_id=seed, code_hash="h1")
+    assert L.export_rows(db, other, "candidates")[1] == [] and L.export_rows(db, other, "memberships")[1] == []
 
 
 def test_generation_event_numbers_and_parents(db: L.Database, camp: int) -> None:
