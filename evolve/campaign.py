@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +34,12 @@ from evolve.config import CampaignConfig
 from evolve.evaluations import Evaluations, Slot, result_of
 from evolve.executors import Executor
 from evolve.kinds import CampaignStatus, EventKind
-from evolve.ledger import Ledger
+from evolve.ledger import Decision, Event, Ledger
 from evolve.lineage import PENDING, RUNNING, Candidate
 from evolve.operators.llm import LLMClient
 from evolve.operators.personas import Persona
 from evolve.outcome import STATUS_OF, Level, Outcome, Stop, Stopping
-from evolve.proposals import Proposal, Proposer
+from evolve.proposals import Planned, Proposal, Proposer
 from scoring.result import INTERRUPTED, OK
 from scoring.task import Task
 
@@ -145,13 +145,25 @@ class Campaign:
         running ones, so that a child never starts past the budget and an imported program's evaluation
         never counts in it."""
         done, running, _ = self._imported()
-        for slot, job in self.evals.start(self.cfg.budget.max_evals + done + running):
-            self.running[self.executor.submit(slot, job)] = slot
+        starts = []
+        with self.ledger.batch():  # the `running` marks of the jobs started together: one transaction
+            for start in self.evals.start(self.cfg.budget.max_evals + done + running):
+                self.ledger.write(start)
+                starts.append(start)
+        for start in starts:
+            self.running[self.executor.submit(start.slot, start.job)] = start.slot
+
+    def _write(self, decisions: Iterable[Decision]) -> None:
+        """Write each decision before the next is decided (they read the view it leaves), all in one
+        transaction: an evaluation and what it decides are committed together or not at all."""
+        with self.ledger.batch():
+            for d in decisions:
+                self.ledger.write(d)
 
     # -- the loop ---------------------------------------------------------------------------------------
 
     def run(self) -> Outcome:
-        self.evals.resume()
+        self._write(self.evals.resume())
         next_renew = time.monotonic() + LEASE_RENEW_S
         try:
             while True:
@@ -183,9 +195,9 @@ class Campaign:
         for fut in done:
             if fut in self.running:
                 slot = self.running.pop(fut)
-                self.evals.finished(slot, result_of(fut, self.evals.slots[slot].seed))
+                self._write(self.evals.finished(slot, result_of(fut, self.evals.slots[slot].seed)))
             else:
-                self.proposer.record(self.proposing.pop(fut), fut.result())
+                self.ledger.write(self.proposer.decide(self.proposing.pop(fut), fut.result()))
                 self._check_budgets()  # two replies in one pass: the guard stops at its bound, not past it
 
     def _finished(self) -> bool:
@@ -228,15 +240,15 @@ class Campaign:
 
     def _budget(self, reason: str) -> None:
         self._stop(Stop.BUDGET, reason)
-        self.ledger.event(EventKind.BUDGET_REACHED, {"reason": reason, "evals": self.pop.evals_done})
+        self.ledger.write(Event(EventKind.BUDGET_REACHED, {"reason": reason, "evals": self.pop.evals_done}))
         self._note(reason)
 
     def _halt(self, cause: Stop, reason: str, payload: dict) -> None:
         """No more proposals; what is queued or running is still trained, then the campaign ends."""
         self.stopping = Stopping(cause, reason, Level.PROPOSALS)
         kind = EventKind.NO_PROGRESS if cause is Stop.NO_PROGRESS else EventKind.BUDGET_REACHED
-        self.ledger.event(kind, {"reason": reason, "evals": self.pop.evals_done, "llm_calls": self.pop.llm_calls,
-                                 **payload})
+        self.ledger.write(Event(kind, {"reason": reason, "evals": self.pop.evals_done,
+                                       "llm_calls": self.pop.llm_calls, **payload}))
         self._note(reason)
 
     def _cost_exhausted(self) -> bool:
@@ -246,7 +258,7 @@ class Campaign:
     def _record_executor_events(self) -> None:
         """What the executor saw happen to its workers (e.g. a Ray worker died and an evaluation was retried)."""
         for kind, payload in self.executor.take_events():
-            self.ledger.event(kind, payload)
+            self.ledger.write(Event(kind, payload))
             self._note(f"{kind}: #{payload.get('candidate')} ({payload.get('error', '')[:60]})")
 
     # -- proposals --------------------------------------------------------------------------------------
@@ -278,9 +290,11 @@ class Campaign:
     def _start_proposals(self) -> None:
         while (self.proposer.may_start(self.proposing.values()) and self._may_propose()
                and self.evals.queued() + self.proposer.live(self.proposing.values()) < self._demand()):
-            planned = self.proposer.plan(self._starting)
-            if planned is None:
-                return  # nothing to propose from now, or a prompt that could not be built: next pass
+            planned = self.proposer.plan(self.ledger.next_event_no(), self._starting)
+            if not isinstance(planned, Planned):  # nothing to propose from now, or a prompt that cannot be built
+                if planned is not None:
+                    self.ledger.write(planned)
+                return  # next pass
             self.proposing[self._asking.submit(self.proposer.ask, planned)] = planned.proposal
 
     # -- reporting --------------------------------------------------------------------------------------

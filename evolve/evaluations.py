@@ -2,7 +2,9 @@
 decides (the candidate's final status, confirmation seeds, the migration it triggers).
 
 The campaign loop (evolve/campaign.py) says when to start jobs and hands over each finished evaluation;
-the Evaluations decide and record through the ledger. The queue is the set of pending candidates and the
+the Evaluations decide and the loop writes: each method yields its decisions (evolve/ledger.py's values)
+one at a time, and the loop writes each through the ledger before the next is decided, so every decision
+reads the view the previous one left (a finish, then the migration it completes). The queue is the set of pending candidates and the
 (candidate, seed) jobs each still needs: a candidate that would become its island's best is evaluated on
 the confirmation seeds before it counts.
 """
@@ -10,7 +12,7 @@ the confirmation seeds before it counts.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from evolve import islands as isl
 from evolve.config import CampaignConfig
 from evolve.executors import Job
 from evolve.kinds import Operator
-from evolve.ledger import Ledger
+from evolve.ledger import Confirm, Decision, Finish, Ledger, Migrate, Record, Requeue, Start
 from evolve.lineage import PENDING, RUNNING, Candidate
 from scoring import prune
 from scoring.result import INTERRUPTED, OK, ScoreResult
@@ -45,20 +47,18 @@ def result_of(fut: Future, seed: int) -> ScoreResult:
 class Evaluations:
     def __init__(self, *, ledger: Ledger, config: CampaignConfig, slots: int, folder: Path,
                  note: Callable[[str], None]):
-        self.ledger, self.pop = ledger, ledger.pop  # the view is read here; changes go through the ledger
+        self.ledger, self.pop = ledger, ledger.pop  # read here (the view, files, curves); the loop writes
         self.cfg, self.folder, self.note = config, folder, note  # note: a line for the live view's log
         self.seeds = [config.evaluation.seed + i for i in range(config.evaluation.confirm_seeds + 1)]
         self.slots: list[Slot | None] = [None] * slots  # what each evaluation slot is running
         self.walls: list[float] = []  # wall time of each finished evaluation, for the ETA
 
-    def resume(self) -> None:
+    def resume(self) -> Iterator[Decision]:
         """On (re)start: what was running is queued again; what a crash left undecided is decided."""
-        with self.ledger.batch():
-            for c in self.pop.unfinished():
-                if c.status == RUNNING:
-                    self.ledger.set_queued(c.id, PENDING)
-            for c in list(self.pop.unfinished()):
-                self._decide(c.id)
+        for c in [c for c in self.pop.unfinished() if c.status == RUNNING]:
+            yield Requeue(c.id)
+        for c in list(self.pop.unfinished()):
+            yield from self._decide(c.id)
 
     def required(self, c: Candidate) -> list[int]:
         return self.seeds if (c.operator == Operator.SEED or c.id in self.pop.confirming) else self.seeds[:1]
@@ -104,37 +104,32 @@ class Evaluations:
         busy = self.busy()
         return sum(len(self._todo(c, busy)) for c in self.pop.unfinished())
 
-    def start(self, max_evals: int) -> list[tuple[int, Job]]:
-        """The jobs for the free slots, within `max_evals` evaluations finished and running, each marked
-        running; the campaign loop submits them (slot, job) to its executor."""
-        jobs = []
-        with self.ledger.batch():  # the `running` marks of the jobs started together: one transaction
-            while None in self.slots and self.pop.evals_done + self.running() < max_evals:
-                job = self.next_job()
-                if job is None:
-                    break
-                c, seed = job
-                slot = self.slots.index(None)
-                self.ledger.set_queued(c.id, RUNNING)
-                workdir = self.folder / "runs" / f"{c.id:06d}-seed{seed}"
-                jobs.append((slot, Job(c.id, seed, self.ledger.files(c.id), str(workdir), self._rule(c, seed))))
-                self.slots[slot] = Slot(c.id, seed, c.persona, time.monotonic())
-        return jobs
+    def start(self, max_evals: int) -> Iterator[Start]:
+        """The jobs for the free slots, within `max_evals` evaluations finished and running: a Start for each
+        (the loop writes it, then submits its job to its executor)."""
+        while None in self.slots and self.pop.evals_done + self.running() < max_evals:
+            job = self.next_job()
+            if job is None:
+                return
+            c, seed = job
+            slot = self.slots.index(None)
+            workdir = self.folder / "runs" / f"{c.id:06d}-seed{seed}"
+            self.slots[slot] = Slot(c.id, seed, c.persona, time.monotonic())
+            yield Start(c.id, slot, Job(c.id, seed, self.ledger.files(c.id), str(workdir), self._rule(c, seed)))
 
-    def finished(self, slot: int, result: ScoreResult) -> None:
-        """The evaluation in `slot` ended: recorded, and what it decides decided, in one transaction."""
+    def finished(self, slot: int, result: ScoreResult) -> Iterator[Decision]:
+        """The evaluation in `slot` ended: its record, then what it decides (the loop commits them together)."""
         cid, seed = self.slots[slot].candidate_id, self.slots[slot].seed
         self.slots[slot] = None
         if result.wall_s:
             self.walls.append(result.wall_s)
         loss = f"{result.best_vloss:.4f}" if result.best_vloss is not None else "-"
         self.note(f"#{cid} seed {seed}: {result.status} {loss}")
-        with self.ledger.batch():  # the evaluation and what it decides, committed together
-            self.ledger.evaluated(cid, result)
-            if result.status != INTERRUPTED:
-                self._decide(cid)
-            elif not self._is_running(cid):
-                self.ledger.set_queued(cid, PENDING)
+        yield Record(cid, result)
+        if result.status != INTERRUPTED:
+            yield from self._decide(cid)
+        elif not self._is_running(cid):
+            yield Requeue(cid)
 
     def _is_running(self, cid: int) -> bool:
         return any(s is not None and s.candidate_id == cid for s in self.slots)
@@ -142,24 +137,25 @@ class Evaluations:
     def _failed(self, cid: int) -> list[ScoreResult]:
         return [r for _, r in sorted(self.pop.evals_of(cid).items()) if r.status not in (OK, INTERRUPTED)]
 
-    def _decide(self, cid: int) -> None:
+    def _decide(self, cid: int) -> Iterator[Decision]:
         """After an evaluation (or on resume): finish the candidate, or ask for confirmation seeds."""
         c = self.pop.cands[cid]
         if c.status not in (PENDING, RUNNING):
             return
         failure = self._failure(cid)
         if failure is not None:
-            self._finish(c, *failure)
+            yield from self._finish(c, *failure)
             return
         first = self.pop.evals_of(cid).get(self.seeds[0])
         if first is None or first.status != OK:
             return
-        if self._settled_by_first(c, first.best_vloss):
-            self._finish(c, OK, "")
-        elif self._all_ok(c):
-            self._finish(c, OK, "")
-        elif c.status == RUNNING and not self._is_running(cid):
-            self.ledger.set_queued(cid, PENDING)
+        confirm = self._confirmation(c, first.best_vloss)
+        if confirm is not None:
+            yield confirm
+        elif self._settled_by_first(c) or self._all_ok(c):
+            yield from self._finish(c, OK, "")
+        if self.pop.cands[cid].status == RUNNING and not self._is_running(cid):
+            yield Requeue(cid)
 
     def _all_ok(self, c: Candidate) -> bool:
         """Every seed `c` needs evaluated is, and ok."""
@@ -175,17 +171,20 @@ class Evaluations:
         where = "" if first.seed == self.seeds[0] else f"confirmation seed {first.seed}: "
         return first.status, where + first.reason
 
-    def _settled_by_first(self, c: Candidate, loss: float) -> bool:
-        """A child's first ok result settles it (True), unless it is promising: then its confirmation seeds
-        are recorded. A starting program, or a child already confirming, is settled by all its seeds."""
-        if c.operator == Operator.SEED or c.id in self.pop.confirming:
-            return False
+    def _settled_by_first(self, c: Candidate) -> bool:
+        """A child's first ok result settles it, unless it is confirming (`_confirmation`). A starting program
+        is settled by all its seeds."""
+        return c.operator != Operator.SEED and c.id not in self.pop.confirming
+
+    def _confirmation(self, c: Candidate, loss: float) -> Confirm | None:
+        """A child not yet confirming whose first result is promising: its confirmation seeds."""
+        if c.operator == Operator.SEED or c.id in self.pop.confirming or len(self.seeds) < 2:
+            return None
         best = self.pop.best(c.island)
-        if len(self.seeds) < 2 or not self._promising(c, loss, best):
-            return True
-        self.ledger.confirm(c.id, {"first_vloss": loss, "island": c.island,
-                                   "island_best": best.fitness if best else None, "seeds": self.seeds[1:]})
-        return False
+        if not self._promising(c, loss, best):
+            return None
+        return Confirm(c.id, {"first_vloss": loss, "island": c.island,
+                              "island_best": best.fitness if best else None, "seeds": self.seeds[1:]})
 
     def _promising(self, c: Candidate, loss: float, best: Candidate | None) -> bool:
         """Worth confirmation seeds: it would become its island's best, or with the Pareto objective, join
@@ -194,15 +193,15 @@ class Evaluations:
             return best is None or loss < best.fitness
         return isl.enters_front(loss, self.pop.flops(c.id, self.seeds[0]), self.pop.individuals(c.island))
 
-    def _finish(self, c: Candidate, status: str, reason: str) -> None:
-        fitness = self.ledger.finish(c.id, status, reason)
-        if status == OK:
-            best = self.pop.best()
-            if best is not None and best.id == c.id:
-                self.note(f"new best #{c.id}: {fitness:.4f}")
-        self._maybe_migrate(c.island)
+    def _finish(self, c: Candidate, status: str, reason: str) -> Iterator[Decision]:
+        yield Finish(c.id, status, reason)
+        best = self.pop.best()
+        if status == OK and best is not None and best.id == c.id:
+            self.note(f"new best #{c.id}: {best.fitness:.4f}")
+        yield from self._migrations(c.island)
 
-    def _maybe_migrate(self, island: int) -> None:
+    def _migrations(self, island: int) -> Iterator[Migrate]:
+        """The migration rounds the island's finished candidates complete (each written before the next)."""
         n = self.cfg.islands.count
         if n < 2:
             return
@@ -210,5 +209,5 @@ class Evaluations:
         while self.pop.finished_on(island) >= (self.pop.migrations_done[island] + 1) * interval:
             target = isl.ring_target(island, n)
             ids = isl.migrants(self.pop.individuals(island), self.cfg.migration.top_k, self.pop.pareto)
-            self.ledger.migrate(island, target, ids)
             self.note(f"migration {island} -> {target}: {ids}")
+            yield Migrate(island, target, tuple(ids))

@@ -3,12 +3,14 @@ statuses and event kinds.
 
 StrEnums, so they are stored, printed and compared as the plain strings they stand for. The statuses an
 evaluation can end with are scoring's (`scoring.result.Status`); the causes a campaign ends with are
-`evolve.campaign.Stop`; why a proposal gave nothing to train is `Rejection` (below).
+`evolve.outcome.Stop`; why a proposal gave nothing to train is `Rejection` (below).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from scoring.result import Status
 
 
 class Operator(StrEnum):
@@ -23,6 +25,28 @@ class Queued(StrEnum):
 
     PENDING = "pending"  # proposed, screened, waiting for a slot
     RUNNING = "running"  # being evaluated
+
+
+CandidateStatus = Queued | Status
+
+
+def _named(kinds: tuple[type[StrEnum], ...], value: str, what: str) -> StrEnum:
+    # A programming error, not user input: a typo here would silently split statistics.
+    for kind in kinds:
+        if value in kind._value2member_map_:
+            return kind(value)
+    allowed = ", ".join(v for kind in kinds for v in kind._value2member_map_)
+    raise ValueError(f"unknown {what} {value!r}; expected one of {allowed}")
+
+
+def operator(value: str) -> Operator:
+    """The Operator a stored name names (an unknown one raises ValueError)."""
+    return _named((Operator,), value, "operator")
+
+
+def candidate_status(value: str) -> CandidateStatus:
+    """The enum a stored status names (an unknown one raises ValueError)."""
+    return _named((Queued, Status), value, "candidate status")
 
 
 class CampaignStatus(StrEnum):

@@ -1,13 +1,14 @@
 """The campaign's state changes, each one call: the rows are written, then the in-memory view
 (evolve/population.py) is updated to match, in the same transaction.
 
-The campaign loop and the proposer decide; they change state only through a Ledger and read it through
-`ledger.pop` (and the two reads below). Each call writes its rows, then applies the values it wrote to the
-view (`Population.apply`): the values a resume reads back from the same rows, so the view cannot drift from
+The Proposer and the Evaluations decide: they return decisions (the values below) and read the state
+through `ledger.pop` and the two reads below; the campaign loop hands each decision to `write`, the one
+way state changes. Each write stores its rows, then applies the values it wrote to the view
+(`Population.apply`): the values a resume reads back from the same rows, so the view cannot drift from
 the database, and a `kill -9` loses nothing the view knew. A candidate's lineage facts (generation, the
 first parent's fitness, fitness, training cost) are decided here from the view with evolve/lineage/facts.py.
 
-`batch()` makes the calls inside it one transaction: an evaluation, the verdict it leads to (the
+`batch()` makes the writes inside it one transaction: an evaluation, the verdict it leads to (the
 candidate's final status, or its confirmation) and the migration it triggers are committed together or
 not at all. A write that fails raises out of the campaign, whose view is then discarded with it.
 """
@@ -16,15 +17,91 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from evolve import lineage
+from evolve.executors import Job
 from evolve.kinds import EventKind
-from evolve.lineage import RUNNING, Candidate, Transaction, facts
+from evolve.lineage import PENDING, RUNNING, Candidate, Transaction, facts
 from evolve.lineage.facts import Call, Confirming, Evaluated, Joined, Migrated, NewCandidate, Spent, descent, stored
 from evolve.population import Population
-from scoring.result import OK, ScoreResult
+from scoring.result import OK, ScoreResult, Status
+
+# -- the decisions: what the Proposer and the Evaluations decide, and the loop writes ----------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    """A job starts in an evaluation slot: its candidate pending -> running (the first start fixes the
+    candidate's staleness). The loop submits the job once this is written."""
+
+    candidate: int
+    slot: int
+    job: Job
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """running -> pending: it waits for a slot again."""
+
+    candidate: int
+
+
+@dataclass(frozen=True)
+class Record:
+    """A finished evaluation."""
+
+    candidate: int
+    result: ScoreResult
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """The candidate would become its island's best: it is evaluated on the confirmation seeds first."""
+
+    candidate: int
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The final status; the fitness and training cost are facts.py's, from the candidate's evaluations."""
+
+    candidate: int
+    status: Status
+    reason: str
+
+
+@dataclass(frozen=True)
+class Migrate:
+    source: int
+    target: int
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Propose:
+    """An LLM call and the candidate it produced (queued, or rejected with its reason)."""
+
+    call: Call
+    new: NewCandidate
+
+
+@dataclass(frozen=True)
+class FailedCall:
+    call: Call
+    persona: str
+    operator: str
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    payload: Mapping[str, Any]
+
+
+Decision = Start | Requeue | Record | Confirm | Finish | Migrate | Propose | FailedCall | Event
 
 
 class Ledger:
@@ -57,9 +134,14 @@ class Ledger:
             with lineage.transaction(self.db) as tx:
                 yield tx
 
-    def event(self, kind: str, payload: Mapping[str, Any]) -> int:
+    def write(self, d: Decision) -> Candidate | float | None:
+        """Store a decision and apply it to the view; a proposal gives the candidate as stored, a finish its
+        fitness."""
+        return _WRITERS[type(d)](self, d)
+
+    def _event(self, d: Event) -> None:
         with self._writing() as tx:
-            return tx.event(self.cid, kind, payload)
+            tx.event(self.cid, d.kind, d.payload)
 
     def next_event_no(self) -> int:
         """The number of the next proposal (its randomness derives from it)."""
@@ -90,9 +172,15 @@ class Ledger:
         generation, parent_fitness = descent(parents)
         return NewCandidate(generation=generation, parent_fitness=parent_fitness, **fields)
 
-    def set_queued(self, cand_id: int, status: str) -> None:
-        """pending <-> running (a final status goes through `finish`). The first start fixes the candidate's
-        staleness: the evaluations that finished after its parent was chosen."""
+    def _start(self, d: Start) -> None:
+        self._queued(d.candidate, RUNNING)
+
+    def _requeue(self, d: Requeue) -> None:
+        self._queued(d.candidate, PENDING)
+
+    def _queued(self, cand_id: int, status: str) -> None:
+        """pending <-> running. The first start fixes the candidate's staleness: the evaluations that finished
+        after its parent was chosen."""
         c = self.pop.cands[cand_id]
         if c.status != status:
             stale = (self.pop.evals_done - c.chosen_after if status == RUNNING and c.staleness is None
@@ -101,19 +189,19 @@ class Ledger:
                 tx.set_status(cand_id, status, staleness=stale)
             self.pop.apply(replace(c, status=status, staleness=c.staleness if stale is None else stale))
 
-    def evaluated(self, cand_id: int, result: ScoreResult) -> None:
+    def _record(self, d: Record) -> None:
+        cand_id, result = d.candidate, d.result
         replaces = result.seed in self.pop.evals_of(cand_id)  # only an interrupted one can be re-run
         with self._writing() as tx:
             tx.evaluation(cand_id, result, replaces=replaces)
         self.pop.apply(Evaluated(cand_id, stored(result)))
 
-    def confirm(self, cand_id: int, payload: Mapping[str, Any]) -> None:
-        """The candidate would become its island's best: it is evaluated on the confirmation seeds first."""
-        self.event(EventKind.CONFIRMATION, {"candidate": cand_id, **payload})
-        self.pop.apply(Confirming(cand_id))
+    def _confirm(self, d: Confirm) -> None:
+        self._event(Event(EventKind.CONFIRMATION, {"candidate": d.candidate, **d.payload}))
+        self.pop.apply(Confirming(d.candidate))
 
-    def finish(self, cand_id: int, status: str, reason: str) -> float | None:
-        """The final status, with the fitness and training cost facts.py decides from its evaluations."""
+    def _finish(self, d: Finish) -> float | None:
+        cand_id, status, reason = d.candidate, d.status, d.reason
         results = self.pop.evals_of(cand_id).values()
         fitness, flops = (facts.fitness(results), facts.mean_flops(results)) if status == OK else (None, None)
         with self._writing() as tx:
@@ -122,7 +210,8 @@ class Ledger:
                                train_flops=flops))
         return fitness
 
-    def migrate(self, source: int, target: int, ids: list[int]) -> None:
+    def _migrate(self, d: Migrate) -> None:
+        source, target, ids = d.source, d.target, list(d.ids)
         round_no = self.pop.migrations_done[source] + 1
         with self._writing() as tx:
             tx.migration(self.cid, source, target, round_no, ids)
@@ -132,8 +221,8 @@ class Ledger:
 
     # -- LLM calls --------------------------------------------------------------------------------------
 
-    def proposal(self, call: Call, new: NewCandidate) -> Candidate:
-        """An LLM call and the candidate it produced (queued, or rejected with its reason), as stored."""
+    def _propose(self, d: Propose) -> Candidate:
+        call, new = d.call, d.new
         with self._writing() as tx:
             cid = tx.proposal(self.cid, call, new)
         c = new.stored(cid)
@@ -141,7 +230,12 @@ class Ledger:
             self.pop.apply(fact)
         return c
 
-    def failed_call(self, call: Call, persona: str, operator: str) -> None:
+    def _failed_call(self, d: FailedCall) -> None:
         with self._writing() as tx:
-            tx.llm_call(self.cid, persona=persona, operator=operator, **call.row())
-        self.pop.apply(Spent(call.cost_usd))
+            tx.llm_call(self.cid, persona=d.persona, operator=d.operator, **d.call.row())
+        self.pop.apply(Spent(d.call.cost_usd))
+
+
+_WRITERS = {Start: Ledger._start, Requeue: Ledger._requeue, Record: Ledger._record, Confirm: Ledger._confirm,
+            Finish: Ledger._finish, Migrate: Ledger._migrate, Propose: Ledger._propose,
+            FailedCall: Ledger._failed_call, Event: Ledger._event}

@@ -1,10 +1,10 @@
 """The proposal half of the campaign: choose a parent, operator, persona and model, render the prompt, ask
-the LLM in a proposer thread, screen the reply, record the outcome.
+the LLM in a proposer thread, screen the reply, decide what it gives.
 
 The campaign loop (evolve/campaign.py) decides when to propose; the Proposer decides what, and owns the
 progress guard (evolve/progress.py): its backoff (`ready()`) and why proposals must stop (`verdict()`).
-Every reply becomes a row: a pending candidate, a rejected one with its reason, or a failed LLM call; a
-prompt that could not be built becomes a `proposal_skipped` event.
+Every reply becomes a decision the loop writes (evolve/ledger.py): a pending candidate, a rejected one with
+its reason, or a failed LLM call; a prompt that could not be built becomes a `proposal_skipped` event.
 
 Randomness: every choice for proposal n uses `random.Random(f"{campaign seed}:{n}")`.
 """
@@ -20,7 +20,7 @@ from evolve import islands as isl
 from evolve import lineage
 from evolve.config import CampaignConfig, ModelChoice
 from evolve.kinds import EventKind, Operator, Rejection
-from evolve.ledger import Ledger
+from evolve.ledger import Event, FailedCall, Ledger, Propose
 from evolve.lineage import PENDING, Candidate
 from evolve.lineage.facts import Call, NewCandidate
 from evolve.operators import prompts
@@ -69,7 +69,7 @@ class Parents:
 class Proposer:
     def __init__(self, *, ledger: Ledger, config: CampaignConfig, task: Task, personas: tuple[Persona, ...],
                  llm: LLMClient, note: Callable[[str], None]):
-        self.ledger, self.pop = ledger, ledger.pop  # the view is read here; changes go through the ledger
+        self.ledger, self.pop = ledger, ledger.pop  # read here (the view, files); the loop writes
         self.cfg, self.task, self.llm = config, task, llm
         self.note = note  # a line for the live view's log
         self.personas = {p.name: p for p in personas}
@@ -102,10 +102,9 @@ class Proposer:
         limit = self.cfg.llm.concurrency
         return self.ready() and self.live(in_flight) < limit and len(in_flight) < 2 * limit
 
-    def plan(self, starting: Callable[[int | None], list[Candidate]]) -> Planned | None:
-        """The next proposal from the population as it is now; None when there is nothing to propose from
-        (or its prompt could not be built, which is recorded)."""
-        event_no = self.ledger.next_event_no()
+    def plan(self, event_no: int, starting: Callable[[int | None], list[Candidate]]) -> Planned | Event | None:
+        """Proposal `event_no` from the population as it is now: None when there is nothing to propose from,
+        the event to record when its prompt cannot be built."""
         rng = random.Random(f"{self.cfg.seed}:{event_no}")
         island = self._island(event_no, starting)
         parents = self._parents(rng, island, starting)
@@ -118,8 +117,7 @@ class Proposer:
         try:
             prompt = self._prompt(parents, persona, island, a)
         except prompts.PromptTooLong as e:
-            self._prompt_too_long(event_no, parents, str(e))
-            return None
+            return self._prompt_too_long(event_no, parents, str(e))
         p2 = parents.second
         proposal = Proposal(event_no, island, parents.operator, persona, spec.name, parents.first.id,
                             p2.id if p2 else None, dict(a.files), prompt.hash, self.pop.evals_done, time.monotonic())
@@ -171,10 +169,10 @@ class Proposer:
             return prompts.crossover(who, a, self._parent(parents.second), self.task, context, self.limits)
         return prompts.mutate(who, a, self.task, context, self.limits)
 
-    def _prompt_too_long(self, event_no: int, parents: Parents, why: str) -> None:
-        """Recorded and counted by the guard. From a starting program alone it can only recur: stop now."""
+    def _prompt_too_long(self, event_no: int, parents: Parents, why: str) -> Event:
+        """Counted by the guard, and recorded. From a starting program alone it can only recur: stop now."""
         p1, p2 = parents.first, parents.second
-        self.ledger.event(EventKind.PROPOSAL_SKIPPED, {
+        skipped = Event(EventKind.PROPOSAL_SKIPPED, {
             "event_no": event_no, "operator": parents.operator, "parent": p1.id, "parent2": p2.id if p2 else None,
             "cause": Rejection.PROMPT_TOO_LONG.value, "reason": why})
         self._fruitless(Rejection.PROMPT_TOO_LONG)
@@ -182,6 +180,7 @@ class Proposer:
         if p2 is None and p1.id in self.pop.seed_ids:
             self.blocked = (f"the prompt for starting program #{p1.id} cannot be built: {why} (raise "
                             "llm.max_prompt_chars, or make the task's editable files shorter)")
+        return skipped
 
     def _fruitless(self, cause: Rejection, detail: str = "") -> None:
         self.guard.fruitless(cause, detail)
@@ -197,23 +196,23 @@ class Proposer:
                                 request=planned.prompt.request)
         return rec, (screen(self.task, planned.proposal.parent_files, rec.reply) if rec.ok else None)
 
-    def record(self, p: Proposal, outcome: tuple[CallRecord, Screened | None]) -> None:
-        """A proposer thread finished: its LLM call and what came of it, in one transaction."""
+    def decide(self, p: Proposal, outcome: tuple[CallRecord, Screened | None]) -> Propose | FailedCall:
+        """A proposer thread finished: its LLM call and what came of it (one write)."""
         rec, s = outcome
         self.latency.add(p.model, rec.latency_s)
         call = Call(rec.model, rec.prompt_hash, rec.tokens_in or 0, rec.tokens_out or 0, rec.cost_usd or 0.0,
                     rec.latency_s, rec.reply, rec.error)
         if not rec.ok:
-            self.ledger.failed_call(call, p.persona, p.operator)
             self._fruitless(Rejection.LLM_ERROR, rec.error or "")
             self.note(f"LLM call failed ({p.model}): {rec.error[:80]}")
-            return
-        c = self.ledger.proposal(call, self._candidate(p, s))
-        if c.status == PENDING:
+            return FailedCall(call, p.persona, p.operator)
+        new = self._candidate(p, s)
+        if new.status == PENDING:
             self.guard.fruitful()
         else:  # screened out, or a duplicate
             self._fruitless(s.kind or Rejection.DUPLICATE)
-            self.note(f"#{c.id} {p.persona}/{p.operator}: {c.reason[:70]}")
+            self.note(f"event {p.event_no} {p.persona}/{p.operator}: {new.reason[:70]}")
+        return Propose(call, new)
 
     def _candidate(self, p: Proposal, s: Screened) -> NewCandidate:
         """The candidate a screened reply makes: queued, or rejected with its reason."""

@@ -31,7 +31,7 @@ STATUSES = tuple(Status)
 
 @dataclass(frozen=True)
 class ScoreResult:
-    status: str
+    status: Status  # a plain string given here becomes the Status it names (an unknown one raises)
     reason: str
     seed: int
     # The fitness: the referee's loss of the model train() leaves, on validation windows never sent before.
@@ -60,6 +60,9 @@ class ScoreResult:
     max_rss_mb: float | None = None
     step_flops: float | None = None
     train_flops: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
 
     @property
     def ok(self) -> bool:

@@ -17,9 +17,9 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
-from evolve.kinds import Operator, Queued
+from evolve.kinds import CandidateStatus, Operator, Queued, candidate_status, operator
 from evolve.lineage.constants import bounded_tail
 from evolve.lineage.values import NOT_STORED, Candidate
 from scoring.result import OK, ScoreResult
@@ -39,7 +39,7 @@ class NewCandidate:
     parent2_id: int | None = None
     generation: int = 0
     parent_fitness: float | None = None
-    status: str = Queued.PENDING
+    status: CandidateStatus = Queued.PENDING
     reason: str = ""
     code_hash: str | None = None  # None for a rejected one: only a queued program claims its hash
     event_no: int = 0
@@ -47,6 +47,10 @@ class NewCandidate:
     origin: Mapping[str, Any] | None = None  # where an imported starting program came from
     prune_reference: int | None = None
     chosen_after: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operator", operator(self.operator))
+        object.__setattr__(self, "status", candidate_status(self.status))
 
     def stored(self, cid: int) -> Candidate:
         """The candidate as its row reads back."""
@@ -116,7 +120,14 @@ Fact = Candidate | Evaluated | Joined | Migrated | Confirming | Spent
 # -- the decisions ---------------------------------------------------------------------------------------
 
 
-def descent(parents: Sequence[Candidate]) -> tuple[int, float | None]:
+class Parent(Protocol):
+    """What descent reads of a parent: a view's Candidate, or a row of the candidates table."""
+
+    generation: int
+    fitness: float | None
+
+
+def descent(parents: Sequence[Parent]) -> tuple[int, float | None]:
     """(generation, first parent's fitness): one more than the oldest parent's generation, 0 for a start."""
     return 1 + max((p.generation for p in parents), default=-1), (parents[0].fitness if parents else None)
 

@@ -25,12 +25,11 @@ from evolve.lineage.constants import (
     duplicate_reason,
 )
 from evolve.lineage.db import Database
-from evolve.lineage.facts import NewCandidate, descent, mean_flops
+from evolve.lineage.facts import NewCandidate, Parent, descent, mean_flops
 from evolve.lineage.facts import fitness as facts_fitness
 from evolve.lineage.models import Campaign, Evaluation, Island, LlmCall, utcnow
 from evolve.lineage.models import Candidate as _Row
 from evolve.lineage.transaction import Transaction, transaction
-from evolve.lineage.values import Candidate
 from scoring.errors import InputError
 from scoring.result import OK, ScoreResult
 
@@ -91,17 +90,16 @@ def _decided(tx: Transaction, campaign_id: int, fields: dict[str, Any]) -> NewCa
                            "parent_fitness": parent_fitness})
 
 
-def _parents(tx: Transaction, campaign_id: int, fields: dict[str, Any]) -> list[Candidate]:
-    """The new candidate's parents as far as descent reads them (generation, fitness); each must be in the
-    campaign."""
+def _parents(tx: Transaction, campaign_id: int, fields: dict[str, Any]) -> list[Parent]:
+    """The new candidate's parents' rows as far as descent reads them (generation, fitness); each must be in
+    the campaign."""
     ids = [p for p in (fields.get("parent_id"), fields.get("parent2_id")) if p is not None]
     rows = {r.id: r for r in tx.conn.execute(sa.select(_C.c.id, _C.c.generation, _C.c.fitness).where(
         _C.c.id.in_(ids), _C.c.campaign_id == campaign_id))}
     missing = [p for p in ids if p not in rows]
     if missing:
         raise ValueError(f"parent candidate {missing[0]} is not in campaign {campaign_id}")
-    return [Candidate(p, 0, None, None, "", None, "", fitness=rows[p].fitness, generation=rows[p].generation)
-            for p in ids]
+    return [rows[p] for p in ids]
 
 
 def set_candidate_status(db: Database, candidate_id: int, status: str, reason: str | None = None) -> None:

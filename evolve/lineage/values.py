@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from evolve.kinds import CandidateStatus, Operator, candidate_status, operator
 from scoring.result import ScoreResult
 
 
@@ -20,9 +21,9 @@ class Candidate:
     island: int  # island of birth
     parent_id: int | None
     parent2_id: int | None
-    operator: str
+    operator: Operator
     persona: str | None
-    status: str
+    status: CandidateStatus  # plain strings given here become the enums they name (unknown ones raise)
     reason: str = ""
     fitness: float | None = None  # mean best_vloss of the ok evaluations; None unless status is ok
     summary: str = ""  # what the reply said it changed
@@ -37,6 +38,10 @@ class Candidate:
     chosen_after: int | None = None  # the campaign's finished evaluations when its parent was chosen
     staleness: int | None = None  # evaluations finished between that choice and the start of its own first one
     depth: int | None = None  # set by lineage walks: the distance from the candidate the walk started at
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operator", operator(self.operator))
+        object.__setattr__(self, "status", candidate_status(self.status))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
