@@ -67,35 +67,15 @@ def insert_api(db: L.Database, camp: int, rows: list[dict], model: str, train: s
         )
         assert cid == r["id"]
         if r["persona"]:
-            L.record_llm_call(
-                db,
-                camp,
-                model="offline",
-                prompt_hash="p",
-                tokens_in=3000,
-                tokens_out=1500,
-                cost_usd=0.001,
-                latency_s=2.0,
-                reply=files_for(r["id"], model, train)["model.py"],
-                candidate_id=cid,
-                persona=r["persona"],
-                operator=r["operator"],
-            )
+            with L.transaction(db) as tx:
+                tx.llm_call(camp, model="offline", prompt_hash="p", tokens_in=3000, tokens_out=1500, cost_usd=0.001,
+                            latency_s=2.0, reply=files_for(r["id"], model, train)["model.py"], candidate_id=cid,
+                            persona=r["persona"], operator=r["operator"])
         loss = r["fitness"] if r["status"] == "ok" else None
         if r["status"] not in SCREENED:
-            L.record_evaluation(
-                db,
-                cid,
-                ScoreResult(
-                    status=r["status"],
-                    reason="",
-                    seed=0,
-                    best_vloss=loss,
-                    steps=500,
-                    elapsed_s=60.0,
-                    log_tail="step 500 loss 1.9\n" * 20,
-                ),
-            )
+            with L.transaction(db) as tx:
+                tx.evaluation(cid, ScoreResult(status=r["status"], reason="", seed=0, best_vloss=loss, steps=500,
+                                               elapsed_s=60.0, log_tail="step 500 loss 1.9\n" * 20))
         L.finish_candidate(db, cid, r["status"], fitness=loss)
     return time.perf_counter() - t
 

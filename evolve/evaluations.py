@@ -4,9 +4,9 @@ decides (the candidate's final status, confirmation seeds, the migration it trig
 The campaign loop (evolve/campaign.py) says when to start jobs and hands over each finished evaluation;
 the Evaluations decide and the loop writes: each method yields its decisions (evolve/ledger.py's values)
 one at a time, and the loop writes each through the ledger before the next is decided, so every decision
-reads the view the previous one left (a finish, then the migration it completes). The queue is the set of pending candidates and the
-(candidate, seed) jobs each still needs: a candidate that would become its island's best is evaluated on
-the confirmation seeds before it counts.
+reads the view the previous one left (a finish, then the migration it completes). The queue is the set of
+pending candidates and the (candidate, seed) jobs each still needs: a candidate that would become its
+island's best is evaluated on the confirmation seeds before it counts.
 """
 
 from __future__ import annotations

@@ -107,10 +107,11 @@ def prepare_launch(cfg: CampaignConfig, name: str, db_url: str | None = None,
     ids = [lineage.add_candidate(db, cid, island=i % cfg.islands.count, files=files, operator=Operator.SEED,
                                  code_hash=code_hash(files), origin=origin)
            for i, (files, origin) in enumerate(starts)]
-    for island in range(len(ids), cfg.islands.count):  # islands left without a start share one
-        lineage.add_membership(db, cid, island, ids[island % len(ids)], via="seed")
-    lineage.record_event(db, cid, EventKind.LAUNCH, {"pid": os.getpid(), "db": db_url or "sqlite (campaign folder)"})
-    lineage.set_campaign_status(db, cid, CampaignStatus.RUNNING)
+    with lineage.transaction(db) as tx:
+        for island in range(len(ids), cfg.islands.count):  # islands left without a start share one
+            tx.membership(cid, island, ids[island % len(ids)], via="seed")
+        tx.event(cid, EventKind.LAUNCH, {"pid": os.getpid(), "db": db_url or "sqlite (campaign folder)"})
+        tx.campaign_status(cid, CampaignStatus.RUNNING)
     return _build(db, cid, name, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
 
 
@@ -240,12 +241,13 @@ def prepare_resume(name: str, db_url: str | None = None, budget: dict[str, Any] 
         lineage.release_lease(db, cid, stale.owner)  # its controller was killed on this machine
     owner = lineage.new_owner()
     lineage.acquire_lease(db, cid, owner)  # LeaseHeld (an InputError) if another controller is alive
-    if stale is not None:
-        lineage.record_event(db, cid, EventKind.INTERRUPTION, {
-            "reason": "the previous controller stopped without releasing the campaign (killed?)",
-            "pid": stale.pid, "host": stale.host})
-    lineage.record_event(db, cid, EventKind.RESUME, {"pid": os.getpid(), "budget": budget})
-    lineage.set_campaign_status(db, cid, CampaignStatus.RUNNING)
+    with lineage.transaction(db) as tx:
+        if stale is not None:
+            tx.event(cid, EventKind.INTERRUPTION, {
+                "reason": "the previous controller stopped without releasing the campaign (killed?)",
+                "pid": stale.pid, "host": stale.host})
+        tx.event(cid, EventKind.RESUME, {"pid": os.getpid(), "budget": budget})
+        tx.campaign_status(cid, CampaignStatus.RUNNING)
     if budget:
         write_atomic(folder / "campaign.toml", cfgmod.to_toml(cfg))
     return _build(db, cid, cname, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
@@ -258,20 +260,23 @@ def run_session(session: Session) -> Outcome:
         outcome = session.campaign.run()
     except BaseException as e:
         session.campaign.executor.stop_now.set()
-        lineage.record_event(db, cid, EventKind.INTERRUPTION, {"reason": f"controller error: {type(e).__name__}: {e}"})
-        lineage.set_campaign_status(db, cid, CampaignStatus.STOPPED)
+        with lineage.transaction(db) as tx:
+            tx.event(cid, EventKind.INTERRUPTION, {"reason": f"controller error: {type(e).__name__}: {e}"})
+            tx.campaign_status(cid, CampaignStatus.STOPPED)
         lineage.release_lease(db, cid, session.owner)
         raise
     finally:
         session.campaign.executor.shutdown()
-    if outcome.status == CampaignStatus.STOPPED:
-        lineage.record_event(db, cid, EventKind.INTERRUPTION, {"reason": outcome.reason, "cause": outcome.cause.value,
-                                                       "evals": outcome.evals_done})
-    else:
-        lineage.record_event(db, cid, EventKind.FINISHED, {"status": outcome.status, "cause": outcome.cause.value,
-                                                   "reason": outcome.reason,
-                                                   "evals": outcome.evals_done, "best": outcome.best_id})
+    with lineage.transaction(db) as tx:
+        if outcome.status == CampaignStatus.STOPPED:
+            tx.event(cid, EventKind.INTERRUPTION, {"reason": outcome.reason, "cause": outcome.cause.value,
+                                                   "evals": outcome.evals_done})
+        else:
+            tx.event(cid, EventKind.FINISHED, {"status": outcome.status, "cause": outcome.cause.value,
+                                               "reason": outcome.reason, "evals": outcome.evals_done,
+                                               "best": outcome.best_id})
     best = export_best(db, cid, session.folder, session.campaign.cfg.islands.count)
-    lineage.set_campaign_status(db, cid, outcome.status)
+    with lineage.transaction(db) as tx:
+        tx.campaign_status(cid, outcome.status)
     lineage.release_lease(db, cid, session.owner)
     return dataclasses.replace(outcome, best_dir=str(best) if best else None)

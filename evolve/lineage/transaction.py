@@ -4,11 +4,13 @@
         tx.evaluation(cid, result)
         tx.finish(cid, "ok", "", fitness=2.31, train_flops=None)
 
-The campaign's ledger (evolve/ledger.py) groups the writes of one decision (an evaluation and the verdict
-it leads to, a proposal and its LLM call) into one transaction; the module functions of record.py open a
-transaction of their own for one write. Core statements on one connection, no ORM objects: this is the
-campaign's hot path. The writes store what their caller decided (with evolve/lineage/facts.py); they
-decide nothing themselves and read nothing back.
+This is the one write API. The campaign's ledger (evolve/ledger.py) groups the writes of one decision (an
+evaluation and the verdict it leads to, a proposal and its LLM call) into one transaction; launch, imports,
+tools and tests open one where they write. record.py adds only what the campaign's view decides and a tool
+must decide from rows instead (a new candidate's descent, a finished one's fitness). Core statements on one
+connection, no ORM objects: this is the campaign's hot path. The writes store what their caller decided
+(with evolve/lineage/facts.py); they decide nothing themselves, and read back only what a caller left out
+(whether an evaluation replaces an interrupted one, a linked call's persona and operator).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from evolve.lineage.models import (
     LlmCall,
     Membership,
     utcnow,
+)
+from evolve.lineage.models import (
+    Campaign as CampaignRow,
 )
 from evolve.lineage.values import SCORE_FIELDS
 from scoring.result import INTERRUPTED, OK, ScoreResult
@@ -136,8 +141,9 @@ class Transaction:
 
     def evaluation(self, candidate_id: int, result: ScoreResult, started_at: datetime | None = None, *,
                    replaces: bool | None = None) -> None:
-        """One finished evaluation (see record.record_evaluation). `replaces`: whether an interrupted row
-        of the same seed exists, when the caller knows (None: look)."""
+        """One finished evaluation. An `interrupted` row may be replaced by the re-run of the same seed; any
+        other finished (candidate, seed) is never evaluated twice, so a repeat raises ValueError. `replaces`:
+        whether an interrupted row of the same seed exists, when the caller knows (None: look)."""
         d = stored(result).to_dict()
         row = {k: d[k] for k in SCORE_FIELDS}
         row.update(finished_at=utcnow(), created_at=started_at or utcnow())
@@ -156,23 +162,34 @@ class Transaction:
         else:
             self.conn.execute(_INSERT_EVALUATION, {"candidate_id": candidate_id, **row})
 
-    def llm_call(self, campaign_id: int, **fields: Any) -> int:
-        row = {"campaign_id": campaign_id, "created_at": utcnow(), **fields}
+    def llm_call(self, campaign_id: int, *, candidate_id: int | None = None, persona: str | None = None,
+                 operator: str | None = None, **fields: Any) -> int:
+        """One LLM request, recorded even when it failed (`error` set): its cost counts against the budget.
+        Linked to a candidate, its persona and operator are the candidate's where left out, so the credit
+        statistics read the call row alone."""
+        if candidate_id is not None and (persona is None or operator is None):
+            row = self.conn.execute(sa.select(_C.c.persona, _C.c.operator).where(_C.c.id == candidate_id)).first()
+            if row is None:
+                raise ValueError(f"no candidate {candidate_id}")
+            persona, operator = persona if persona is not None else row[0], operator or row[1]
+        row = {"campaign_id": campaign_id, "created_at": utcnow(), "candidate_id": candidate_id, "persona": persona,
+               "operator": operator, **fields}
         return self.conn.execute(_INSERT_CALL, row).scalar_one()
-
-    def credit_of(self, candidate_id: int) -> tuple[str | None, str]:
-        row = self.conn.execute(sa.select(_C.c.persona, _C.c.operator).where(_C.c.id == candidate_id)).first()
-        if row is None:
-            raise ValueError(f"no candidate {candidate_id}")
-        return row[0], row[1]
 
     def event(self, campaign_id: int, kind: str, payload: Mapping[str, Any] | None = None) -> int:
         K.check(kind, K.EVENT_KINDS, "event kind")
         return self.conn.execute(_INSERT_EVENT, dict(
             campaign_id=campaign_id, kind=kind, payload=dict(payload or {}), created_at=utcnow())).scalar_one()
 
+    def campaign_status(self, campaign_id: int, status: str) -> None:
+        K.check(status, K.CAMPAIGN_STATUSES, "campaign status")
+        self.conn.execute(sa.update(CampaignRow).where(CampaignRow.id == campaign_id).values(
+            status=status, updated_at=utcnow()))
+
     def membership(self, campaign_id: int, island: int, candidate_id: int, via: str = "migration",
                    event_id: int | None = None) -> int | None:
+        """Put a candidate on an island (a migrant). Already a member: nothing changes and None is returned,
+        since ring migration brings candidates back to islands they already live on."""
         K.check(via, K.VIAS, "membership")
         exists = self._one(sa.select(Membership.id).where(
             Membership.campaign_id == campaign_id, Membership.island == island,
@@ -184,8 +201,9 @@ class Transaction:
             joined_at=utcnow())).scalar_one()
 
     def migration(self, campaign_id: int, source: int, target: int, round_no: int, ids: list[int]) -> int:
-        """A migration round: its event and the migrants' memberships of the target island (see
-        record.record_migration)."""
+        """A migration round: its event and the migrants' memberships of the target island, in the caller's
+        one transaction (a resume counts the rounds by their events, so an event without its memberships
+        would lose them)."""
         eid = self.event(campaign_id, "migration",
                          {"from": source, "to": target, "round": round_no, "candidates": list(ids)})
         for cid in ids:

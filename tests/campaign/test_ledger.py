@@ -260,7 +260,8 @@ def test_each_lineage_fact_has_one_rule_the_campaign_and_the_tools_share(camp, t
     other = lineage.create_campaign(db, "d", task_name="t", task_path="p", config={}, seed=0, islands=1)
     twin = lineage.add_candidate(db, other, island=0, files={"model.py": "x = 1\n"}, operator="seed")
     for r in results:
-        lineage.record_evaluation(db, twin, r)
+        with lineage.transaction(db) as tx:
+            tx.evaluation(twin, r)
     assert lineage.finish_candidate(db, twin, "ok") == ledger.pop.cands[seed].fitness
     flops = {r["id"]: r["train_flops"] for r in _rows(db, other, "candidates")}
     assert flops[twin] == ledger.pop.cands[seed].train_flops

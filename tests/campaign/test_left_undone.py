@@ -93,7 +93,8 @@ def test_a_campaign_that_ends_with_work_left_undone_says_so(in_tmp, capsys):
 
 def test_a_running_campaign_still_calls_its_queue_pending(in_tmp):
     session, _ = _half_confirmed("queue")
-    lineage.set_campaign_status(session.db, session.campaign_id, "running")  # as while its controller runs
+    with lineage.transaction(session.db) as tx:
+        tx.campaign_status(session.campaign_id, "running")  # as while its controller runs
     lineage.acquire_lease(session.db, session.campaign_id, lineage.new_owner())  # held by this live process
     s = lineage.status_summary(session.db, session.campaign_id).to_dict()
     assert s["status"] == "running" and s["by_status"]["pending"] >= 2 and "unconfirmed" not in s["by_status"]
@@ -102,6 +103,7 @@ def test_a_running_campaign_still_calls_its_queue_pending(in_tmp):
 
 def test_a_stopped_campaign_with_work_left_is_resumed_as_it_is(in_tmp):
     session, outcome = _half_confirmed("paused")
-    lineage.set_campaign_status(session.db, session.campaign_id, "stopped")
+    with lineage.transaction(session.db) as tx:
+        tx.campaign_status(session.campaign_id, "stopped")
     s = lineage.status_summary(session.db, session.campaign_id).to_dict()
     assert s["next"] == "evolve resume paused trains what was left undone" and "pending" not in s["by_status"]

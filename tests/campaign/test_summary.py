@@ -18,7 +18,8 @@ def test_the_summary_lineage_is_oldest_first(tmp_path):
     cross = L.add_candidate(db, cid, island=0, files=FILES, operator="crossover", parent_id=child, parent2_id=seed,
                             persona="euler")
     for c, loss in ((seed, 2.3), (child, 2.0), (cross, 1.9)):
-        L.record_evaluation(db, c, ScoreResult("ok", "", 1337, best_vloss=loss, test_loss=loss))
+        with L.transaction(db) as tx:
+            tx.evaluation(c, ScoreResult("ok", "", 1337, best_vloss=loss, test_loss=loss))
         L.finish_candidate(db, c, "ok")
     s = summarize(db, cid, "c", tmp_path, Outcome("finished", Stop.BUDGET, "", 3, cross, 1.9, seed, 2.3))
     assert [r["id"] for r in s["lineage"]] == [seed, child, cross]
@@ -30,7 +31,8 @@ def test_a_campaign_without_a_best_candidate_names_no_none_in_its_hints(tmp_path
     db = L.open_db(L.sqlite_url(tmp_path / "lineage.db"))
     cid = L.create_campaign(db, "c", task_name="t", task_path="/t", config={}, seed=0, islands=1)
     seed = L.add_candidate(db, cid, island=0, files=FILES, operator="seed")
-    L.record_evaluation(db, seed, ScoreResult("crashed", "ImportError", 1337))
+    with L.transaction(db) as tx:
+        tx.evaluation(seed, ScoreResult("crashed", "ImportError", 1337))
     L.finish_candidate(db, seed, "crashed", "ImportError")
     s = summarize(db, cid, "c", tmp_path, Outcome("failed", Stop.SEED_FAILED, "the seed program failed", 1, None,
                                                  None, seed, None))

@@ -145,7 +145,7 @@ def _run_one(h: Hostile, task: Task, campaign: Path, port: int) -> Observation:
 def run_zoo(task: Task, campaign: Path, workers: int = 2, only: list[str] | None = None) -> list[Observation]:
     """Score every candidate (two at a time), record every result in the campaign's lineage database,
     and return what was observed. Runs in the controller process (see `main`)."""
-    from evolve.lineage import record
+    from evolve.lineage import record, transaction
     from evolve.lineage.db import open_db, sqlite_url
 
     campaign.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,8 @@ def run_zoo(task: Task, campaign: Path, workers: int = 2, only: list[str] | None
             files = build(obs.hostile, task, "m", 0)
             cand = record.add_candidate(db, cid, island=0, files=files, operator="mutate",
                                         persona=obs.hostile.name, summary=obs.hostile.what)
-            record.record_evaluation(db, cand, obs.result)
+            with transaction(db) as tx:
+                tx.evaluation(cand, obs.result)
     db.engine.dispose()
     return observations
 

@@ -176,7 +176,8 @@ def build(db: L.Database) -> tuple[int, dict[str, int], int]:
         seed=7,
         islands=2,
     )
-    L.record_event(db, c, "launch", {"by": "test"})
+    with L.transaction(db) as tx:
+        tx.event(c, "launch", {"by": "test"})
     ids: dict[str, int] = {}
 
     def add(
@@ -202,31 +203,22 @@ def build(db: L.Database) -> tuple[int, dict[str, int], int]:
             code_hash=f"hash-{letter}" if code_hash == "same" else code_hash,
         )
         if persona is not None:
-            L.record_llm_call(
-                db,
-                c,
-                model="offline",
-                prompt_hash=f"p-{letter}",
-                tokens_in=1000,
-                tokens_out=200,
-                cost_usd=cost,
-                latency_s=0.5,
-                reply="```python\n...\n```",
-                candidate_id=ids[letter],
-                persona=persona,
-                operator=operator,
-            )
+            with L.transaction(db) as tx:
+                tx.llm_call(c, model="offline", prompt_hash=f"p-{letter}", tokens_in=1000, tokens_out=200,
+                            cost_usd=cost, latency_s=0.5, reply="```python\n...\n```", candidate_id=ids[letter],
+                            persona=persona, operator=operator)
         return ids[letter]
 
     def finish_ok(letter: str, *losses: float) -> None:
         for seed, loss in enumerate(losses):
-            L.record_evaluation(db, ids[letter], _ok(seed, loss))
+            with L.transaction(db) as tx:
+                tx.evaluation(ids[letter], _ok(seed, loss))
         L.finish_candidate(db, ids[letter], "ok")
 
     def fail(letter: str, status: str, reason: str) -> None:
-        L.record_evaluation(
-            db, ids[letter], ScoreResult(status=status, reason=reason, seed=0, log_tail="Traceback ...\n" + reason)
-        )
+        with L.transaction(db) as tx:
+            tx.evaluation(ids[letter],
+                          ScoreResult(status=status, reason=reason, seed=0, log_tail="Traceback ...\n" + reason))
         L.finish_candidate(db, ids[letter], status, reason)
 
     add("s0", 0, "seed")
@@ -241,8 +233,9 @@ def build(db: L.Database) -> tuple[int, dict[str, int], int]:
     fail("c", "crashed", "RuntimeError: shapes do not match")
     add("d", 0, "repair", "curie", "c", cost=0.02)
     finish_ok("d", 1.70)
-    migration = L.record_event(db, c, "migration", {"from": 0, "to": 1, "candidates": [ids["a"]]})
-    L.add_membership(db, c, 1, ids["a"], via="migration", event_id=migration)
+    with L.transaction(db) as tx:
+        migration = tx.event(c, "migration", {"from": 0, "to": 1, "candidates": [ids["a"]]})
+        tx.membership(c, 1, ids["a"], via="migration", event_id=migration)
     add("e", 1, "crossover", "darwin", "a", "b", cost=0.03)
     finish_ok("e", 1.55, 1.65)
     add("f", 1, "mutate", "curie", "e", cost=0.02)
@@ -251,19 +244,13 @@ def build(db: L.Database) -> tuple[int, dict[str, int], int]:
     L.finish_candidate(db, ids["g"], "rejected", f"duplicate of candidate {ids['b']}")
     add("h", 1, "mutate", "darwin", "a", cost=0.03)
     # h was being evaluated when the controller died: its evaluation is interrupted, so it must re-run.
-    L.set_candidate_status(db, ids["h"], "running")
-    L.record_evaluation(db, ids["h"], ScoreResult(status="interrupted", reason="controller stopped", seed=0))
+    with L.transaction(db) as tx:
+        tx.set_status(ids["h"], "running")
+        tx.evaluation(ids["h"], ScoreResult(status="interrupted", reason="controller stopped", seed=0))
     # A call that failed produced no candidate: its cost is still credited to its persona and operator.
-    L.record_llm_call(
-        db,
-        c,
-        model="offline",
-        prompt_hash="p-x",
-        cost_usd=0.005,
-        error="rate limited",
-        persona="newton",
-        operator="mutate",
-    )
+    with L.transaction(db) as tx:
+        tx.llm_call(c, model="offline", prompt_hash="p-x", cost_usd=0.005, error="rate limited", persona="newton",
+                    operator="mutate")
     return c, ids, migration
 
 

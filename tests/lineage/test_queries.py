@@ -149,7 +149,8 @@ def test_members_of_an_island_in_arrival_order(built: Built) -> None:
     # The migrant is the same candidate, not a copy: one row in candidates, two memberships.
     assert L.find_by_hash(built.db, built.campaign, "hash-a") == built.ids["a"]
     assert [x.island for x in L.candidate(built.db, built.campaign, built.ids["a"]).memberships] == [0, 1]
-    assert L.add_membership(built.db, built.campaign, 1, built.ids["a"]) is None  # already there: no change
+    with L.transaction(built.db) as tx:
+        assert tx.membership(built.campaign, 1, built.ids["a"]) is None  # already there: no change
 
 
 def test_status_summary_counts_from_rows(built: Built) -> None:

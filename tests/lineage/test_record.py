@@ -83,13 +83,17 @@ def test_generation_event_numbers_and_parents(db: L.Database, camp: int) -> None
 
 def test_a_finished_evaluation_is_never_repeated_but_an_interrupted_one_reruns(db: L.Database, camp: int) -> None:
     c = L.add_candidate(db, camp, island=0, files=FILES, operator="seed")
-    L.record_evaluation(db, c, ScoreResult(status="interrupted", reason="stopped", seed=0))
+    with L.transaction(db) as tx:
+        tx.evaluation(c, ScoreResult(status="interrupted", reason="stopped", seed=0))
     assert L.evaluated_pairs(db, camp) == set()
-    L.record_evaluation(db, c, ScoreResult(status="ok", reason="", seed=0, best_vloss=1.25))
+    with L.transaction(db) as tx:
+        tx.evaluation(c, ScoreResult(status="ok", reason="", seed=0, best_vloss=1.25))
     assert L.evaluated_pairs(db, camp) == {(c, 0)}
     with pytest.raises(ValueError, match="already evaluated"):
-        L.record_evaluation(db, c, ScoreResult(status="ok", reason="", seed=0, best_vloss=1.0))
-    L.record_evaluation(db, c, ScoreResult(status="ok", reason="", seed=1, best_vloss=1.75))
+        with L.transaction(db) as tx:
+            tx.evaluation(c, ScoreResult(status="ok", reason="", seed=0, best_vloss=1.0))
+    with L.transaction(db) as tx:
+        tx.evaluation(c, ScoreResult(status="ok", reason="", seed=1, best_vloss=1.75))
     assert L.finish_candidate(db, c, "ok") == pytest.approx(1.5)  # mean of the seeds
     assert [e.result.status for e in L.candidate(db, camp, c).evaluations] == ["ok", "ok"]
 
@@ -97,15 +101,18 @@ def test_a_finished_evaluation_is_never_repeated_but_an_interrupted_one_reruns(d
 def test_credit_follows_a_parent_whose_fitness_changes_later(db: L.Database, camp: int) -> None:
     seed = L.add_candidate(db, camp, island=0, files=FILES, operator="seed")
     child = L.add_candidate(db, camp, island=0, files=FILES, operator="mutate", persona="p", parent_id=seed)
-    L.record_evaluation(db, child, ScoreResult(status="ok", reason="", seed=0, best_vloss=1.5))
+    with L.transaction(db) as tx:
+        tx.evaluation(child, ScoreResult(status="ok", reason="", seed=0, best_vloss=1.5))
     L.finish_candidate(db, child, "ok")
     assert L.persona_stats(db, camp).persona[0].improving == 0  # the parent has no fitness yet
-    L.record_evaluation(db, seed, ScoreResult(status="ok", reason="", seed=0, best_vloss=2.0))
+    with L.transaction(db) as tx:
+        tx.evaluation(seed, ScoreResult(status="ok", reason="", seed=0, best_vloss=2.0))
     L.finish_candidate(db, seed, "ok")
     row = L.persona_stats(db, camp).persona[0]
     assert (row.improving, row.best_improvement) == (1, pytest.approx(0.5))
     # A confirmation seed re-averages the parent to 1.25: the child no longer improves on it.
-    L.record_evaluation(db, seed, ScoreResult(status="ok", reason="", seed=1, best_vloss=0.5))
+    with L.transaction(db) as tx:
+        tx.evaluation(seed, ScoreResult(status="ok", reason="", seed=1, best_vloss=0.5))
     L.finish_candidate(db, seed, "ok")
     row = L.persona_stats(db, camp).persona[0]
     assert (row.improving, row.best_improvement) == (0, pytest.approx(-0.25))
@@ -122,24 +129,25 @@ def test_fitness_needs_an_ok_evaluation_and_failures_have_none(db: L.Database, c
 def test_log_tail_is_bounded(db: L.Database, camp: int) -> None:
     c = L.add_candidate(db, camp, island=0, files=FILES, operator="seed")
     log = "".join(f"line {i}\n" for i in range(10_000)) + "the end"
-    L.record_evaluation(db, c, ScoreResult(status="crashed", reason="x", seed=0, log_tail=log, notes=("n",)))
+    with L.transaction(db) as tx:
+        tx.evaluation(c, ScoreResult(status="crashed", reason="x", seed=0, log_tail=log, notes=("n",)))
     tail = L.candidate(db, camp, c).evaluations[0].result.log_tail
     assert len(tail) == LOG_TAIL_CHARS and tail.endswith("the end") and tail.startswith("[...]")
 
 
-def test_llm_call_is_linked_after_the_candidate_exists(db: L.Database, camp: int) -> None:
-    call = L.record_llm_call(db, camp, model="m", prompt_hash="p", cost_usd=0.5)
+def test_a_call_linked_to_its_candidate_is_credited_to_its_persona_and_operator(db: L.Database, camp: int) -> None:
     seed = L.add_candidate(db, camp, island=0, files=FILES, operator="seed")
     c = L.add_candidate(db, camp, island=0, files=FILES, operator="mutate", persona="newton", parent_id=seed)
-    L.link_llm_call(db, call, c)
-    assert L.candidate(db, camp, c).llm_cost_usd == pytest.approx(0.5)
-    # The call takes its persona and operator from the candidate, so its cost is credited to them.
-    L.record_llm_call(db, camp, model="m", prompt_hash="q", cost_usd=0.25, candidate_id=c)
+    with L.transaction(db) as tx:  # the call takes its persona and operator from the candidate
+        tx.llm_call(camp, model="m", prompt_hash="p", cost_usd=0.5, candidate_id=c)
+        tx.llm_call(camp, model="m", prompt_hash="q", cost_usd=0.25, candidate_id=c)
+    assert L.candidate(db, camp, c).llm_cost_usd == pytest.approx(0.75)
     stats = L.persona_stats(db, camp)
     assert [(r.name, r.llm_calls, r.cost_usd) for r in stats.persona] == [("newton", 2, 0.75)]
     assert [(r.name, r.llm_calls) for r in stats.operator] == [("mutate", 2)]
     with pytest.raises(ValueError, match="unknown event kind"):
-        L.record_event(db, camp, "exploded")
+        with L.transaction(db) as tx:
+            tx.event(camp, "exploded")
 
 
 def test_lease_refuses_a_second_controller_until_it_expires(db: L.Database, camp: int) -> None:
@@ -165,11 +173,13 @@ def test_lease_refuses_a_second_controller_until_it_expires(db: L.Database, camp
 def test_a_migration_round_is_one_transaction(db: L.Database, camp: int) -> None:
     seed = L.add_candidate(db, camp, island=0, files=FILES, operator="seed", code_hash="h")
     with pytest.raises(sa.exc.IntegrityError):  # the second migrant does not exist: nothing of the round is kept
-        L.record_migration(db, camp, 0, 1, 1, [seed, 99_999])
+        with L.transaction(db) as tx:
+            tx.migration(camp, 0, 1, 1, [seed, 99_999])
     _, events = L.export_rows(db, camp, "events")
     assert [e for e in events if e["kind"] == "migration"] == []
     assert [m.candidate_id for m in L.members(db, camp, 1)] == []
-    event = L.record_migration(db, camp, 0, 1, 1, [seed])
+    with L.transaction(db) as tx:
+        event = tx.migration(camp, 0, 1, 1, [seed])
     assert [(m.candidate_id, m.via) for m in L.members(db, camp, 1)] == [(seed, "migration")]
     _, events = L.export_rows(db, camp, "events")
     assert [(e["id"], e["payload"]) for e in events if e["kind"] == "migration"] == [

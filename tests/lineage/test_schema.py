@@ -146,7 +146,8 @@ def test_a_database_of_the_first_revision_upgrades_keeping_its_rows(tmp_path: Pa
     db = L.open_db(url)
     c = L.create_campaign(db, "old", config={}, task_name="t", task_path="/t", seed=0, islands=1)
     cand = L.add_candidate(db, c, island=0, files={"a.py": "x = 1\n"}, operator="seed")
-    L.record_evaluation(db, cand, ScoreResult(OK, "", 0, best_vloss=2.5, train_flops=1e9))
+    with L.transaction(db) as tx:
+        tx.evaluation(cand, ScoreResult(OK, "", 0, best_vloss=2.5, train_flops=1e9))
     with db.engine.begin() as conn:
         command.downgrade(_alembic_config(conn), "0001")
         columns = {c["name"] for c in sa.inspect(conn).get_columns("evaluations")}
@@ -157,7 +158,8 @@ def test_a_database_of_the_first_revision_upgrades_keeping_its_rows(tmp_path: Pa
         old = L.candidate(db, c, cand).evaluations[0].result
         assert (old.best_vloss, old.train_flops) == (2.5, None)
         new = L.add_candidate(db, c, island=0, files={"a.py": "x = 2\n"}, operator="mutate", parent_id=cand)
-        L.record_evaluation(db, new, ScoreResult(OK, "", 0, best_vloss=2.4, cpu_s=3.5, train_flops=2e9))
+        with L.transaction(db) as tx:
+            tx.evaluation(new, ScoreResult(OK, "", 0, best_vloss=2.4, cpu_s=3.5, train_flops=2e9))
         got = L.candidate(db, c, new).evaluations[0].result
         assert (got.cpu_s, got.train_flops) == (3.5, 2e9)
     finally:

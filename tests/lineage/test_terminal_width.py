@@ -67,10 +67,11 @@ def campaign_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                         operator="mutate", persona="darwin", model="offline", parent_id=ids["e"],
                         code_hash="hash-k", summary=SUMMARY)
     for seed in (0, 1):
-        L.record_evaluation(db, k, ScoreResult(
-            status="ok", reason="", seed=seed, best_vloss=1.4 + seed / 100, returned_vloss=1.4, test_loss=1.45,
-            steps=123456, elapsed_s=987.654321, device="cuda:0", cpu_s=12345.678, max_rss_mb=1536.25,
-            step_flops=1.0596e6, train_flops=1.308e11))
+        with L.transaction(db) as tx:
+            tx.evaluation(k, ScoreResult(
+                status="ok", reason="", seed=seed, best_vloss=1.4 + seed / 100, returned_vloss=1.4, test_loss=1.45,
+                steps=123456, elapsed_s=987.654321, device="cuda:0", cpu_s=12345.678, max_rss_mb=1536.25,
+                step_flops=1.0596e6, train_flops=1.308e11))
     L.finish_candidate(db, k, "ok")
     db.close()
     yield root

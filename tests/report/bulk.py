@@ -40,10 +40,12 @@ def build(path: Path, n: int, seed: int = 0) -> tuple[str, int]:
     start = utcnow()
     seed_id = lineage.add_candidate(db, cid, island=0, files={"model.py": base}, operator="seed", code_hash="0")
     for s in (1337, 1338, 1339):
-        lineage.record_evaluation(db, seed_id, lineage_result(s, 2.5 + 0.01 * (s - 1338)))
+        with lineage.transaction(db) as tx:
+            tx.evaluation(seed_id, lineage_result(s, 2.5 + 0.01 * (s - 1338)))
     lineage.finish_candidate(db, seed_id, "ok")
     for i in range(1, ISLANDS):
-        lineage.add_membership(db, cid, i, seed_id, via="seed")
+        with lineage.transaction(db) as tx:
+            tx.membership(cid, i, seed_id, via="seed")
     fitness = {seed_id: 2.5}
     generation = {seed_id: 0}
     recent = [[seed_id] for _ in range(ISLANDS)]

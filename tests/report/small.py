@@ -34,27 +34,34 @@ def build(path: Path, *, cost_usd: float = 0.0, name: str = "small") -> Small:
         cid = lineage.create_campaign(db, name, task_name="t", task_path="-", config={}, seed=0, islands=2)
         seed = lineage.add_candidate(db, cid, island=0, files={"model.py": "lr = 0.01\n"}, operator="seed")
         for s, loss in SEED_LOSSES.items():
-            lineage.record_evaluation(db, seed, ScoreResult(OK, "", s, best_vloss=loss, returned_vloss=loss))
+            with lineage.transaction(db) as tx:
+                tx.evaluation(seed, ScoreResult(OK, "", s, best_vloss=loss, returned_vloss=loss))
         lineage.finish_candidate(db, seed, OK)
-        lineage.add_membership(db, cid, 1, seed, via="seed")
+        with lineage.transaction(db) as tx:
+            tx.membership(cid, 1, seed, via="seed")
 
         def child(parent: int, island: int, persona: str, text: str, summary: str) -> int:
             c = lineage.add_candidate(db, cid, island=island, files={"model.py": text}, operator="mutate",
                                       persona=persona, model="offline", parent_id=parent, summary=summary)
-            lineage.record_llm_call(db, cid, model="offline" if not cost_usd else "gpt-4o-mini", prompt_hash="p",
-                                    tokens_in=2000, tokens_out=800, cost_usd=cost_usd, candidate_id=c)
+            with lineage.transaction(db) as tx:
+                tx.llm_call(cid, model="offline" if not cost_usd else "gpt-4o-mini", prompt_hash="p", tokens_in=2000,
+                            tokens_out=800, cost_usd=cost_usd, candidate_id=c)
             return c
 
         a = child(seed, 0, "newton", "lr = 0.005\n", "halve the learning rate")
-        lineage.record_evaluation(db, a, ScoreResult(OK, "", 1337, best_vloss=2.99, returned_vloss=2.99))
+        with lineage.transaction(db) as tx:
+            tx.evaluation(a, ScoreResult(OK, "", 1337, best_vloss=2.99, returned_vloss=2.99))
         lineage.finish_candidate(db, a, OK)
-        lineage.record_event(db, cid, "migration", {"from": 0, "to": 1, "candidates": [a]})
-        lineage.add_membership(db, cid, 1, a)
+        with lineage.transaction(db) as tx:
+            tx.event(cid, "migration", {"from": 0, "to": 1, "candidates": [a]})
+            tx.membership(cid, 1, a)
         b = child(a, 1, "galileo", "lr = 0.004\n", "a little lower still")
-        lineage.record_evaluation(db, b, ScoreResult(OK, "", 1337, best_vloss=BEST_LOSS, returned_vloss=BEST_LOSS))
+        with lineage.transaction(db) as tx:
+            tx.evaluation(b, ScoreResult(OK, "", 1337, best_vloss=BEST_LOSS, returned_vloss=BEST_LOSS))
         lineage.finish_candidate(db, b, OK)
         c = child(a, 0, "euler", "lr = 'x'\n", "a string learning rate")  # in no drawn lineage
-        lineage.record_evaluation(db, c, ScoreResult(CRASHED, "TypeError: bad lr", 1337))
+        with lineage.transaction(db) as tx:
+            tx.evaluation(c, ScoreResult(CRASHED, "TypeError: bad lr", 1337))
         lineage.finish_candidate(db, c, CRASHED, "TypeError: bad lr")
         d = child(seed, 1, "newton", "lr = (\n", "unbalanced parenthesis")
         lineage.finish_candidate(db, d, "rejected", "SyntaxError: '(' was never closed")

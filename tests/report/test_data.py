@@ -103,7 +103,8 @@ def test_a_campaign_where_nothing_succeeded_still_reports(tmp_path):
     try:
         cid = lineage.create_campaign(db, "dead", task_name="t", task_path="-", config={}, seed=0, islands=2)
         seed = lineage.add_candidate(db, cid, island=0, files={"model.py": "x = 1\n"}, operator="seed")
-        lineage.record_evaluation(db, seed, ScoreResult(CRASHED, "ImportError: no module named torch", 1337))
+        with lineage.transaction(db) as tx:
+            tx.evaluation(seed, ScoreResult(CRASHED, "ImportError: no module named torch", 1337))
         lineage.finish_candidate(db, seed, CRASHED, "ImportError: no module named torch")
         files = write_report(db, cid, tmp_path / "r.html")
     finally:
