@@ -175,7 +175,10 @@ class Referee:
     def flops_cap(self) -> str | None:
         """Why the training's FLOPs, as measured after it, pass the task's cap, or None."""
         cap, step = self.job.max_train_flops, self.tally.step_flops
-        if not cap or step is None or self.tally.steps * step <= cap:
+        if cap and step is None and self.tally.steps:  # counted where the model's code runs: withheld, it fails
+            return (f"the final evaluation's process did not report the forward pass's FLOPs, so max_train_flops="
+                    f"{cap:.3g} cannot be checked")
+        if not cap or self.tally.steps * step <= cap:
             return None
         allowed = int(cap // step) if step > 0 else self.tally.steps
         return self.lowest_by(f"{self.tally.steps} training steps of {step:.3g} FLOPs pass max_train_flops="

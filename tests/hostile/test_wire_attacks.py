@@ -188,6 +188,25 @@ def test_a_forged_step_flops_does_not_get_around_the_flops_cap(tmp_path):
                                                                         attacker.train_flops)
 
 
+# (b'): the model's module, imported in the final evaluation's fresh process, drops the FLOPs count from the
+# answer that process sends (the count is taken where the model's code runs)
+WITHHELD_FLOPS = ("model.py", "import math\n", """import math
+import scoring.logits as _logits
+_answer = _logits.answer
+def _without_flops(sock, header, x, out, **fields):
+    return _answer(sock, header, x, out)
+_logits.answer = _without_flops
+""")
+
+
+def test_a_flops_count_withheld_by_the_final_process_does_not_lift_the_flops_cap(tmp_path):
+    """Without a count the cap cannot be checked: the candidate fails it (before, it was skipped: ok)."""
+    task = _task_with(tmp_path, max_train_flops=SMOKE_FLOPS_CAP * 100)  # a cap the seed passes easily
+    r = _score(task, tmp_path, "withheld_flops", [WITHHELD_FLOPS])
+    assert r.status == "over_budget", (r.status, r.reason, r.train_flops)
+    assert "did not report the forward pass's FLOPs" in r.reason
+
+
 @pytest.mark.parametrize("name, edit", [("two_arrays_of_1_5_gib", HUGE_ARRAYS),
                                         ("two_arrays_of_1_5_gib_never_sent", DECLARED_ONLY),
                                         ("header_of_45000_arrays", MANY_ARRAYS)])
