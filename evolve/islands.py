@@ -27,7 +27,7 @@ class Individual:
     @property
     def point(self) -> tuple[float, float]:
         """(loss, cost) to minimize together; an unmeasured cost counts as the worst."""
-        return (self.fitness, math.inf if self.cost is None else self.cost)
+        return pt.loss_and_cost(self.fitness, self.cost)
 
 
 def _ranked(pool: Sequence[Individual]) -> list[Individual]:
@@ -113,7 +113,7 @@ def migrants(pool: Sequence[Individual], k: int, pareto: bool = False) -> list[i
 
 def enters_front(loss: float, cost: float | None, pool: Sequence[Individual]) -> bool:
     """Whether a candidate at (loss, cost) would join the island's Pareto front: none of it dominates it."""
-    return pt.would_enter_front((loss, math.inf if cost is None else cost), [p.point for p in _ranked(pool)])
+    return pt.would_enter_front(pt.loss_and_cost(loss, cost), [p.point for p in _ranked(pool)])
 
 
 def ring_target(island: int, islands: int) -> int:

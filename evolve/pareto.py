@@ -23,6 +23,12 @@ from collections.abc import Sequence
 Point = Sequence[float]
 
 
+def loss_and_cost(loss: float, cost: float | None) -> tuple[float, float]:
+    """A candidate's point on the (validation loss, training FLOPs) front, the one rule every reader uses:
+    an unmeasured cost counts as the worst, so such a candidate never dominates a measured one."""
+    return (loss, math.inf if cost is None else cost)
+
+
 def _check(points: Sequence[Point]) -> list[tuple[float, ...]]:
     """The points as float tuples, after checking they share one length >= 1 and hold no NaN."""
     out = [tuple(float(x) for x in p) for p in points]

@@ -10,7 +10,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -28,7 +27,7 @@ from evolve.files import write_atomic
 from evolve.launch import effective_config
 from evolve.lineage.db import corruption_as_input_error
 from evolve.lineage.queries import scored
-from evolve.pareto import front
+from evolve.pareto import front, loss_and_cost
 from scoring.errors import InputError
 
 DB_HELP = (
@@ -116,9 +115,8 @@ def _status_fields(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pareto_front(rows: list[lineage.Candidate]) -> list[lineage.Candidate]:
-    """The rows no other row beats on both validation loss and training FLOPs (an unmeasured cost counts
-    as the worst), in their order."""
-    keep = front([(r.fitness, math.inf if r.train_flops is None else r.train_flops) for r in rows])
+    """The rows no other row beats on both validation loss and training FLOPs, in their order."""
+    keep = front([loss_and_cost(r.fitness, r.train_flops) for r in rows])
     return [rows[i] for i in keep]
 
 

@@ -244,10 +244,11 @@ def _diffs(db: lineage.Database, campaign_id: int, tree: Tree) -> dict[int, dict
 
 
 def _costs(rows: list[dict[str, Any]]) -> tuple[CostPoint, ...]:
-    measured = [r for r in rows if r["train_flops"] is not None]
-    front = set(pareto.front([(r["fitness"], r["train_flops"]) for r in measured]))
+    """The measured points to plot, each marked if it is on the front taken over every row (as `evolve top
+    --pareto` takes it: a row without a measured cost is on it only when nothing has a lower loss)."""
+    front = set(pareto.front([pareto.loss_and_cost(r["fitness"], r["train_flops"]) for r in rows]))
     return tuple(CostPoint(r["id"], r["fitness"], r["train_flops"], r["seed"], i in front)
-                 for i, r in enumerate(measured))
+                 for i, r in enumerate(rows) if r["train_flops"] is not None)
 
 
 def gather(db: lineage.Database, campaign_id: int, *, max_nodes: int = 120, lineages: int = 3) -> ReportData:

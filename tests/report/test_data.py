@@ -128,3 +128,34 @@ def test_the_cost_plane_holds_every_measured_ok_candidate_and_its_front(db, data
     seed_loss = min(p.fitness for p in data.costs if p.seed)
     assert cheapest.fitness <= seed_loss
     assert cheapest.train_flops == min(p.train_flops for p in data.costs if p.fitness <= seed_loss)
+
+
+def test_the_report_and_top_pareto_mark_the_same_front_with_a_cost_left_unmeasured(tmp_path):
+    """One rule for the loss-against-compute front (pareto.loss_and_cost): a candidate whose training cost
+    was not measured is on `evolve top --pareto`'s front only where nothing has a lower loss, cannot be
+    plotted, and changes no measured candidate's place on the report's front."""
+    import json
+
+    from scoring.result import OK, ScoreResult
+    from tests.helpers import run_cli
+
+    url = lineage.sqlite_url(tmp_path / "l.db")
+    db = lineage.open_db(url)
+    try:
+        cid = lineage.create_campaign(db, "costs", task_name="t", task_path="-", config={}, seed=0, islands=1)
+        ids = {}
+        for name, loss, flops in [("seed", 2.5, 4e9), ("cheap", 2.4, 1e9), ("dear", 2.2, 8e9),
+                                  ("unmeasured", 2.1, None), ("worse", 2.45, 2e9)]:
+            ids[name] = lineage.add_candidate(db, cid, island=0, files={"model.py": f"# {name}\n"},
+                                              operator="seed" if name == "seed" else "mutate")
+            with lineage.transaction(db) as tx:
+                tx.evaluation(ids[name], ScoreResult(OK, "", 1337, best_vloss=loss, train_flops=flops))
+            lineage.finish_candidate(db, ids[name], OK)
+        data = gather(db, cid)
+    finally:
+        db.close()
+    top = json.loads(run_cli("top", "costs", "--pareto", "--json", "--db", url, cwd=tmp_path).stdout)
+    cli_front = {row["id"] for row in top}
+    assert cli_front == {ids["cheap"], ids["dear"], ids["unmeasured"]}
+    assert {p.id for p in data.costs if p.front} == cli_front - {ids["unmeasured"]}
+    assert ids["unmeasured"] not in {p.id for p in data.costs}
