@@ -236,11 +236,20 @@ def prepare_resume(name: str, db_url: str | None = None, budget: dict[str, Any] 
     task, personas, llm = _checked_parts(cfg)
     folder = Path(url.split("///", 1)[1]).parent if url.startswith("sqlite") else POPULATIONS / cname
     folder.mkdir(parents=True, exist_ok=True)
+    owner = _take_over(db, cid, budget)
+    if budget:
+        write_atomic(folder / "campaign.toml", cfgmod.to_toml(cfg))
+    return _build(db, cid, cname, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
+
+
+def _take_over(db: lineage.Database, cid: int, budget: dict[str, Any]) -> str:
+    """The campaign's lease for a new controller (LeaseHeld, an InputError, while another one is alive; the
+    lease of one killed on this machine is released first), and the resume recorded: the new owner."""
     stale = lineage.current_lease(db, cid)
     if stale is not None and _dead_here(stale):
-        lineage.release_lease(db, cid, stale.owner)  # its controller was killed on this machine
+        lineage.release_lease(db, cid, stale.owner)
     owner = lineage.new_owner()
-    lineage.acquire_lease(db, cid, owner)  # LeaseHeld (an InputError) if another controller is alive
+    lineage.acquire_lease(db, cid, owner)
     with lineage.transaction(db) as tx:
         if stale is not None:
             tx.event(cid, EventKind.INTERRUPTION, {
@@ -248,9 +257,7 @@ def prepare_resume(name: str, db_url: str | None = None, budget: dict[str, Any] 
                 "pid": stale.pid, "host": stale.host})
         tx.event(cid, EventKind.RESUME, {"pid": os.getpid(), "budget": budget})
         tx.campaign_status(cid, CampaignStatus.RUNNING)
-    if budget:
-        write_atomic(folder / "campaign.toml", cfgmod.to_toml(cfg))
-    return _build(db, cid, cname, cfg, task, personas, llm, folder, owner, on_update, executor_factory)
+    return owner
 
 
 def run_session(session: Session) -> Outcome:
