@@ -129,6 +129,17 @@ SECTIONS = {
         [PY, "bench/progress.py", "--seeds", "3"],
         [PY, "bench/progress.py", "--smoke"],
     ),
+    "reply_format": (
+        "Whole-file replies against edits",
+        "The demo campaign (smoke budget) per campaign seed, once with `[llm] reply_format = \"full\"` and once with "
+        "`\"edits\"` (SEARCH/REPLACE blocks), the offline operator behind the loopback server through litellm, each "
+        "reply sent after the time a model generating 60 tokens a second would take: reply characters and tokens "
+        "(litellm's count) per call, prompt characters, the share of replies that applied, LLM seconds per call, "
+        "slot utilization, the queue the pacing rule keeps for that latency, and the best reached. Goal (#31): at "
+        "least 4x fewer reply characters, a shallower queue for the same utilization, no loss of best.",
+        [PY, "bench/reply_format.py", "--seeds", "3", "--tokens-per-s", "60"],
+        [PY, "bench/reply_format.py", "--smoke"],
+    ),
     "ray_throughput": (
         "Ray against the local executor",
         "Evaluations per minute of a --smoke campaign with the local executor and 1, 2, 4 ... (up to the cores) Ray "

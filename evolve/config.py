@@ -44,6 +44,23 @@ class LLM(_Strict):
     # one waits, first `fruitless_backoff_s`, doubling up to 10 s; `max_fruitless` in a row stop the proposals.
     max_fruitless: int = Field(40, ge=1)
     fruitless_backoff_s: float = Field(1.0, ge=0)
+    # What the prompt asks the reply to be (evolve/operators/prompts.py): "full", every changed file whole (the
+    # persona prompts' own request); "edits", SEARCH/REPLACE edits per file (evolve/operators/edits.py: far
+    # fewer output tokens); "mixed", edits for a share `edit_share` of the proposals (default 0.5), drawn from
+    # each proposal's own randomness. Whatever was asked, a reply may give any file whole or as edits.
+    reply_format: Literal["full", "edits", "mixed"] = "full"
+    edit_share: float | None = Field(None, gt=0, lt=1)  # only with "mixed"
+
+    @model_validator(mode="after")
+    def _share_needs_mixed(self) -> LLM:
+        if self.edit_share is not None and self.reply_format != "mixed":
+            raise ValueError('llm.edit_share is only used with reply_format = "mixed"')
+        return self
+
+    def edit_probability(self) -> float:
+        """The chance that a proposal's prompt asks for edits."""
+        mixed = 0.5 if self.edit_share is None else self.edit_share
+        return {"full": 0.0, "edits": 1.0, "mixed": mixed}[self.reply_format]
 
 
 class Islands(_Strict):

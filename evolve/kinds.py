@@ -73,8 +73,9 @@ class EventKind(StrEnum):
 
 
 class Rejection(StrEnum):
-    """Why a proposal gave nothing to train: the screen's verdicts (the first five), a prompt that could not be
-    built, a failed LLM call. A rejected candidate's reason starts with it; the progress guard counts it."""
+    """Why a proposal gave nothing to train: the screen's verdicts (the first five and `edit_mismatch`), a prompt
+    that could not be built, a failed LLM call. A rejected candidate's reason starts with it; the progress guard
+    counts it."""
 
     UNPARSEABLE = "unparseable"
     SYNTAX_ERROR = "syntax_error"
@@ -83,3 +84,11 @@ class Rejection(StrEnum):
     CONSTRAINT_VIOLATION = "constraint_violation"
     PROMPT_TOO_LONG = "prompt_too_long"
     LLM_ERROR = "llm_error"
+    EDIT_MISMATCH = "edit_mismatch"  # an edit reply's SEARCH text matches nothing or several places, or no file
+
+
+class ReplyFormat(StrEnum):
+    """What a prompt asks the reply to be (`[llm] reply_format`; "mixed" draws one of these per proposal)."""
+
+    FULL = "full"  # every changed file whole
+    EDITS = "edits"  # SEARCH/REPLACE edits per file (evolve/operators/edits.py)

@@ -32,6 +32,7 @@ _SAID = {
     Rejection.CONSTRAINT_VIOLATION: "broke the frozen protocol",
     Rejection.PROMPT_TOO_LONG: "prompts too long to send",
     Rejection.LLM_ERROR: "failed LLM calls",
+    Rejection.EDIT_MISMATCH: "had edits that did not apply",
 }
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from evolve import islands as isl
 from evolve import lineage
 from evolve.config import CampaignConfig, ModelChoice
-from evolve.kinds import EventKind, Operator, Rejection
+from evolve.kinds import EventKind, Operator, Rejection, ReplyFormat
 from evolve.ledger import Event, FailedCall, Ledger, Propose
 from evolve.lineage import PENDING, Candidate
 from evolve.lineage.facts import Call, NewCandidate
@@ -113,9 +113,10 @@ class Proposer:
         persona = isl.choose_persona(rng, self.schools[island], self.pop.persona_record(),
                                      self.cfg.persona_choice.method, self.cfg.persona_choice.exploration)
         spec = self.llm.pick(rng.random())
+        reply = prompts.reply_format(rng, self.cfg.llm.edit_probability())
         a = self._parent(parents.first)
         try:
-            prompt = self._prompt(parents, persona, island, a)
+            prompt = self._prompt(parents, persona, island, a, reply)
         except prompts.PromptTooLong as e:
             return self._prompt_too_long(event_no, parents, str(e))
         p2 = parents.second
@@ -157,17 +158,18 @@ class Proposer:
                   or isl.select_parent(rng, pool, sel, exclude={first}, pareto=pareto))
         return self.pop.cands[second.id] if second else None
 
-    def _prompt(self, parents: Parents, persona: str, island: int, a: Parent) -> prompts.Prompt:
+    def _prompt(self, parents: Parents, persona: str, island: int, a: Parent,
+                reply: ReplyFormat) -> prompts.Prompt:
         best = self.pop.best(island)
         context = Context(island_best=best.fitness if best else None,
                           recent=self.pop.recent_changes(island, self.limits.max_changes),
                           attempts=self.pop.attempts(parents.first.id))
         who = self.personas[persona]
         if parents.operator == Operator.REPAIR:
-            return prompts.repair(who, a, self.task, context, self.limits)
+            return prompts.repair(who, a, self.task, context, self.limits, reply)
         if parents.operator == Operator.CROSSOVER:
-            return prompts.crossover(who, a, self._parent(parents.second), self.task, context, self.limits)
-        return prompts.mutate(who, a, self.task, context, self.limits)
+            return prompts.crossover(who, a, self._parent(parents.second), self.task, context, self.limits, reply)
+        return prompts.mutate(who, a, self.task, context, self.limits, reply)
 
     def _prompt_too_long(self, event_no: int, parents: Parents, why: str) -> Event:
         """Counted by the guard, and recorded. From a starting program alone it can only recur: stop now."""

@@ -5,8 +5,10 @@
     prompts.py      mutate / crossover / repair -> Prompt            bounded, machine-readable prompts
     llm.py          LLMClient(config.LLM, models).complete(prompt) -> CallRecord   litellm or offline
     reply.py        parse_reply(reply, parent) -> Reply              new file set or a rejection
+    edits.py        SEARCH/REPLACE edits: parse, apply, make           edit replies ([llm] reply_format)
     offline/        the built-in deterministic operator (`--model offline`) and its edit catalog
     server.py       a loopback OpenAI-compatible endpoint serving the offline operator
+    unhelpful.py    the loopback server's replies of a model that never helps
 
 Screening (syntax, guard, duplicates) sits one layer up, in evolve/screen.py.
 """

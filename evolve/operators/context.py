@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from evolve.kinds import Operator
+from evolve.kinds import Operator, ReplyFormat
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Request:
     last_change: str  # the parent's last change, as the prompt shows it
     failure: str  # repair: the failure heading (status and reason) and the error tail shown
     tried: tuple[str, ...] = ()  # the earlier attempts' lines, as the prompt shows them
+    reply_format: ReplyFormat = ReplyFormat.FULL  # what the reply should be: whole files or edits
 
     def to_wire(self) -> dict[str, Any]:
         """A JSON-ready dict: every field, tuples as lists."""
@@ -84,7 +85,8 @@ class Request:
         missing, unknown or of the wrong type. Nothing is guessed or defaulted."""
         checked = _checked(wire)
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in checked.items()}
-        return cls(**{**values, "operator": Operator(checked["operator"])})
+        return cls(**{**values, "operator": Operator(checked["operator"]),
+                      "reply_format": ReplyFormat(checked["reply_format"])})
 
 
 def _text(v: object) -> bool:
@@ -124,6 +126,7 @@ _WIRE: dict[str, Callable[[object], bool]] = {  # Request's fields, each with th
     "operator": _operator, "persona": _text, "tags": _texts, "parent": _files, "other": _or_none(_files),
     "editable": _texts, "frozen_file": _or_none(_text), "end_marker": _or_none(_text), "frozen_names": _texts,
     "last_change": _text, "failure": _text, "tried": _texts,
+    "reply_format": lambda v: isinstance(v, str) and v in tuple(ReplyFormat),
 }
 
 

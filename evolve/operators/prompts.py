@@ -9,8 +9,13 @@ The context includes the parent's earlier children (`Context.attempts`): what ea
 ended, with the reason of the newest rejection in full, so a model told its last reply was a duplicate or
 broke the frozen block can correct itself instead of repeating it.
 
-Length is bounded by `Limits.max_chars`. Files are never cut (the answer must be whole files). What is
-cut, in this fixed order, and stated at the end of the prompt:
+The reply format (`ReplyFormat`, from `[llm] reply_format`): FULL asks for each changed file whole, the
+persona prompts' own request; EDITS asks for SEARCH/REPLACE edits per file (evolve/operators/edits.py),
+stating the format once with one short example. Either way the parser takes a whole file or edits for
+each file.
+
+Length is bounded by `Limits.max_chars`. Files are never cut (whole files are shown, and edits must quote
+them exactly). What is cut, in this fixed order, and stated at the end of the prompt:
   1. recent changes beyond the newest `max_changes`; each summary beyond `max_change_chars`; earlier
      attempts beyond the newest `max_attempts`;
   2. the error tail beyond its last `max_error_chars`;
@@ -22,16 +27,19 @@ A prompt whose files and fixed text alone exceed the limit raises PromptTooLong.
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evolve.kinds import Operator
+from evolve.kinds import Operator, ReplyFormat
 from evolve.operators.context import Attempt, Change, Context, Limits, Parent, Request
+from evolve.operators.edits import Edit, edit_block
 from evolve.operators.fences import file_block
 from evolve.operators.personas import Persona
 from scoring.task import Task
 
 MUTATE, CROSSOVER, REPAIR = Operator.MUTATE, Operator.CROSSOVER, Operator.REPAIR
+FULL, EDITS = ReplyFormat.FULL, ReplyFormat.EDITS
 
 PARENT_HEADING = "## Parent files"
 PARENT_A_HEADING = "## Parent A files"
@@ -47,6 +55,13 @@ _GOALS = {
              "possible; the error tail is below."),
 }
 
+
+_ANSWER = {  # the prompt's last section, by reply format
+    FULL: ("## Your answer\nFirst one line summarizing your change, then one fenced block per file ({files}), "
+           "each whose first line is the file name."),
+    EDITS: ("## Your answer\nFirst one line summarizing your change, then one fenced block per file you change "
+            "({files}), each whose first line is the file name, holding SEARCH/REPLACE edits."),
+}
 
 NO_CONTEXT = Context()
 DEFAULT_LIMITS = Limits()
@@ -85,12 +100,27 @@ def _files(heading: str, parent: Parent, task: Task, same_as: Parent | None = No
     return "\n\n".join(parts)
 
 
-def _constraints(task: Task) -> str:
+_EXAMPLE = Edit(("    def forward(self, x):", "        return self.net(x)"),
+                ("    def forward(self, x):", "        return self.net(x) * self.scale"))
+
+
+def _answer_rule(task: Task, reply: ReplyFormat) -> str:
+    files = ", ".join(task.editable)
+    if reply == ReplyFormat.FULL:
+        return (f"- Editable files: {files}. Answer with one fenced block per file whose first line is the file "
+                "name, holding the whole new file; an empty block leaves a file unchanged.")
+    return (f"- Editable files: {files}. Answer with edits: for each file you change, one fenced block whose "
+            "first line is the file name, holding one or more SEARCH/REPLACE edits as in this example; each "
+            "SEARCH part copies lines of the current file exactly (indentation included) and must match one "
+            "place only. Leave out a file you do not change; to rewrite a file whole, give its block the whole "
+            f"file without markers.\n\n{edit_block(task.editable[0], [_EXAMPLE])}\n")
+
+
+def _constraints(task: Task, reply: ReplyFormat) -> str:
     c = task.constraints()
     return "\n".join([
         "## Constraints",
-        f"- Editable files: {', '.join(task.editable)}. Answer with one fenced block per file whose first "
-        "line is the file name, holding the whole new file; an empty block leaves a file unchanged.",
+        _answer_rule(task, reply),
         f"- Frozen file: {c['frozen_file']}; frozen region: {c['frozen_region']}. Keep that region exactly "
         "as it is, and put nothing but a docstring and comments above it.",
         f"- Frozen names (read them, never rebind them): {', '.join(c['frozen_names'])}",
@@ -164,7 +194,7 @@ def _error(parent: Parent, tail: str) -> str:
 
 
 def _request(operator: Operator, persona: Persona, parent: Parent, other: Parent | None, task: Task, limits: Limits,
-             tail: str | None, attempts: list[Attempt]) -> Request:
+             tail: str | None, attempts: list[Attempt], reply: ReplyFormat) -> Request:
     fz = task.frozen
     failure = ""
     if tail is not None:
@@ -174,17 +204,18 @@ def _request(operator: Operator, persona: Persona, parent: Parent, other: Parent
         other=dict(other.files) if other is not None else None, editable=tuple(task.editable),
         frozen_file=fz.file, end_marker=fz.end_marker, frozen_names=tuple(fz.names),
         last_change=" ".join(parent.change.split())[: limits.max_change_chars] if parent.change else "",
-        failure=failure, tried=tuple(_attempt_lines(attempts, limits)))
+        failure=failure, tried=tuple(_attempt_lines(attempts, limits)), reply_format=reply)
 
 
 def _assemble(persona: Persona, persona_text: str, operator: Operator, file_sections: list[str], task: Task,
               parent: Parent, context: Context, changes: list[Change], dropped: int, tail: str | None,
-              limits: Limits, cuts: list[str], attempts: list[Attempt], attempts_dropped: int) -> str:
+              limits: Limits, cuts: list[str], attempts: list[Attempt], attempts_dropped: int,
+              reply: ReplyFormat) -> str:
     parts = [persona_text.rstrip(), "# This request",
              f"Operator: {operator}\nPersona: {persona.name} ({persona.title}); "
              f"tags: {', '.join(persona.tags)}\nGoal: {_GOALS[operator]}"]
     parts += file_sections
-    parts.append(_constraints(task))
+    parts.append(_constraints(task, reply))
     parts.append(_context(parent, context, changes, limits, dropped))
     if attempts or attempts_dropped:
         parts.append(_attempts(attempts, limits, attempts_dropped))
@@ -192,8 +223,7 @@ def _assemble(persona: Persona, persona_text: str, operator: Operator, file_sect
         parts.append(_error(parent, tail))
     if cuts:
         parts.append(f"## Cut to fit {limits.max_chars} characters\n" + "\n".join(f"- {c}" for c in cuts))
-    parts.append("## Your answer\nFirst one line summarizing your change, then one fenced block per file "
-                 f"({', '.join(task.editable)}), each whose first line is the file name.")
+    parts.append(_ANSWER[reply].format(files=", ".join(task.editable)))
     return "\n\n".join(parts) + "\n"
 
 
@@ -261,35 +291,44 @@ def _cut_persona(persona: Persona, length: int, limits: Limits) -> str:
 
 
 def _render(operator: Operator, persona: Persona, parent: Parent, file_sections: list[str], task: Task,
-            context: Context, limits: Limits, with_error: bool, other: Parent | None = None) -> Prompt:
+            context: Context, limits: Limits, with_error: bool, reply: ReplyFormat,
+            other: Parent | None = None) -> Prompt:
     draft = _draft(persona, parent, context, limits, with_error)
 
     def build() -> str:
         return _assemble(persona, draft.persona_text, operator, file_sections, task, parent, context,
                          draft.changes, draft.shed["changes"], draft.tail, limits, draft.cuts, draft.attempts,
-                         draft.shed["attempts"])
+                         draft.shed["attempts"], reply)
 
     text = _fit(draft, build, persona, limits)
-    request = _request(operator, persona, parent, other, task, limits, draft.tail, draft.attempts)
+    request = _request(operator, persona, parent, other, task, limits, draft.tail, draft.attempts, reply)
     return Prompt(text, operator, persona.name, tuple(draft.cuts), request)
 
 
+def reply_format(rng: random.Random, edit_probability: float) -> ReplyFormat:
+    """The format one proposal's prompt asks for (`[llm] reply_format`'s `LLM.edit_probability()`), drawn from
+    the proposal's own generator only when it is mixed: a campaign that asks one format draws as before."""
+    if edit_probability in (0.0, 1.0):
+        return EDITS if edit_probability else FULL
+    return EDITS if rng.random() < edit_probability else FULL
+
+
 def mutate(persona: Persona, parent: Parent, task: Task, context: Context = NO_CONTEXT,
-           limits: Limits = DEFAULT_LIMITS) -> Prompt:
+           limits: Limits = DEFAULT_LIMITS, reply: ReplyFormat = FULL) -> Prompt:
     """Ask for an improved version of one parent."""
     return _render(MUTATE, persona, parent, [_files(PARENT_HEADING, parent, task)], task, context, limits,
-                   with_error=False)
+                   with_error=False, reply=reply)
 
 
 def crossover(persona: Persona, a: Parent, b: Parent, task: Task, context: Context = NO_CONTEXT,
-              limits: Limits = DEFAULT_LIMITS) -> Prompt:
+              limits: Limits = DEFAULT_LIMITS, reply: ReplyFormat = FULL) -> Prompt:
     """Ask for one program combining two parents' ideas. Files of B identical to A are not repeated."""
     sections = [_files(PARENT_A_HEADING, a, task), _files(PARENT_B_HEADING, b, task, same_as=a)]
-    return _render(CROSSOVER, persona, a, sections, task, context, limits, with_error=False, other=b)
+    return _render(CROSSOVER, persona, a, sections, task, context, limits, with_error=False, reply=reply, other=b)
 
 
 def repair(persona: Persona, failed: Parent, task: Task, context: Context = NO_CONTEXT,
-           limits: Limits = DEFAULT_LIMITS) -> Prompt:
+           limits: Limits = DEFAULT_LIMITS, reply: ReplyFormat = FULL) -> Prompt:
     """Ask for a fix of a parent that failed; its status, reason and error tail are shown."""
     return _render(REPAIR, persona, failed, [_files(PARENT_HEADING, failed, task)], task, context, limits,
-                   with_error=True)
+                   with_error=True, reply=reply)

@@ -1,6 +1,6 @@
 """The reply parser: an LLM's answer -> the new file set, or a rejection with its reason.
 
-Exact rules (tests/operators/test_reply.py holds one row per rule):
+Exact rules (tests/operators/test_reply.py holds one row per rule; edits: tests/operators/test_edits.py):
 
 - A block is a Markdown fence (``` or ~~~, three or more) closed by the same character repeated at least
   as often, alone on its line. A fence line with an info string (```python) never closes a block.
@@ -14,12 +14,22 @@ Exact rules (tests/operators/test_reply.py holds one row per rule):
   ignored and noted. A name that is not an editable file is ignored and reported in `ignored`.
 - An empty block, or one holding only comments and blank lines (an echoed template), means the file is
   unchanged; so does a missing block.
-- A file given several times: the last non-empty block wins (models restate a corrected version), noted.
+- A block holding SEARCH/REPLACE edits (evolve/operators/edits.py) edits its file instead of replacing it;
+  one with no name belongs to the editable file where its first edit applies, when there is one such file.
+  A reply may give one file whole and edit another, whatever format the prompt asked for.
+- A file given several times: its blocks are taken in order, a whole block replacing the text and an edit
+  block editing it as it stands (so of whole blocks the last non-empty one wins: models restate a
+  corrected version), noted.
 - Outcomes, checked in this order:
-  no fence at all (prose only, empty reply) -> `unparseable`;
+  no fence at all (prose only, empty reply, edits outside a fence) -> `unparseable`;
   a block still open at the end of the reply that has content (a reply cut off by max tokens) ->
   `unparseable` (a still-open block with no content is ignored and noted);
+  an edit block for a file that is not editable (or for no file) -> `edit_mismatch`, naming the block, the
+  file and the editable file where its first SEARCH text is found, if any;
   no block names an editable file -> `unparseable`;
+  an edit block with a marker missing or cut off -> `unparseable`, naming the file and the edit;
+  an edit whose SEARCH text matches nothing, or several places -> `edit_mismatch`, naming the file, the
+  edit and the nearest text found (or the places);
   a changed file that `ast.parse` refuses -> `syntax_error` naming the file and line;
   every file equal to the parent's (ignoring trailing whitespace) -> `no_op`;
   otherwise accepted: `files` is the parent's file set with the changed files replaced.
@@ -34,6 +44,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from evolve.kinds import Rejection
+from evolve.operators.edits import apply_edits, is_edit_block, matches, parse_edits
 from scoring import syntax
 
 _OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
@@ -186,25 +197,47 @@ def _unreadable(blocks: Sequence[Block]) -> str | None:
     return None
 
 
-def _file_of(block: Block, editable: Sequence[str]) -> str | None:
-    """The file a block is for: its name, or the only editable file when it has none."""
-    return editable[0] if block.name is None and len(editable) == 1 else block.name
+def _file_of(block: Block, editable: Sequence[str], parent: Mapping[str, str]) -> str | None:
+    """The file a block is for: its name; else the only editable file, or for edits the one editable file
+    where its first edit applies."""
+    if block.name is not None or len(editable) == 1:
+        return block.name or editable[0]
+    if not is_edit_block(block.text):
+        return None
+    first = parse_edits(block.text).edits[:1]
+    found = [n for n in editable if first and matches(parent.get(n, ""), first[0])]
+    return found[0] if len(found) == 1 else None
 
 
 @dataclass
 class _Gathered:
     """What the closed blocks of a reply give, file by file."""
 
-    chosen: dict[str, str] = field(default_factory=dict)  # editable file -> its last block with code
+    chosen: dict[str, list[str]] = field(default_factory=dict)  # editable file -> its blocks with code, in order
     counts: dict[str, int] = field(default_factory=dict)  # editable file -> the blocks naming it
     ignored: list[str] = field(default_factory=list)  # names that are not editable files
     notes: list[str] = field(default_factory=list)
 
 
-def _gather(blocks: Sequence[Block], editable: Sequence[str]) -> _Gathered:
+def _stray_edits(n: int, block: Block, editable: Sequence[str], parent: Mapping[str, str]) -> str:
+    """Why edit block `n` cannot be applied: it names no editable file. Says where its first edit applies."""
+    first = parse_edits(block.text).edits[:1]
+    found = [f for f in editable if first and matches(parent.get(f, ""), first[0])]
+    where = f"its first SEARCH text is found in {', '.join(found) if found else 'no editable file'}"
+    named = f"names {block.name}, not an editable file" if block.name else "names no file"
+    return f"edit block {n} {named} ({', '.join(editable)}); {where}"
+
+
+def _stray(blocks: Sequence[Block], editable: Sequence[str], parent: Mapping[str, str]) -> str | None:
+    """Why the first closed edit block for no editable file cannot be applied; None when there is none."""
+    return next((_stray_edits(n, b, editable, parent) for n, b in enumerate(blocks, 1)
+                 if b.closed and is_edit_block(b.text) and _file_of(b, editable, parent) not in editable), None)
+
+
+def _gather(blocks: Sequence[Block], editable: Sequence[str], parent: Mapping[str, str]) -> _Gathered:
     g = _Gathered()
     for n, block in enumerate(blocks, 1):
-        name = _file_of(block, editable)
+        name = _file_of(block, editable, parent)
         if not block.closed:  # an empty fence left open (one with content was refused before)
             g.notes.append(f"block {n} is an empty fence left open; ignored")
         elif name is None:
@@ -215,10 +248,41 @@ def _gather(blocks: Sequence[Block], editable: Sequence[str]) -> _Gathered:
         else:
             g.counts[name] = g.counts.get(name, 0) + 1
             if _has_code(block.text):
-                g.chosen[name] = block.text
-    g.notes += [f"{name} is given in {count} blocks; the last non-empty one is used"
+                g.chosen.setdefault(name, []).append(block.text)
+    g.notes += [f"{name} is given in {count} blocks; the last whole one is used, with the edits after it"
                 for name, count in g.counts.items() if count > 1]
     return g
+
+
+@dataclass(frozen=True)
+class _Composed:
+    """Each file the reply gives, its whole blocks and edits taken in order; or the first that failed."""
+
+    files: dict[str, str]
+    rejection: Rejection | None = None
+    reason: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def _compose(chosen: Mapping[str, Sequence[str]], parent: Mapping[str, str]) -> _Composed:
+    """A whole block replaces the file's text; an edit block edits the text as it stands."""
+    files, notes = {}, []
+    for name, texts in chosen.items():
+        text = parent.get(name, "")
+        for block in texts:
+            if not is_edit_block(block):
+                text = block
+                continue
+            parsed = parse_edits(block)
+            if parsed.problem:
+                return _Composed(files, Rejection.UNPARSEABLE, f"{name}: {parsed.problem}")
+            applied = apply_edits(text, parsed.edits, name)
+            if applied.text is None:
+                return _Composed(files, Rejection.EDIT_MISMATCH, applied.problem or "")
+            text = applied.text
+            notes.append(f"{name}: {len(parsed.edits)} edits applied ({applied.tolerant} with whitespace tolerated)")
+        files[name] = text
+    return _Composed(files, notes=tuple(notes))
 
 
 def _judge(chosen: Mapping[str, str], parent: Mapping[str, str], editable: Sequence[str], **seen) -> Reply:
@@ -244,12 +308,20 @@ def parse_reply(reply: str, parent: Mapping[str, str], editable: Sequence[str] |
     editable = tuple(editable if editable is not None else parent)
     blocks, summary = split_blocks(reply)
     unreadable = _unreadable(blocks)
+    if not blocks and is_edit_block(reply):
+        unreadable = "the reply's SEARCH/REPLACE edits are not inside a fenced block named by their file"
     if unreadable:
         return Reply(Rejection.UNPARSEABLE, unreadable, summary=summary)
-    g = _gather(blocks, editable)
+    g = _gather(blocks, editable, parent)
     seen = dict(ignored=tuple(g.ignored), notes=tuple(g.notes), summary=summary)
+    stray = _stray(blocks, editable, parent)
+    if stray:
+        return Reply(Rejection.EDIT_MISMATCH, stray, **seen)
     if not g.counts:
         found = f" (blocks named: {', '.join(g.ignored)})" if g.ignored else ""
         why = f"no block names an editable file ({', '.join(editable)}){found}"
         return Reply(Rejection.UNPARSEABLE, why, **seen)
-    return _judge(g.chosen, parent, editable, **seen)
+    composed = _compose(g.chosen, parent)
+    if composed.rejection:
+        return Reply(composed.rejection, composed.reason, **seen)
+    return _judge(composed.files, parent, editable, **{**seen, "notes": tuple(g.notes) + composed.notes})

@@ -9,16 +9,22 @@ field is answered 400: the prose is never parsed back. Optional added latency an
 replies (prose only, a cut-off block, a syntax error, an unknown file) let benchmarks and tests see the
 failure paths.
 
+The answer is in the reply format the request asks for (whole files or SEARCH/REPLACE edits).
+`tokens_per_s` adds the time a model generating that many tokens a second would take over the reply
+(its `completion_tokens`), on top of `latency_s`: what makes a long reply slow.
+
 A `mode` other than "offline" makes the server a model that never helps, for the progress guard's
 tests and benchmark:
 - stuck: the first well-formed answer it gave, to every later request (a deterministic or weak model:
   after the first, every reply is a duplicate);
-- prose: text without a single file block;
-- frozen_edit: the parent's files with a statement added inside the frozen block;
-- stall: no answer within `stall_s` seconds (the client's timeout ends the call).
+- stall: no answer within `stall_s` seconds (the client's timeout ends the call);
+- prose, frozen_edit, and for edits edit_mismatch, edit_twice, edit_cut, edit_frozen: evolve/operators/
+  unhelpful.py (text without a file block; a statement added inside the frozen block; an edit that matches
+  nothing, one that matches twice, a reply cut off inside its edits, an edit to the frozen block).
 `stall_at` makes only those requests (numbered from 1) stall, in any mode: a model whose calls usually return.
 
-    python -m evolve.operators.server --port 8765 [--latency 0.5] [--garbage-rate 0.1] [--seed 0] [--mode M]
+    python -m evolve.operators.server --port 8765 [--latency 0.5] [--tokens-per-s 60] [--garbage-rate 0.1]
+                                      [--seed 0] [--mode M]
 """
 
 from __future__ import annotations
@@ -36,18 +42,19 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from evolve.operators import unhelpful
 from evolve.operators.context import Request
-from evolve.operators.offline.operator import render_reply, respond
+from evolve.operators.offline.operator import respond
 
 GARBAGE = (
-    "I would rather discuss the history of mechanics than write code today.",
+    unhelpful.PROSE,
     "```python\nmodel.py\nimport torch\n\nclass GPT(torch.nn.Module):\n    def __init__(self",
     "```python\nmodel.py\ndef broken(:\n    pass\n```\n\n```python\ntrain_mps.py\n```",
     "```python\nhelpers.py\nx = 1\n```",
 )
 
 
-MODES = ("offline", "stuck", "prose", "frozen_edit", "stall")
+MODES = ("offline", "stuck", "stall", *unhelpful.MODES)
 MODEL = "openai/offline"  # the litellm model name a campaign gives this server (with its URL as api_base)
 REQUEST_FIELD = "persona_evolve_request"  # the body field holding the structured request (Request.to_wire)
 
@@ -100,9 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.server.stall_s)
             self.close_connection = True
             return
-        if self.server.latency_s > 0:
-            time.sleep(self.server.latency_s)
-        self._send(200, _completion(chat, reply))
+        completion = _completion(chat, reply)
+        time.sleep(self.server.delay_s(completion["usage"]["completion_tokens"]))
+        self._send(200, completion)
 
 
 class BadRequest(ValueError):
@@ -155,11 +162,14 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], latency_s: float = 0.0, garbage_rate: float = 0.0,
-                 seed: int = 0, mode: str = "offline", stall_s: float = 30.0, stall_at: Collection[int] = ()):
+                 seed: int = 0, mode: str = "offline", stall_s: float = 30.0, stall_at: Collection[int] = (),
+                 tokens_per_s: float | None = None):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        if tokens_per_s is not None and tokens_per_s <= 0:
+            raise ValueError("tokens_per_s must be positive")
         super().__init__(address, _Handler)
-        self.latency_s = latency_s
+        self.latency_s, self.tokens_per_s = latency_s, tokens_per_s
         self.garbage_rate = garbage_rate
         self.seed = seed
         self.mode, self.stall_s, self.stall_at = mode, stall_s, frozenset(stall_at)
@@ -167,6 +177,11 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         self.prompts: collections.deque[str] = collections.deque(maxlen=200)  # the newest, for tests
         self._first: str | None = None
         self._lock = threading.Lock()
+
+    def delay_s(self, completion_tokens: int) -> float:
+        """Seconds to wait before sending a reply of `completion_tokens` tokens."""
+        generating = completion_tokens / self.tokens_per_s if self.tokens_per_s else 0.0
+        return self.latency_s + generating
 
     def answer(self, prompt: str, seed: int, request: Request | None) -> str | None:
         """The reply to one request, or None to stall. Without the structured request there is nothing
@@ -180,8 +195,8 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
             self.prompts.append(prompt)
         if self.mode == "stall" or n in self.stall_at:
             return None
-        if self.mode in _USELESS:
-            return _USELESS[self.mode](request)
+        if self.mode in unhelpful.MODES:
+            return unhelpful.MODES[self.mode](prompt, seed, request)
         garbage = self._garbage(n)
         if garbage is not None:
             return garbage
@@ -200,27 +215,14 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
             return self._first
 
 
-def _frozen_edit(request: Request) -> str:
-    """The parent's files with one assignment added just above the frozen block's end marker."""
-    parent, frozen = request.parent, request.frozen_file
-    if not frozen or not request.end_marker or frozen not in parent:
-        return GARBAGE[0]
-    lines = parent[frozen].split("\n")
-    at = next(i for i, line in enumerate(lines) if request.end_marker in line)
-    edited = {**parent, frozen: "\n".join(lines[:at] + ["EVAL_ITERS_BONUS = 1"] + lines[at:])}
-    return render_reply("Evaluate a little more carefully.", parent, edited, request.editable)
-
-
-_USELESS = {"prose": lambda request: GARBAGE[0], "frozen_edit": _frozen_edit}  # modes that ignore the request's asks
-
-
 class LoopbackServer:
     """Start in-process (tests): `with LoopbackServer() as s: litellm.completion(..., api_base=s.url)`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_s: float = 0.0,
                  garbage_rate: float = 0.0, seed: int = 0, mode: str = "offline", stall_s: float = 30.0,
-                 stall_at: Collection[int] = ()):
-        self.httpd = LoopbackHTTPServer((host, port), latency_s, garbage_rate, seed, mode, stall_s, stall_at)
+                 stall_at: Collection[int] = (), tokens_per_s: float | None = None):
+        self.httpd = LoopbackHTTPServer((host, port), latency_s, garbage_rate, seed, mode, stall_s, stall_at,
+                                        tokens_per_s)
         self._thread: threading.Thread | None = None
 
     @property
@@ -251,13 +253,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")
+    ap.add_argument("--tokens-per-s", type=float, default=None,
+                    help="also wait as long as generating the reply at this many tokens a second would take")
     ap.add_argument("--garbage-rate", type=float, default=0.0, help="fraction of replies that are garbage")
     ap.add_argument("--seed", type=int, default=0, help="offline operator seed when a request has none")
     ap.add_argument("--mode", choices=MODES, default="offline", help="how the server answers (see above)")
     args = ap.parse_args(argv)
-    if not 0.0 <= args.garbage_rate <= 1.0 or args.latency < 0:
-        ap.error("--garbage-rate must be in [0, 1] and --latency >= 0")
-    httpd = LoopbackHTTPServer((args.host, args.port), args.latency, args.garbage_rate, args.seed, args.mode)
+    if not 0.0 <= args.garbage_rate <= 1.0 or args.latency < 0 or (args.tokens_per_s or 1) <= 0:
+        ap.error("--garbage-rate must be in [0, 1], --latency >= 0 and --tokens-per-s > 0")
+    httpd = LoopbackHTTPServer((args.host, args.port), args.latency, args.garbage_rate, args.seed, args.mode,
+                               tokens_per_s=args.tokens_per_s)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

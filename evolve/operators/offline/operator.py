@@ -2,8 +2,9 @@
 
 It receives the request a prompt was rendered from (operators/context.py's Request: the persona's tags,
 the parent file(s), the earlier attempts), in process or through the loopback server (which gets it as
-JSON beside the messages), and answers in the reply format an LLM uses (a summary line, then one fenced
-block per file, empty for an unchanged file), so its answers go through the same parser.
+JSON beside the messages), and answers in the reply format an LLM uses and the request asks for (a summary
+line, then one fenced block per file, empty for an unchanged file; or, for edits, one block of SEARCH/REPLACE
+edits per changed file), so its answers go through the same parser.
 
 - mutate: picks one applicable catalog edit, weighted toward edits sharing a tag with the persona and by
   the catalog's expert priors, or the generic numeric perturbation (the only choice for tasks the
@@ -24,8 +25,9 @@ import random
 import re
 from collections.abc import Mapping
 
-from evolve.kinds import Operator
+from evolve.kinds import Operator, ReplyFormat
 from evolve.operators.context import Request
+from evolve.operators.edits import edit_block, edits_between
 from evolve.operators.fences import file_block
 from evolve.operators.offline.catalog import CATALOG, GENERIC_TAGS, PRIORS
 from evolve.operators.offline.edits import Edit
@@ -165,10 +167,20 @@ def _repair(view: Request, rng: random.Random) -> tuple[dict, str] | None:
     return None
 
 
+def _edited(name: str, old: str, new: str) -> str:
+    """`name`'s change as a block of edits, or whole where edits cannot say it (edits.edits_between)."""
+    edits = edits_between(old, new)
+    return file_block(name, new) if edits is None else edit_block(name, edits)
+
+
 def render_reply(summary: str, parent: Mapping[str, str], files: Mapping[str, str],
-                 editable: tuple[str, ...]) -> str:
-    """The reply an LLM would give: a summary line, then one block per file (empty when unchanged)."""
-    blocks = [file_block(n, files[n] if files.get(n) != parent.get(n) else "") for n in editable]
+                 editable: tuple[str, ...], reply: ReplyFormat = ReplyFormat.FULL) -> str:
+    """The reply an LLM would give: a summary line, then, whole, one block per file (empty when unchanged),
+    or, as edits, one block of edits per changed file."""
+    if reply == ReplyFormat.EDITS:
+        blocks = [_edited(n, parent.get(n, ""), files[n]) for n in editable if files.get(n) != parent.get(n)]
+    else:
+        blocks = [file_block(n, files[n] if files.get(n) != parent.get(n) else "") for n in editable]
     return f"{summary}\n\n" + "\n\n".join(blocks) + "\n"
 
 
@@ -183,7 +195,8 @@ def respond(prompt: str, request: Request, seed: int = 0) -> str:
     if result is None:
         return f"The offline operator found no applicable edit for this {request.operator} request.\n"
     files, summary = result
-    return render_reply(f"{request.persona}: {summary}", request.parent, files, request.editable)
+    return render_reply(f"{request.persona}: {summary}", request.parent, files, request.editable,
+                        request.reply_format)
 
 
 def mutate_files(files: Mapping[str, str], *, frozen_names: tuple[str, ...] = (), frozen_file: str | None = None,
