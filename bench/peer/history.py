@@ -52,18 +52,19 @@ from evolve import proposals
 from evolve.launch import prepare_launch, prepare_resume, run_session
 from evolve.screen import screen
 cpu = {{"llm": [], "screen": []}}
-def timed(self, prompt, spec, seed, parent_files):
+def timed(self, planned):
     t0 = time.thread_time()
-    rec = self.llm.complete(prompt.text, spec, seed=seed, request=prompt.request)
+    rec = self.llm.complete(planned.prompt.text, planned.spec, seed=planned.call_seed,
+                            request=planned.prompt.request)
     t1 = time.thread_time()
-    s = screen(self.task, parent_files, rec.reply) if rec.ok else None
+    s = screen(self.task, planned.proposal.parent_files, rec.reply) if rec.ok else None
     cpu["llm"].append(t1 - t0); cpu["screen"].append(time.thread_time() - t1)
     return rec, s
-proposals.Proposer._propose = timed
+proposals.Proposer.ask = timed
 with BenchServer(sides.single_task()) as server:
     name = f"bench-history-{{time.time_ns()}}"
     no_exec = lambda t, c: FixedExecutor(0.0)
-    session = prepare_launch(sides._ours_cfg(server.url, 1), name, executor_factory=no_exec)
+    session = prepare_launch(sides._ours_cfg(server.url, 1, backoff=False), name, executor_factory=no_exec)
     run_session(session)
     stored = fill_campaign(session, {n} - 1)
     resumed = prepare_resume(name, budget={{"max_evals": stored + {extra}}}, executor_factory=no_exec)
@@ -94,7 +95,10 @@ def render(before: str, rows: list[dict], split: dict, extra: int, when: str) ->
     lines = [BEGIN, "## Controller cost against an earlier commit", "",
              f"`python bench/peer/history.py --before {before}` ({when}): ms per candidate (instant LLM and "
              f"evaluation, {extra} new candidates after N programs), median of {n_runs} runs (the runs), each size "
-             f"measured in turn: commit {before}, then this checkout, then the peer.", "",
+             f"measured in turn: commit {before}, then this checkout, then the peer. Both of ours run with the "
+             "progress guard's backoff off (`sides.NO_BACKOFF`): it is a deliberate wait after proposals that gave "
+             "nothing to train, which an instant offline operator soon makes (it repeats itself), not the "
+             "controller's cost. A background job may share the machine: the load column says how much.", "",
              f"| programs | before ({before}) | after | after / before | peer | after / peer | load before, after |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -115,6 +119,20 @@ def render(before: str, rows: list[dict], split: dict, extra: int, when: str) ->
     return "\n".join(lines)
 
 
+def same_settings(tree: Path) -> None:
+    """The earlier commit's controller run with this one's settings: the progress guard's backoff off
+    (sides.NO_BACKOFF), patched into its bench/peer/sides.py when it predates the option."""
+    path = tree / "bench" / "peer" / "sides.py"
+    text = path.read_text()
+    if "NO_BACKOFF" in text:
+        return
+    old = '"llm": {"concurrency": concurrency, "retries": 0}'
+    if old not in text:
+        raise SystemExit(f"cannot give {path} the settings of this checkout: {old!r} is not in it")
+    path.write_text(text.replace(old, '"llm": {"concurrency": concurrency, "retries": 0, '
+                                      f'**{sides.NO_BACKOFF!r}}}', 1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", required=True, help="the earlier commit")
@@ -131,6 +149,7 @@ def main() -> None:
         subprocess.run(["git", "worktree", "add", "--detach", "-f", str(tree), args.before], cwd=REPO, check=True,
                        capture_output=True)
         try:
+            same_settings(tree)
             rows = []
             for n in sizes:
                 row = {"programs": n, "before": [], "after": [], "peer": [], "load": [load()]}

@@ -87,14 +87,20 @@ class TimedExecutor(LocalExecutor):
         return self._pool.submit(run)
 
 
+# The controller's own cost is measured with the progress guard's backoff off: it is a deliberate wait after
+# proposals that gave nothing to train, and an instant offline operator soon repeats itself (duplicates).
+NO_BACKOFF = {"fruitless_backoff_s": 0.0, "max_fruitless": 100_000}
+
+
 def _ours_cfg(url: str, evals: int, seed: int = 0, smoke: bool = False, concurrency: int = 2,
-              timeout_s: float | None = None) -> cfgmod.CampaignConfig:
+              timeout_s: float | None = None, backoff: bool = True) -> cfgmod.CampaignConfig:
     evaluation = {"smoke": smoke, "confirm_seeds": 0, "workers": 1}
     if timeout_s:
         evaluation["timeout_s"] = timeout_s
     return cfgmod.validate({"task": str(SINGLE_TASK), "seed": seed,
                             "models": [{"name": "openai/offline", "api_base": url}],
-                            "llm": {"concurrency": concurrency, "retries": 0}, "islands": {"count": 2},
+                            "llm": {"concurrency": concurrency, "retries": 0, **({} if backoff else NO_BACKOFF)},
+                            "islands": {"count": 2},
                             "budget": {"max_evals": evals}, "evaluation": evaluation})
 
 
@@ -159,7 +165,8 @@ def ours_controller(n: int, extra: int) -> dict:
     with BenchServer(task) as server:
         name = f"bench-peer-ctl-{n}-{time.time_ns()}"
         t0 = time.time()
-        session = prepare_launch(_ours_cfg(server.url, 1), name, executor_factory=lambda t, c: FixedExecutor(0.0))
+        session = prepare_launch(_ours_cfg(server.url, 1, backoff=False), name,
+                                 executor_factory=lambda t, c: FixedExecutor(0.0))
         run_session(session)  # the seed's evaluation, then n - 1 more candidates written in bulk
         stored = fill_campaign(session, n - 1)
         fill = time.time() - t0
