@@ -24,7 +24,7 @@ from evolve.kinds import Operator
 from evolve.ledger import Confirm, Decision, Finish, Ledger, Migrate, Record, Requeue, Start
 from evolve.lineage import PENDING, RUNNING, Candidate
 from scoring import prune
-from scoring.result import INTERRUPTED, OK, ScoreResult
+from scoring.result import INTERRUPTED, OK, ScoreResult, Status
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ class Evaluations:
         evals = self.pop.evals_of(c.id)
         return all(s in evals and evals[s].status == OK for s in self.required(c))
 
-    def _failure(self, cid: int) -> tuple[str, str] | None:
+    def _failure(self, cid: int) -> tuple[Status, str] | None:
         """(status, reason) of the candidate's first failed evaluation: it fails as that one did."""
         failed = self._failed(cid)
         if not failed:
@@ -193,7 +193,7 @@ class Evaluations:
             return best is None or loss < best.fitness
         return isl.enters_front(loss, self.pop.flops(c.id, self.seeds[0]), self.pop.individuals(c.island))
 
-    def _finish(self, c: Candidate, status: str, reason: str) -> Iterator[Decision]:
+    def _finish(self, c: Candidate, status: Status, reason: str) -> Iterator[Decision]:
         yield Finish(c.id, status, reason)
         best = self.pop.best()
         if status == OK and best is not None and best.id == c.id:

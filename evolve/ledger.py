@@ -22,7 +22,7 @@ from typing import Any
 
 from evolve import lineage
 from evolve.executors import Job
-from evolve.kinds import EventKind
+from evolve.kinds import EventKind, Operator, Queued
 from evolve.lineage import PENDING, RUNNING, Candidate, Transaction, facts
 from evolve.lineage.facts import Call, Confirming, Evaluated, Joined, Migrated, NewCandidate, Spent, descent, stored
 from evolve.population import Population
@@ -92,7 +92,7 @@ class Propose:
 class FailedCall:
     call: Call
     persona: str
-    operator: str
+    operator: Operator
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ class Ledger:
     def _requeue(self, d: Requeue) -> None:
         self._queued(d.candidate, PENDING)
 
-    def _queued(self, cand_id: int, status: str) -> None:
+    def _queued(self, cand_id: int, status: Queued) -> None:
         """pending <-> running. The first start fixes the candidate's staleness: the evaluations that finished
         after its parent was chosen."""
         c = self.pop.cands[cand_id]

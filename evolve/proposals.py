@@ -38,7 +38,7 @@ from scoring.task import Task
 class Proposal:
     event_no: int
     island: int
-    operator: str
+    operator: Operator
     persona: str
     model: str
     parent_id: int
@@ -61,7 +61,7 @@ class Planned:
 
 @dataclass(frozen=True)
 class Parents:
-    operator: str
+    operator: Operator
     first: Candidate
     second: Candidate | None = None
 

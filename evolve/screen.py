@@ -22,7 +22,7 @@ from types import MappingProxyType
 from evolve.kinds import Rejection
 from evolve.operators.reply import parse_reply
 from scoring import guard, syntax
-from scoring.result import CONSTRAINT_VIOLATION, REJECTED
+from scoring.result import CONSTRAINT_VIOLATION, REJECTED, Status
 from scoring.task import Task
 
 
@@ -30,7 +30,7 @@ from scoring.task import Task
 class Screened:
     """`status` is None when the candidate may be queued; else REJECTED or CONSTRAINT_VIOLATION."""
 
-    status: str | None
+    status: Status | None
     kind: Rejection | None  # None when accepted; a duplicate is the campaign's to find (see above)
     reason: str
     files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
