@@ -60,8 +60,12 @@ class Evaluations:
         for c in list(self.pop.unfinished()):
             yield from self._decide(c.id)
 
+    def _on_all_seeds(self, c: Candidate) -> bool:
+        """A starting program, or a child confirming: evaluated on every seed before it is settled."""
+        return c.operator == Operator.SEED or c.id in self.pop.confirming
+
     def required(self, c: Candidate) -> list[int]:
-        return self.seeds if (c.operator == Operator.SEED or c.id in self.pop.confirming) else self.seeds[:1]
+        return self.seeds if self._on_all_seeds(c) else self.seeds[:1]
 
     def busy(self) -> set[tuple[int, int]]:
         """(candidate, seed) of each running evaluation."""
@@ -152,7 +156,7 @@ class Evaluations:
         confirm = self._confirmation(c, first.best_vloss)
         if confirm is not None:
             yield confirm
-        elif self._settled_by_first(c) or self._all_ok(c):
+        elif not self._on_all_seeds(c) or self._all_ok(c):  # a child's first ok result settles it
             yield from self._finish(c, OK, "")
         if self.pop.cands[cid].status == RUNNING and not self._is_running(cid):
             yield Requeue(cid)
@@ -171,14 +175,9 @@ class Evaluations:
         where = "" if first.seed == self.seeds[0] else f"confirmation seed {first.seed}: "
         return first.status, where + first.reason
 
-    def _settled_by_first(self, c: Candidate) -> bool:
-        """A child's first ok result settles it, unless it is confirming (`_confirmation`). A starting program
-        is settled by all its seeds."""
-        return c.operator != Operator.SEED and c.id not in self.pop.confirming
-
     def _confirmation(self, c: Candidate, loss: float) -> Confirm | None:
         """A child not yet confirming whose first result is promising: its confirmation seeds."""
-        if c.operator == Operator.SEED or c.id in self.pop.confirming or len(self.seeds) < 2:
+        if self._on_all_seeds(c) or len(self.seeds) < 2:
             return None
         best = self.pop.best(c.island)
         if not self._promising(c, loss, best):
