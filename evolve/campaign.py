@@ -284,7 +284,8 @@ class Campaign:
         (evolve/pacing.py). No more: a job queued ahead is a proposal made from an older population."""
         walls = self.evals.walls[-20:]
         evaluation_s = statistics.median(walls) if walls else None
-        ahead = pacing.lead(self.proposer.expected_latency(), evaluation_s, self.executor.slots)
+        ahead = pacing.lead(self.proposer.expected_latency(), evaluation_s, self.executor.slots,
+                            self.proposer.waited(self.proposing.values()))
         return self.evals.slots.count(None) + ahead
 
     def _start_proposals(self) -> None:

@@ -4,8 +4,10 @@ A proposal is made from the population as it is when the proposal starts, so eve
 the slots is a proposal made from an older population. The campaign keeps ready (queued or being
 proposed) one job per free slot plus the evaluations that end during one LLM call: `lead` of them, from
 the model's measured latency and the measured evaluation time. With an instant operator that is none:
-each proposal starts when a slot frees and the slot waits only that call. Before either figure is known
-(the first calls, the seed's own evaluation) it is one per slot.
+each proposal starts when a slot frees and the slot waits only that call. Before the evaluation time is
+known (the seed's own evaluation) it is one per slot. Before any call has finished, the longest call in
+flight has already waited so long: the latency is at least that, and the lead grows with it (never below
+one per slot), so a slow model's first calls do not leave the slots idle for a second round of calls.
 
 A call that runs well past its model's usual latency is `stalled`: the campaign no longer counts on it for
 the next job, and another proposal may start beside it (the LLM-call budget still counts it, and its reply
@@ -48,10 +50,17 @@ class Latency:
         return STALL_UNMEASURED_S if usual is None else max(STALL_FLOOR_S, STALL_FACTOR * usual)
 
 
-def lead(latency_s: float | None, evaluation_s: float | None, slots: int) -> int:
-    """Jobs to have ready beyond the free slots: those that end during one LLM call."""
-    if latency_s is None or evaluation_s is None or evaluation_s <= 0:
+def lead(latency_s: float | None, evaluation_s: float | None, slots: int, waited_s: float = 0.0) -> int:
+    """Jobs to have ready beyond the free slots: those that end during one LLM call. `latency_s` is None
+    before any call finished; the longest call in flight has then waited `waited_s`."""
+    if evaluation_s is None or evaluation_s <= 0:
         return slots
+    if latency_s is None:
+        return max(slots, _covering(waited_s, evaluation_s, slots))
+    return _covering(latency_s, evaluation_s, slots)
+
+
+def _covering(latency_s: float, evaluation_s: float, slots: int) -> int:
     if latency_s < LEAD_FLOOR * evaluation_s:
         return 0
     return math.ceil(MARGIN * slots * latency_s / evaluation_s)

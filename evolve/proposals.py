@@ -92,6 +92,10 @@ class Proposer:
     def expected_latency(self) -> float | None:
         return self.latency.expected(self._weights)
 
+    def waited(self, in_flight: Collection[Proposal]) -> float:
+        """How long the oldest call in flight has been waiting (0 with none)."""
+        return max((time.monotonic() - p.started for p in in_flight), default=0.0)
+
     def live(self, in_flight: Collection[Proposal]) -> int:
         """Calls in flight that are not stalled: those the campaign counts on for its next jobs."""
         now = time.monotonic()

@@ -34,6 +34,27 @@ def test_the_lead_covers_the_evaluations_that_end_during_one_call():
     assert pacing.lead(0.01, 45.0, 2) == 0  # an instant operator: nothing queued ahead
     assert pacing.lead(1.0, 1.0, 1) == 2  # L = S: 1.5 evaluations end during a call
     assert pacing.lead(4.0, 1.0, 1) == 6 and pacing.lead(60.0, 45.0, 4) == 8
+    # No call has finished yet: the one in flight has waited 3 s, so the latency is at least that ...
+    assert pacing.lead(None, 1.0, 1, waited_s=3.0) == 5
+    assert pacing.lead(None, 45.0, 2, waited_s=1.0) == 2  # ... and the lead is never below one per slot
+
+
+def test_a_slow_models_first_calls_raise_the_lead_before_any_of_them_returns(in_tmp):
+    """Calls of 2 s against evaluations of 0.25 s, one slot: while the first calls are still out, the time
+    they have waited already says that one per slot is not enough, so more proposals start before any reply
+    (with one per slot until a call returns, two calls would be out and the slot would then idle for a
+    second round of calls)."""
+    with LoopbackServer(latency_s=2.0) as server:
+        cfg = settings(models=[{"name": "openai/offline", "api_base": server.url}], budget={"max_evals": 10},
+                       llm={"concurrency": 5, "retries": 0}, islands={"count": 1},
+                       evaluation={"smoke": True, "confirm_seeds": 0})
+        session = prepare_launch(cfg, "slow-model", executor_factory=lambda t, c: RiggedExecutor(
+            lambda job: 2.0 - 0.01 * job.candidate_id, delay_s=0.25))
+        run_session(session)
+    calls = lineage.export_rows(session.db, session.campaign_id, "llm_calls")[1]
+    first_reply = min(r["created_at"] for r in calls)
+    began = [r["created_at"] - timedelta(seconds=r["latency_s"]) for r in calls]
+    assert sum(b < first_reply for b in began) >= 4, sorted(began)
 
 
 def test_a_call_is_stalled_well_past_its_models_usual_latency():
