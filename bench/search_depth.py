@@ -51,6 +51,7 @@ from scoring.api import score  # noqa: E402
 CONTESTANTS = ("ours", "best_of_n", "peer")
 FULL = {"budgets": [18, 36, 72], "seeds": 3, "smoke": False, "timeout_s": 600.0}
 SMOKE = {"budgets": [3, 4], "seeds": 1, "smoke": True, "timeout_s": 90.0}
+GOAL_SHARE = 0.9  # of the hand-stacked gain, at the largest budget (#28)
 EVAL_SEED = 1337  # the task's first evaluation seed, as every contestant's
 
 
@@ -292,17 +293,65 @@ def setting_lines(result: dict) -> list[str]:
             *(["Failed runs: " + "; ".join(failed)] if failed else [])]
 
 
+def _mean_sd(rows: list[dict]) -> tuple[float | None, float | None]:
+    bests = [r["best"] for r in rows if r["best"] is not None]
+    return (statistics.mean(bests) if bests else None), (statistics.stdev(bests) if len(bests) > 1 else None)
+
+
+def ahead_line(budget: int, rows: dict[str, list[dict]]) -> str:
+    """Goal 1 (#28): ours' mean best lower than each rival's by more than the larger of the two spreads."""
+    mine, mine_sd = _mean_sd(rows.get("ours", []))
+    parts = []
+    for rival in (n for n in rows if n != "ours"):
+        theirs, theirs_sd = _mean_sd(rows[rival])
+        if mine is None or theirs is None or mine_sd is None or theirs_sd is None:
+            parts.append(f"{rival}: n/a (fewer than two seeds)")
+            continue
+        lead, spread = theirs - mine, max(mine_sd, theirs_sd)
+        parts.append(f"{rival}: ahead by {lead:.4f} against a spread of {spread:.4f}, "
+                     f"{'met' if lead > spread else 'NOT met'}")
+    return (f"Goal at {budget} evaluations, ours ahead of each rival by more than the larger sd over campaign "
+            f"seeds: {'; '.join(parts) or 'no rival ran'}.")
+
+
+def share_line(budget: int, rows: list[dict]) -> str:
+    """Goal 2 (#28): ours recovers at least GOAL_SHARE of the hand-stacked gain at the largest budget."""
+    shares = [r["gain_share"] for r in rows if "gain_share" in r]
+    if not shares:
+        return f"Goal at {budget} evaluations, ours at least {GOAL_SHARE:.0%} of the hand-stacked gain: n/a."
+    got = statistics.mean(shares)
+    return (f"Goal at {budget} evaluations, ours at least {GOAL_SHARE:.0%} of the hand-stacked gain: "
+            f"{got:.0%} (mean over {len(shares)} seed(s)), {'met' if got >= GOAL_SHARE else 'NOT met'}.")
+
+
+def short_lines(runs: list[dict], largest: int) -> list[str]:
+    """Contestants whose runs ended before the largest budget: their later budgets repeat an earlier best."""
+    lines = []
+    for name in CONTESTANTS:
+        short = sorted({len(r["evals"]) for r in runs if r["contestant"] == name and len(r["evals"]) < largest})
+        if short:
+            why = " (its operator gave no new distinct child of the seed)" if name == "best_of_n" else ""
+            lines.append(f"{name} stopped at {', '.join(map(str, short))} evaluations of {largest}{why}: its later "
+                         f"budgets repeat the best it had.")
+    return lines
+
+
 def render(result: dict, ref: dict | None) -> str:
     p = result["params"]
     runs = [r for r in result["runs"] if r.get("evals")]
     head = (f"{'budget':>6} {'contestant':10s} {'runs':>4} {'best mean ± sd':>18s} {'min..max':>15s} {'share':>6s} "
             f"{'depth':>6s} {'gen':>4s} {'stale':>6s} {'not ok':>6s} {'t_min':>6s}")
-    lines = [head]
+    lines, by_budget = [head], {}
     for budget in p["budgets"]:
+        by_budget[budget] = {}
         for name in p["contestants"]:
             rows = [at_budget(r, budget, ref) for r in runs if r["contestant"] == name]
             if rows:
+                by_budget[budget][name] = rows
                 lines.append(table_row(name, budget, rows))
+    ahead_at = p["budgets"][-2] if len(p["budgets"]) > 1 else p["budgets"][-1]
+    goals = [ahead_line(ahead_at, by_budget[ahead_at]),
+             share_line(p["budgets"][-1], by_budget[p["budgets"][-1]].get("ours", []))]
     notes = [
         "Anytime reading: each contestant ran once per campaign seed at the largest budget; a budget's best is the "
         "lowest val loss among its first B finished evaluations (for ours a campaign stopped at B could queue and "
@@ -311,7 +360,9 @@ def render(result: dict, ref: dict | None) -> str:
         "stacks (median; the peer's is known only for its final best); gen: the best's generation (median); "
         "stale: median staleness of ours' candidates (evaluations finished between the choice of the parent and "
         "the start of the candidate's own evaluation); t_min: minutes to the B-th finished evaluation (median).",
+        *short_lines(runs, p["budgets"][-1]),
         *reference_lines(ref, p["smoke"]),
+        *goals,
         *setting_lines(result),
     ]
     return "\n".join([*lines, "", *(textwrap.fill(n, 116) for n in notes)])
