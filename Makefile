@@ -57,6 +57,7 @@ bench-smoke: data $(PEER)
 	$(BIN)/python bench/peer/compare.py --smoke
 	$(BIN)/python bench/peer/render.py --json bench/out/peer-smoke.json > bench/out/peer-smoke.md
 	$(BIN)/python bench/peer/history.py --before HEAD --sizes 20 --runs 1 --extra 5 > bench/out/history-smoke.md
+	$(BIN)/python bench/peer/history.py --before HEAD --section utilization --smoke --runs 1 > bench/out/utilization-history-smoke.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -186,13 +186,14 @@ def run(cmd: list[str]) -> tuple[str, float]:
 
 
 def peer_block() -> str:
-    """The blocks bench/peer writes: the side-by-side (always), the history (when it was measured)."""
+    """The blocks bench/peer writes: the side-by-side (always), the histories (when they were measured)."""
     old = OUT.read_text() if OUT.is_file() else ""
     m = re.search(r"<!-- peer:begin -->.*?<!-- peer:end -->", old, re.S)
     missing = "<!-- peer:begin -->\n(not measured yet: `make bench` runs bench/peer)\n<!-- peer:end -->"
     peer = m.group(0) if m else missing
-    h = re.search(r"<!-- controller_history:begin -->.*?<!-- controller_history:end -->", old, re.S)
-    return peer + ("\n\n" + h.group(0) if h else "")
+    kept = [h.group(0) for name in ("controller", "utilization")
+            if (h := re.search(rf"<!-- {name}_history:begin -->.*?<!-- {name}_history:end -->", old, re.S))]
+    return "\n\n".join([peer, *kept])
 
 
 def main() -> None:

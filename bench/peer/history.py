@@ -1,6 +1,8 @@
-"""The controller's cost per candidate against an earlier commit and the peer, side by side in one run.
+"""Ours against an earlier commit, side by side in one run: the controller's cost per candidate (and the
+peer's), or the pipeline's utilization.
 
     python bench/peer/history.py --before REV [--sizes 100,1000,10000] [--runs 3] [--write BENCHMARKS.md]
+    python bench/peer/history.py --before REV --section utilization [--runs 5] [--smoke] [--write BENCHMARKS.md]
 
 For each size, `--runs` times in turn: our controller at commit REV (a git worktree in a scratch folder),
 our controller as checked out, then the peer (OpenEvolve), each in a fresh process, exactly as the
@@ -8,6 +10,10 @@ controller section of compare.py measures them (instant LLM and evaluation, N pr
 Then one instrumented run of ours at the smallest size splits the process's CPU time between the LLM
 call, screening the reply and the loop thread. Prints a Markdown section; with --write, puts it between
 `<!-- controller_history:begin -->` and `<!-- controller_history:end -->` (bench/run_all.py keeps it).
+
+`--section utilization`: for L = S and L = 4S (S = 1 s, 20 evaluations, as compare.py's utilization),
+`--runs` times in turn, the share of wall time the one slot is busy at commit REV and as checked out.
+Its section sits between `<!-- utilization_history:begin -->` and `<!-- utilization_history:end -->`.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from bench.peer import sides  # noqa: E402
-from bench.peer.compare import FULL, _peer_ms, load  # noqa: E402
+from bench.peer.compare import FULL, SMOKE, _peer_ms, load  # noqa: E402
 from bench.peer.render import write_section  # noqa: E402
 
 BEGIN, END = "<!-- controller_history:begin -->", "<!-- controller_history:end -->"
+UTIL_BEGIN, UTIL_END = "<!-- utilization_history:begin -->", "<!-- utilization_history:end -->"
 
 
 def ours(tree: Path, n: int, extra: int) -> float:
@@ -38,6 +45,50 @@ def ours(tree: Path, n: int, extra: int) -> float:
     if r.returncode != 0:
         raise RuntimeError(f"controller at {tree} failed: {r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])["ms_per_candidate"]
+
+
+def busy(tree: Path, latency_s: float, eval_s: float, evals: int) -> float:
+    """The share of wall time the slot is busy in one campaign of the tree's own code (sides.ours_run)."""
+    args = {"evals": evals, "latency_s": latency_s, "eval_s": eval_s}
+    r = subprocess.run([sys.executable, str(tree / "bench" / "peer" / "sides.py"), "ours_run", json.dumps(args)],
+                       capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0:
+        raise RuntimeError(f"utilization at {tree} failed: {r.stderr[-2000:]}")
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return out["busy_s"] / out["wall_s"]
+
+
+def utilization_rows(tree: Path, runs: int, p: dict) -> list[dict]:
+    s, n = p["util_s"], p["util_evals"]
+    rows = []
+    for latency in (s, 4 * s):
+        row = {"L_s": latency, "S_s": s, "before": [], "after": [], "load": [load()]}
+        for k in range(runs):
+            row["before"].append(busy(tree, latency, s, n))
+            row["after"].append(busy(REPO, latency, s, n))
+            print(f"L={latency} run {k + 1}: before {row['before'][-1]:.3f}, after {row['after'][-1]:.3f}",
+                  file=sys.stderr, flush=True)
+        row["load"].append(load())
+        rows.append(row)
+    return rows
+
+
+def render_utilization(before: str, rows: list[dict], when: str, evals: int) -> str:
+    runs = len(rows[0]["before"]) if rows else 0
+    lines = [UTIL_BEGIN, "## Pipeline utilization against an earlier commit", "",
+             f"`python bench/peer/history.py --before {before} --section utilization` ({when}): the share of wall "
+             f"time the one evaluation slot is busy (compare.py's utilization: LLM latency L through the loopback "
+             f"server, fixed evaluations of S seconds, {evals} evaluations), median of {runs} runs (the "
+             f"runs), commit {before} and this checkout in turn. A background job may share the machine: the load "
+             "column says how much.", "",
+             f"| L | S | before ({before}) | after | after - before | load before, after |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        b, a = statistics.median(r["before"]), statistics.median(r["after"])
+        shares = {k: ", ".join(f"{v:.0%}" for v in r[k]) for k in ("before", "after")}
+        lines.append(f"| {r['L_s']:g} s | {r['S_s']:g} s | {b:.0%} ({shares['before']}) | {a:.0%} "
+                     f"({shares['after']}) | {100 * (a - b):+.1f} points | {r['load'][0]}, {r['load'][1]} |")
+    return "\n".join([*lines, UTIL_END])
 
 
 def cpu_split(n: int, extra: int) -> dict:
@@ -140,6 +191,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--extra", type=int, default=100, help="new candidates timed per run")
     ap.add_argument("--write", default=None, help="the Markdown file to put the section in")
+    ap.add_argument("--section", choices=("controller", "utilization"), default="controller")
+    ap.add_argument("--smoke", action="store_true", help="utilization only: compare.py's smoke sizes")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     if not sides.peer_available():
@@ -149,6 +202,14 @@ def main() -> None:
         subprocess.run(["git", "worktree", "add", "--detach", "-f", str(tree), args.before], cwd=REPO, check=True,
                        capture_output=True)
         try:
+            if args.section == "utilization":
+                p = SMOKE if args.smoke else FULL
+                text = render_utilization(args.before, utilization_rows(tree, args.runs, p), time.strftime("%Y-%m-%d"),
+                                          p["util_evals"])
+                print(text)
+                if args.write:
+                    write_section(Path(args.write), text, UTIL_BEGIN, UTIL_END)
+                return
             same_settings(tree)
             rows = []
             for n in sizes:
