@@ -38,23 +38,23 @@ BEGIN, END = "<!-- controller_history:begin -->", "<!-- controller_history:end -
 UTIL_BEGIN, UTIL_END = "<!-- utilization_history:begin -->", "<!-- utilization_history:end -->"
 
 
-def ours(tree: Path, n: int, extra: int) -> float:
-    """ms per candidate of the controller in `tree` (its own bench/peer/sides.py, so its own code)."""
-    r = subprocess.run([sys.executable, str(tree / "bench" / "peer" / "sides.py"), "ours_controller",
-                        json.dumps({"n": n, "extra": extra})], capture_output=True, text=True, cwd=REPO)
+def in_tree(tree: Path, name: str, **kwargs) -> dict:
+    """`name(**kwargs)` of the tree's own bench/peer/sides.py (so its own code), in a fresh process."""
+    r = subprocess.run([sys.executable, str(tree / "bench" / "peer" / "sides.py"), name, json.dumps(kwargs)],
+                       capture_output=True, text=True, cwd=REPO)
     if r.returncode != 0:
-        raise RuntimeError(f"controller at {tree} failed: {r.stderr[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])["ms_per_candidate"]
+        raise RuntimeError(f"{name} at {tree} failed: {r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def ours(tree: Path, n: int, extra: int) -> float:
+    """ms per candidate of the controller in `tree`."""
+    return in_tree(tree, "ours_controller", n=n, extra=extra)["ms_per_candidate"]
 
 
 def busy(tree: Path, latency_s: float, eval_s: float, evals: int) -> float:
     """The share of wall time the slot is busy in one campaign of the tree's own code (sides.ours_run)."""
-    args = {"evals": evals, "latency_s": latency_s, "eval_s": eval_s}
-    r = subprocess.run([sys.executable, str(tree / "bench" / "peer" / "sides.py"), "ours_run", json.dumps(args)],
-                       capture_output=True, text=True, cwd=REPO)
-    if r.returncode != 0:
-        raise RuntimeError(f"utilization at {tree} failed: {r.stderr[-2000:]}")
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out = in_tree(tree, "ours_run", evals=evals, latency_s=latency_s, eval_s=eval_s)
     return out["busy_s"] / out["wall_s"]
 
 
