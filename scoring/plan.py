@@ -239,9 +239,11 @@ class Reader:
                 else:
                     problem, kind = (f"log-probabilities at position {at} changed by {d:.3g} when only tokens after "
                                      f"position {c} changed"), "causal"
-        scored = self.nll[(plan.role == FITNESS) | (plan.role == TEST)]
-        if problem is None and T >= 4:
-            problem, kind = _last_position_check(scored)
+        # fitness and test rows apart: pooled, rows made far worse in one split (cheap: say, the test rows
+        # a model tells apart by their speakers) would hide a leak in the other (a red-team attack did)
+        for role, name in ((FITNESS, "fitness"), (TEST, "test")):
+            if problem is None and T >= 4:
+                problem, kind = _last_position_check(self.nll[plan.role == role], name)
         return Reading(fitness, test, worst, problem, kind)
 
 
@@ -253,11 +255,12 @@ def read(plan: Plan, logp: np.ndarray) -> Reading:
     return reader.reading()
 
 
-def _last_position_check(nll: np.ndarray) -> tuple[str | None, str | None]:
+def _last_position_check(nll: np.ndarray, split: str) -> tuple[str | None, str | None]:
     """The last position's target is in no input, so its loss cannot have leaked. With more context than
     any other position it is, for a causal model, about as good as the best of them; a band of positions
     whose loss is far below it has seen its targets. Bands of T/8 positions, each compared with a margin
-    plus three standard errors of the paired difference (per row: last minus the band's mean)."""
+    plus three standard errors of the paired difference (per row: last minus the band's mean), over the rows
+    of one split (`split`, for the reason)."""
     T = nll.shape[1]
     width = max(1, (T - 1) // 8)
     for a in range(0, T - 1, width):
@@ -265,6 +268,7 @@ def _last_position_check(nll: np.ndarray) -> tuple[str | None, str | None]:
         gap = nll[:, T - 1] - nll[:, a:b].mean(axis=1)
         bound = LAST_POSITION_MARGIN + 3 * float(gap.std()) / np.sqrt(len(gap))
         if float(gap.mean()) > bound:
-            return (f"the last position, whose target no input holds, has a loss {gap.mean():.3f} higher than "
-                    f"positions {a}..{b - 1} (at most {bound:.3f} without a leak)"), "causal"
+            why = (f"on the {split} windows, the last position, whose target no input holds, has a loss "
+                   f"{gap.mean():.3f} higher than positions {a}..{b - 1} (at most {bound:.3f} without a leak)")
+            return why, "causal"
     return None, None

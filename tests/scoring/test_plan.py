@@ -202,3 +202,24 @@ def test_probes_drawn_from_a_secret_catch_a_leak_that_knows_the_fixed_plan():
     for role in (plan.FITNESS, plan.TEST):
         assert windows(public, role) == windows(secret, role)
     assert not np.array_equal(public.role, secret.role)  # the order and the probes are not
+
+
+def test_a_leak_on_the_fitness_rows_is_not_hidden_by_test_rows_made_worse():
+    """The red team's trade: the fitness rows leak (sure of every target but the last), and the test rows, which
+    a model can tell apart by their text, are made far worse everywhere but the last position. Pooled, the
+    test rows' negative gaps pulled the mean under the bound and passed it; each split is checked alone."""
+    p, _, _ = _plan(n_batches=4)
+    logp = _causal_logp(p.x)
+    cheat = logp.copy()
+    fit, tst = p.role == plan.FITNESS, p.role == plan.TEST
+    sure = np.log(np.full((int(fit.sum()), T, V), 0.01 / (V - 1)))
+    np.put_along_axis(sure, p.y[fit][:, :, None], np.log(0.99), axis=2)
+    sure[:, T - 1] = logp[fit][:, T - 1]
+    cheat[fit] = sure
+    wrong = np.log(np.full((int(tst.sum()), T - 1, V), 1 / (V - 1)))  # a sacrifice: 100 nats everywhere but the last
+    np.put_along_axis(wrong, p.y[tst][:, : T - 1, None], -100.0, axis=2)
+    cheat[tst, : T - 1] = wrong
+    for r in np.flatnonzero(p.partner >= 0):  # probes answered like their partners
+        cheat[r] = cheat[p.partner[r]]
+    r = plan.read(p, cheat)
+    assert r.problem_kind == "causal" and "on the fitness windows, the last position" in r.problem, r.problem
