@@ -380,6 +380,8 @@ def _containment_notes(namespaces: bool, facts: Confinement | None) -> list[str]
     if facts is not None:
         notes.append("dataset hidden from the candidate" if facts.data_hidden
                      else "dataset readable by the candidate (no mount namespace on this host)")
+        notes.append("page-cache and key-store system calls denied" if facts.syscalls_denied
+                     else "system calls not filtered (no seccomp filter on this host)")
     return notes
 
 

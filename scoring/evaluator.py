@@ -24,7 +24,7 @@ import socket
 import sys
 import traceback
 
-from scoring import logits, wire
+from scoring import final, logits, syscalls, wire
 from scoring.jobs import EvaluatorJob
 from scoring.runner import SNAPSHOT, set_limits, start
 
@@ -90,8 +90,8 @@ def serve(sock: socket.socket, job: EvaluatorJob) -> None:
     try:
         model = _load(job)
     except BaseException as e:  # the candidate's classes run here: any failure is the candidate's
-        wire.send(sock, "failed", reason=f"the snapshot of the trained model could not be loaded in a fresh "
-                                         f"process: {_error(e)}")
+        traceback.print_exc()
+        wire.send(sock, "failed", reason=f"{final.OPENINGS[1]}: {_error(e)}")
         return
     device, first = _device(model), True
     while True:
@@ -101,7 +101,8 @@ def serve(sock: socket.socket, job: EvaluatorJob) -> None:
         try:
             out, counted = _forward(model, device, arrays[0], count=first and job.count_flops)
         except BaseException as e:
-            wire.send(sock, "failed", reason=f"the model failed on a final evaluation batch: {_error(e)}")
+            traceback.print_exc()  # the whole message, for the run's log: the verdict keeps only its kind
+            wire.send(sock, "failed", reason=f"{final.OPENINGS[0]}: {_error(e)}")
             return
         fields = {"forward_flops": counted} if first and counted is not None else {}
         logits.answer(sock, header, arrays[0], out, **fields)  # commit, then the gather and the audit
@@ -118,6 +119,7 @@ def main(job_path: str) -> None:
             confine.lock_down([], job.readable, scratch=True)
         except OSError:
             pass  # what it could not hide the runner reports for the evaluation
+    syscalls.deny()  # the runner reports whether this host allows it
     set_limits(job)
 
     try:

@@ -10,6 +10,7 @@ memory that does not grow with the rows times the vocabulary.
 
 from __future__ import annotations
 
+import builtins
 import math
 import socket
 from dataclasses import dataclass
@@ -21,7 +22,26 @@ from scoring import plan as planning
 
 
 class EvaluatorFailed(Exception):
-    """A fresh process could not load the snapshot, or the model failed on a batch (its own words)."""
+    """A fresh process could not load the snapshot, or the model failed on a batch (`kept` of its words)."""
+
+
+# What a fresh process says of its failure is the candidate's to write, after it was sent held-out windows:
+# kept whole, a reason could carry their text into the lineage and the next prompt (a red-team finding).
+OPENINGS = ("the model failed on a final evaluation batch",
+            "the snapshot of the trained model could not be loaded in a fresh process")
+
+
+def kept(reason: str) -> str:
+    """A fresh process's reason as the verdict may hold it: the evaluator's own opening (else a plain one) and
+    the exception's name if it is a built-in one. The whole message is in the process's log
+    (final-K.stderr.log in the run folder)."""
+    opening, _, rest = reason.partition(": ")
+    name = rest.split(":", 1)[0].strip()
+    builtin = getattr(builtins, name, None)
+    kind = name if isinstance(builtin, type) and issubclass(builtin, BaseException) else "an exception"
+    opening = opening if opening in OPENINGS else "a final evaluation process failed"
+    return (f"{opening}: {kind} (its message is left out here, kept in the run's final-*.stderr.log: the process "
+            "may have seen held-out windows)")
 
 
 class NoSnapshot(Exception):
@@ -50,7 +70,7 @@ def _ask(sock: socket.socket, x: np.ndarray, V: int, ids: np.ndarray, rng: np.ra
     except wire.Closed:
         raise EvaluatorGone("the final evaluation's process ended before it answered") from None
     except logits.Failed as f:
-        raise (NoSnapshot if f.header.get("missing") else EvaluatorFailed)(str(f)) from None
+        raise (NoSnapshot(str(f)) if f.header.get("missing") else EvaluatorFailed(kept(str(f)))) from None
 
 
 def run(p: planning.Plan, V: int, secret: int, socks: list[socket.socket]) -> Outcome:

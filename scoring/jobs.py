@@ -92,13 +92,15 @@ class Confinement(WireForm):
     fs_readonly: bool | None = None  # None: it had no namespaces to lock down
     data_hidden: bool | None = None
     confine_failures: tuple[str, ...] = ()
+    syscalls_denied: bool | None = None  # scoring/syscalls.py's filter installed (None: not reported)
 
     @classmethod
     def from_hello(cls, header: dict) -> Confinement:
         """From the runner's `hello` message, each fact kept only when it has its type."""
         failures = header.get("confine_failures")
         failures = tuple(str(f)[:300] for f in failures[:5]) if isinstance(failures, list) else ()
-        return cls(_flag(header.get("fs_readonly")), _flag(header.get("data_hidden")), failures)
+        return cls(_flag(header.get("fs_readonly")), _flag(header.get("data_hidden")), failures,
+                   _flag(header.get("syscalls_denied")))
 
 
 def _flag(value: object) -> bool | None:

@@ -26,7 +26,7 @@ import traceback
 import types
 from typing import TypeVar
 
-from scoring import logits, tamper, wire
+from scoring import logits, syscalls, tamper, wire
 from scoring.jobs import Confinement, EvaluatorJob, RunnerJob
 from scoring.result import CRASHED, Status
 from scoring.result import INTEGRITY_VIOLATION as INTEGRITY
@@ -330,7 +330,8 @@ def _die_with_parent() -> None:
 
 
 def _confine(job: RunnerJob) -> Confinement:
-    """Inside fresh namespaces: read-only file systems except the run folder, the dataset hidden."""
+    """Inside fresh namespaces: read-only file systems except the run folder, the dataset hidden; then, on
+    Linux, the system-call filter (scoring/syscalls.py)."""
     fs_readonly, failures = None, []
     if job.namespaces:
         from scoring import confine
@@ -341,7 +342,7 @@ def _confine(job: RunnerJob) -> Confinement:
             failures = [str(e)]
         fs_readonly = not failures
     data_hidden = not any(os.path.exists(p) for p in job.secret_files)
-    return Confinement(fs_readonly, data_hidden, tuple(failures[:5]))
+    return Confinement(fs_readonly, data_hidden, tuple(failures[:5]), syscalls.deny() is None)
 
 
 def start(job_path: str, kind: type[J]) -> tuple[J, socket.socket]:

@@ -8,7 +8,9 @@ environment, from a module fixture; each check is its own test.
 from __future__ import annotations
 
 import os
+import platform
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,8 @@ def test_notes_say_truthfully_whether_the_network_was_isolated(zoo):
     else:
         assert "network not isolated" in notes
         assert "dataset readable by the candidate (no mount namespace on this host)" in notes
+    if sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "aarch64"):
+        assert "page-cache and key-store system calls denied" in notes
     network = zoo[0]["opens_network"]
     if not network.skipped:
         assert "network unreachable" in network.result.log_tail

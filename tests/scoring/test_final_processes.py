@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring import confine
+from scoring import confine, final
 from scoring.api import score
 from scoring.result import CRASHED, OK
 
@@ -88,3 +88,28 @@ def test_a_model_that_cannot_be_pickled_is_named_not_scored(task):
     assert files["train_mps.py"] != task.seed_files["train_mps.py"]
     r = score(files, task, smoke=True)
     assert r.status == CRASHED and "could not be saved for the final evaluation" in r.reason, r.reason
+
+
+def test_what_a_final_process_says_of_its_failure_keeps_no_text_it_was_sent(task, tmp_path):
+    """The model, in a final process, raises with the characters of the held-out window it was sent: the
+    verdict names the failure and the exception's kind, the message stays in the process's own log."""
+    text = task.seed_files["model.py"]
+    anchor = "    def forward(self, idx):\n"
+    assert text.count(anchor) == 1
+    leak = anchor + ('        import sys\n'
+                     '        main = getattr(sys.modules.get("__main__"), "__spec__", None)\n'
+                     '        if main is not None and main.name == "scoring.evaluator":\n'
+                     '            raise RuntimeError("WINDOW<" + ",".join(map(str, idx[0, :8].tolist())) + ">")\n')
+    r = score({"model.py": text.replace(anchor, leak)}, task, smoke=True, workdir=tmp_path)
+    assert r.status == CRASHED and "WINDOW<" not in r.reason and "WINDOW<" not in r.log_tail, r.reason
+    assert r.reason.startswith("the model failed on a final evaluation batch: RuntimeError"), r.reason
+    assert any("WINDOW<" in p.read_text() for p in tmp_path.rglob("final-*.stderr.log"))
+
+
+def test_a_final_process_reason_keeps_only_a_known_opening_and_a_builtin_exception_name():
+    assert final.kept("the model failed on a final evaluation batch: ValueError: ROMEO: what") == (
+        "the model failed on a final evaluation batch: ValueError (its message is left out here, kept in the "
+        "run's final-*.stderr.log: the process may have seen held-out windows)")
+    assert final.kept("ORSINO. If music be the food of love: play on").startswith(
+        "a final evaluation process failed: an exception (")
+    assert "Orsino" not in final.kept(f"{final.OPENINGS[0]}: OrsinoIfMusicBeTheFoodOfLove: x")

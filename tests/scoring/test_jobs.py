@@ -124,8 +124,10 @@ def test_what_the_candidates_process_reports_is_typed_before_it_reaches_the_verd
     assert referee._megabytes(True) is None and referee._megabytes(123.456) == 123.5
     facts = Confinement.from_hello({"fs_readonly": "yes", "data_hidden": True, "confine_failures": "x"})
     assert facts == Confinement(None, True, ())
-    facts = Confinement.from_hello({"fs_readonly": False, "confine_failures": [1, "b"] * 10})
-    assert facts == Confinement(False, None, ("1", "b", "1", "b", "1"))
+    facts = Confinement.from_hello({"fs_readonly": False, "confine_failures": [1, "b"] * 10,
+                                    "syscalls_denied": "yes"})
+    assert facts == Confinement(False, None, ("1", "b", "1", "b", "1"), None)
+    assert Confinement.from_hello({"syscalls_denied": True}).syscalls_denied is True
     tally = referee._Tally(peak_mem_mb=referee._megabytes({"a": 1}), confinement=facts)
     verdict = tally.verdict(finished=True, status=Status.CRASHED, reason="r", started=0.0)
     assert Verdict.from_wire(_through_json(verdict.to_wire())) == verdict
