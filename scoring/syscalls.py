@@ -20,18 +20,19 @@ tell a cached page from one on disk (RELIABILITY.md).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import platform
 import struct
 import sys
+
+from scoring.confine import PR_SET_NO_NEW_PRIVS, _libc
 
 # struct seccomp_data: nr (u32), arch (u32), instruction pointer (u64), args[6] (u64, little-endian here)
 _NR, _ARCH = 0, 4
 _ARG = [16 + 8 * i for i in range(6)]
 _LD, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, ..., BPF_RET|K
 _ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
-PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 MADV_RANDOM, MADV_COLD, MADV_PAGEOUT = 1, 20, 21
 RWF_NOWAIT = 8
 
@@ -44,8 +45,12 @@ _NUMBERS = {
 }
 DENIED = ("mincore", "fadvise64", "readahead", "cachestat", "process_madvise", "io_uring_setup", "io_uring_enter",
           "io_uring_register", "add_key", "request_key", "keyctl", "perf_event_open")
-_ARCHES = {"x86_64": (0, 0xC000003E), "amd64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7),
-           "arm64": (1, 0xC00000B7)}
+_ARCHES = {"x86_64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7)}  # platform.machine(): (column, AUDIT_ARCH)
+
+
+def supported() -> bool:
+    """Whether this host gets the filter: Linux on a machine whose system-call numbers are known here."""
+    return sys.platform.startswith("linux") and platform.machine() in _ARCHES
 
 
 def program(machine: str) -> list[tuple[int, int, int, int]]:
@@ -81,13 +86,12 @@ class _Prog(ctypes.Structure):
 
 def deny() -> str | None:
     """Install the filter on this process (and so on everything it starts). None when installed, else why not."""
-    machine = platform.machine().lower()
-    if not sys.platform.startswith("linux") or machine not in _ARCHES:
-        return f"no system-call filter on {sys.platform} {machine}"
-    code = b"".join(struct.pack("<HBBI", *ins) for ins in program(machine))
+    if not supported():
+        return f"no system-call filter on {sys.platform} {platform.machine()}"
+    code = b"".join(struct.pack("<HBBI", *ins) for ins in program(platform.machine()))
     buf = ctypes.create_string_buffer(code, len(code))
     prog = _Prog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = _libc()
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
             libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         return f"system-call filter refused: {errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno())}"

@@ -8,14 +8,12 @@ environment, from a module fixture; each check is its own test.
 from __future__ import annotations
 
 import os
-import platform
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 
-from scoring import confine
+from scoring import confine, syscalls
 from tests.hostile.zoo import HONEST_MARGIN, SECRET, ZOO, Observation, cap_bytes, run_zoo_in_controller
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.isdir("/proc"), reason="checks leftovers in /proc")]
@@ -79,7 +77,7 @@ def test_notes_say_truthfully_whether_the_network_was_isolated(zoo):
     else:
         assert "network not isolated" in notes
         assert "dataset readable by the candidate (no mount namespace on this host)" in notes
-    if sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "aarch64"):
+    if syscalls.supported():
         assert "page-cache and key-store system calls denied" in notes
     network = zoo[0]["opens_network"]
     if not network.skipped:

@@ -4,7 +4,6 @@ still works. The filter cannot be removed, so each check runs in a child process
 
 from __future__ import annotations
 
-import platform
 import subprocess
 import sys
 import textwrap
@@ -12,8 +11,6 @@ import textwrap
 import pytest
 
 from scoring import syscalls
-
-LINUX = sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64")
 
 PROBE = textwrap.dedent("""
     import ctypes, mmap, os, platform, subprocess, sys
@@ -35,7 +32,7 @@ PROBE = textwrap.dedent("""
     anon = mmap.mmap(-1, 8192)
     addr = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(anon)))
     vec = (ctypes.c_ubyte * 2)()
-    keyctl = {"x86_64": 250, "amd64": 250}.get(platform.machine().lower(), 219)
+    keyctl = {"x86_64": 250}.get(platform.machine(), 219)
     print("mincore", errno_of(libc.mincore(addr, ctypes.c_size_t(8192), vec)))
     print("fadvise", oserror(lambda: os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)))
     print("pageout", errno_of(libc.madvise(addr, ctypes.c_size_t(8192), 21)))
@@ -53,7 +50,7 @@ PROBE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not LINUX, reason="seccomp filters exist on Linux only (x86_64 and aarch64 here)")
+@pytest.mark.skipif(not syscalls.supported(), reason="seccomp filters exist on Linux only (x86_64 and aarch64 here)")
 def test_the_filter_denies_the_page_cache_and_key_store_calls_and_leaves_training_alone():
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -64,7 +61,7 @@ def test_the_filter_denies_the_page_cache_and_key_store_calls_and_leaves_trainin
 
 
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
-def test_every_jump_of_the_filter_lands_on_a_return(machine):
+def test_every_jump_of_the_filter_stays_inside_it_and_every_return_allows_or_denies(machine):
     prog = syscalls.program(machine)
     assert prog[-1] == (0x06, 0, 0, 0x00050001) and len(prog) < 256
     for i, (code, jt, jf, _) in enumerate(prog):
